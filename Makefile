@@ -1,0 +1,48 @@
+# The two commands that matter: `make book` (the whole reproduction on the embedded corpus,
+# quick profile) and `make test`. Both create the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PROFILE ?= quick
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.svdlib-installed
+
+.PHONY: env book run test lint bench clean help
+
+help:
+	@echo "make book     build the whole reproduction (profile $(PROFILE)) into _build/html"
+	@echo "make test     run the test suite"
+	@echo "make run      run the svd stages only (no book)"
+	@echo "make lint     ruff"
+	@echo "make bench    run the benchmarks in bench/"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# the CPU build of torch first, so nothing pulls a CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[book,scale,dev]"
+	# tinysoundfont's declared pyaudio dependency is only for live playback and does not build
+	$(BIN)/pip install --quiet --no-deps tinysoundfont==0.3.7
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+env: $(STAMP)
+
+run: env
+	$(BIN)/svd run --profile $(PROFILE)
+
+book: env
+	$(BIN)/svd book --profile $(PROFILE)
+
+test: env
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: env
+	$(BIN)/ruff check .
+
+bench: env
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf _build book/generated

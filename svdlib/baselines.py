@@ -1,0 +1,57 @@
+"""How hard is a corpus? Trivial cues measured against the detector.
+
+Two checks that the embedded corpus is not trivially separable: the AUROC of frame loudness
+alone, and the AUROC of a frame-wise linear model (logistic regression on standardised log-mel
+frames). The first must stay near chance, the second clearly below the CNN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .audio import logmel_np
+from .data import Song, load_store_split
+from .store import Store
+
+
+def frame_loudness(song: Song) -> np.ndarray:
+    """Log energy of each STFT frame (the mixture's loudness)."""
+    spec = np.asarray(song.spec, dtype=np.float64)
+    return np.log(np.maximum((spec ** 2).sum(axis=1), 1e-12))
+
+
+def separation_auroc(scores: np.ndarray, targets: np.ndarray) -> float:
+    """AUROC of a score for the targets, in whichever direction separates better (>= 0.5)."""
+    from sklearn.metrics import roc_auc_score
+
+    value = float(roc_auc_score(targets, scores))
+    return max(value, 1.0 - value)
+
+
+def corpus_baselines(store: Store, max_train_frames: int = 200_000, seed: int = 0) -> dict:
+    """Loudness AUROC and linear-model AUROC on the test split of the configured corpus.
+
+    Returns
+    -------
+    dict
+        ``loudness_auroc``, ``linear_auroc`` (logistic regression on log-mel frames, trained
+        on the train split) and the number of test frames.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    frontend = store.cfg.frontend
+    train = load_store_split(store, "train")
+    test = load_store_split(store, "test")
+    y_test = np.concatenate([s.targets for s in test])
+    loudness = np.concatenate([frame_loudness(s) for s in test])
+    x_train = np.concatenate([logmel_np(s.spec, frontend) for s in train])
+    y_train = np.concatenate([s.targets for s in train])
+    if len(x_train) > max_train_frames:
+        keep = np.random.default_rng(seed).choice(len(x_train), max_train_frames, replace=False)
+        x_train, y_train = x_train[keep], y_train[keep]
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+    model = LogisticRegression(max_iter=2000).fit((x_train - mean) / std, y_train)
+    x_test = np.concatenate([logmel_np(s.spec, frontend) for s in test])
+    linear = model.predict_proba((x_test - mean) / std)[:, 1]
+    return {"loudness_auroc": separation_auroc(loudness, y_test),
+            "linear_auroc": separation_auroc(linear, y_test), "test_frames": len(y_test)}

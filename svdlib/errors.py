@@ -1,0 +1,10 @@
+"""Errors a user can cause, reported as one clear line (exit code 2 in the CLI)."""
+
+from __future__ import annotations
+
+
+class SvdError(Exception):
+    """A problem with the user's input: a missing or bad file, a bad parameter.
+
+    The message is a single line that names the file or setting and says how to fix it.
+    """
