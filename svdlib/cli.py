@@ -119,6 +119,132 @@ def cmd_eval(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     return 0
 
 
+def cmd_attack(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Compute adversarial songs (waveform and/or spectrogram) for the attack subset."""
+    from .attacks import DOMAINS, overall_statistics, read_log, run_attack
+    from .config import set_value, validate
+
+    domains = list(DOMAINS) if args.domain in (None, "both") else [args.domain]
+    if any(d not in DOMAINS for d in domains):
+        raise SvdError(f"unknown attack domain '{args.domain}'; use wave, spec or both")
+    if args.subset is not None:
+        if args.subset not in ("test", "valid"):
+            raise SvdError(f"unknown subset '{args.subset}'; use test or valid")
+        set_value(cfg, "attack.subset", args.subset)
+    if args.threshold is not None:
+        set_value(cfg, "evaluate.threshold", args.threshold)
+    validate(cfg)
+    store = Store(cfg)
+    for domain in domains:
+        folder = run_attack(store, domain)
+        stats = overall_statistics(read_log(folder), domain)
+        if domain == "wave":
+            distortion = f"mean SNR {stats['mean_snr_db']:.1f} dB"
+        else:
+            distortion = f"mean |delta|^2 {stats['mean_delta_sq']:.4g}"
+        print(f"attack {domain} ({cfg.attack.subset}, {stats['songs']} songs): "
+              f"{100 * stats['flip_rate']:.1f} % of frames flipped (sing -> no sing "
+              f"{100 * stats['sing_to_nosing']:.1f} %, no sing -> sing "
+              f"{100 * stats['nosing_to_sing']:.1f} %), {distortion}; "
+              f"{stats['songs_without_flips']} song(s) without flips")
+        print(f"attack: {folder}")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """The (domain, target) settings selected by --domain and --target."""
+    from .veracity import DOMAINS, check_setting, settings
+
+    domains = DOMAINS if args.domain in (None, "both") else [args.domain]
+    if args.target in (None, "both"):
+        targets = [1, 0]
+    elif str(args.target) in ("0", "1"):
+        targets = [int(args.target)]
+    else:
+        raise SvdError(f"unknown target '{args.target}'; use 1 (no sing -> sing), 0 or both")
+    for domain in domains:
+        check_setting(domain, targets[0])
+    return [s for s in settings() if s[0] in domains and s[1] in targets]
+
+
+def cmd_pick(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Pick successful adversarial excerpts (up to lime.pick_per_file per song)."""
+    from .veracity import load_picks, pick_adversaries
+
+    for domain, target in _settings(args):
+        path = pick_adversaries(store, domain, target)
+        picks = load_picks(store, domain, target)
+        print(f"pick {domain} t{target}: {len(picks)} pairs from "
+              f"{len(set(picks.songs.tolist()))} songs -> {path}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Explain the picked pairs (original and adversarial excerpt) with LIME."""
+    from .veracity import explain_pairs, stacked_weights
+
+    if args.horses:
+        return cmd_horses(args, cfg, store)
+    for domain, target in _settings(args):
+        path = explain_pairs(store, domain, target)
+        _, fidelity = stacked_weights(store, domain, target, "adv")
+        mean = f"{fidelity.mean():.3f}" if len(fidelity) else "n/a"
+        print(f"explain {domain} t{target}: {len(fidelity)} pairs, mean fidelity of the "
+              f"adversarial explanations {mean} -> {path}")
+    return 0
+
+
+def cmd_horses(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Draw horses into "no sing" excerpts, calibrate them to flip, and explain them."""
+    from .horses import horse_found, horses_stage, load_horses
+    from .segments import Segmentation
+
+    path = horses_stage(store)
+    segmentation = Segmentation.from_config(cfg.lime)
+    for horse in load_horses(store):
+        found = horse_found(horse, segmentation)
+        print(f"horse {horse.shape:9s} in '{horse.song}' frame {horse.frame}: P(sing) "
+              f"{horse.p_original:.2f} -> {horse.p_horse:.2f}; LIME fidelity "
+              f"{found['fidelity']:.2f}, top segment on the shape: "
+              f"{'yes' if found['top1_on_shape'] else 'no'}, shape covered by the top 3: "
+              f"{100 * found['coverage']:.0f} %")
+    print(f"horses: {path}")
+    return 0
+
+
+EXPERIMENTS = ("flip_counts", "table1", "table2", "subset", "fidelity", "horses", "all")
+
+
+def cmd_experiment(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Run the paper's experiments from the stored artifacts; write tables and figures."""
+    from .plots import format_table1, format_table2, paper_figures
+    from .veracity import experiment_tables, explain_subsets, load_table, settings
+
+    if args.name not in EXPERIMENTS:
+        raise SvdError(f"unknown experiment '{args.name}'; use one of {', '.join(EXPERIMENTS)}")
+    for domain, target in settings():
+        explain_subsets(store, domain, target)
+    horses_args = argparse.Namespace()
+    cmd_horses(horses_args, cfg, store)
+    paths = experiment_tables(store)
+    figures = paper_figures(store)
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        if args.name in ("table1", "flip_counts", "all"):
+            print("Table 1: % flipped by the 3 most relevant LIME segments (95 % CI), vs paper")
+            print(format_table1(load_table(store, "table1")).to_string())
+        if args.name in ("table2", "all"):
+            print("Table 2: all positively relevant LIME segments vs as many highest-energy "
+                  "segments")
+            print(format_table2(load_table(store, "table2")).to_string())
+    for name, path in paths.items():
+        print(f"table {name}: {path}")
+    for name, files in figures.items():
+        print(f"{name}: {files[0]}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Run every stage in order; finished stages are skipped."""
     stages: list[tuple[str, Callable[[], int | None]]] = [
@@ -128,11 +254,31 @@ def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
         ("predict", lambda: cmd_predict(argparse.Namespace(splits="valid,test", seed=None),
                                         cfg, store)),
         ("eval", lambda: cmd_eval(argparse.Namespace(auroc=True, threshold=None), cfg, store)),
+        ("attack wave", lambda: cmd_attack(argparse.Namespace(domain="wave", subset=None,
+                                                              threshold=None), cfg, store)),
+        ("attack spec", lambda: cmd_attack(argparse.Namespace(domain="spec", subset=None,
+                                                              threshold=None), cfg, store)),
+        ("pick", lambda: cmd_pick(argparse.Namespace(domain="both", target="both"), cfg,
+                                  store)),
+        ("explain", lambda: cmd_explain(argparse.Namespace(domain="both", target="both",
+                                                           horses=False), cfg, store)),
+        ("experiment all", lambda: cmd_experiment(argparse.Namespace(name="all"), cfg,
+                                                  store)),
     ]
     for name, stage in stages:
         print(f"== svd {name} (profile {cfg.profile})", flush=True)
         stage()
     return 0
+
+
+def cmd_book(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Run the notebooks with papermill (skipping up-to-date ones) and build the book."""
+    from .pipeline import book
+
+    del store
+    return book(cfg, profile=args.profile, only=args.only, force=args.force,
+                build=not args.no_build, keep_going=args.keep_going,
+                progress_bar=args.cell_progress)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +310,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None,
                    help="fixed threshold instead of the best one on validation")
     p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("attack", help="adversarial songs: whole-song attacks flipping every "
+                       "frame's prediction")
+    p.add_argument("--domain", default="both",
+                   help="wave (perturb the samples), spec (perturb the STFT magnitudes) or both")
+    p.add_argument("--subset", default=None,
+                   help="test or valid (default: the profile's attack.subset)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="decision threshold, p > threshold is 'sing' (default: the profile's "
+                        "evaluate.threshold, 0.51 in the paper)")
+    p.set_defaults(handler=cmd_attack)
+
+    for name, handler, text in (("pick", cmd_pick, "pick successful adversarial excerpts"),
+                                ("explain", cmd_explain, "LIME on the picked pairs")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--domain", default="both", help="wave, spec or both")
+        p.add_argument("--target", default="both",
+                       help="1 (no sing -> sing), 0 (sing -> no sing) or both")
+        if name == "explain":
+            p.add_argument("--horses", action="store_true", help="explain the horses instead")
+        p.set_defaults(handler=handler)
+
+    p = sub.add_parser("horses", help="draw shapes that flip 'no sing' to 'sing'; explain them")
+    p.set_defaults(handler=cmd_horses)
+
+    p = sub.add_parser("experiment", help="the paper's experiments: tables and figures")
+    p.add_argument("name", nargs="?", default="all", help=" | ".join(EXPERIMENTS))
+    p.set_defaults(handler=cmd_experiment)
+
+    p = sub.add_parser("book", help="run the notebooks (papermill) and build the Jupyter Book",
+                       description="Execute every notebook of the book into book/generated/ "
+                       "(skipping those whose output is up to date), then build the HTML book "
+                       "into _build/html.")
+    p.add_argument("--force", action="store_true",
+                   help="rerun every notebook even when its output is up to date")
+    p.add_argument("--only", action="append", default=[], metavar="NAME",
+                   help="run only this notebook (e.g. attacks) or output (e.g. attacks-wave); "
+                        "repeatable or comma-separated")
+    p.add_argument("--no-build", action="store_true", help="run the notebooks, do not build")
+    p.add_argument("--keep-going", action="store_true",
+                   help="build the book even when notebooks failed (the exit code is still 1)")
+    p.add_argument("--cell-progress", action="store_true",
+                   help="show papermill's per-cell progress bar")
+    p.set_defaults(handler=cmd_book)
 
     p = sub.add_parser("run", help="run every stage in order (skipping finished ones)")
     p.set_defaults(handler=cmd_run)

@@ -143,6 +143,7 @@ class ExperimentConfig:
     table1_k: int = 3
     bootstrap: int = 2000
     horses_per_shape: int = 3
+    horse_probability: float = 0.9
 
 
 @dataclass
@@ -363,6 +364,15 @@ def load_config(
         cfg.paths.data = data
     for key, value in (overrides or {}).items():
         set_value(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+def config_from_dict(mapping: dict[str, Any]) -> Config:
+    """Rebuild a configuration from :meth:`Config.to_dict` (e.g. on a remote worker)."""
+    cfg = Config()
+    cfg.profile = str(mapping.get("profile", "default"))
+    _apply_mapping(cfg, {k: v for k, v in mapping.items() if k != "profile"})
     validate(cfg)
     return cfg
 

@@ -48,7 +48,7 @@ def predict_song(net: SingingVoiceDetector, spec: np.ndarray | torch.Tensor,
         float32 ``(T,)``.
     """
     net.eval()
-    spec = torch.as_tensor(np.asarray(spec), dtype=torch.float32)
+    spec = torch.as_tensor(np.array(spec, dtype=np.float32, copy=True))
     padded = torch.nn.functional.pad(spec, (0, 0, HALF_BLOCK, HALF_BLOCK))
     total = spec.shape[0]
     out = []

@@ -105,6 +105,16 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         raise SvdError(f"corrupt array file '{path}' ({err}); delete it and re-run") from None
 
 
+def prefix_keys(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The same arrays with ``prefix`` added to every key (several records in one file)."""
+    return {f"{prefix}{key}": value for key, value in arrays.items()}
+
+
+def strip_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays whose keys start with ``prefix``, with the prefix removed."""
+    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
 def short_hash(*values: Any) -> str:
     """A 12-digit hash of JSON-serialisable values."""
     text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=_json_default)

@@ -48,8 +48,9 @@ def test_profiles_load(name):
 
 def test_paper_profile_has_paper_settings():
     cfg = load_config("paper")
-    assert cfg.attack.wave.lr == 3e-4 and cfg.attack.wave.alpha == 2 and cfg.attack.wave.clip_eps == 0.01
-    assert cfg.attack.spec.lr == 5e-4 and cfg.attack.spec.alpha == 15 and cfg.attack.spec.clip_eps == 0.1
+    wave, spec = cfg.attack.wave, cfg.attack.spec
+    assert (wave.lr, wave.alpha, wave.clip_eps) == (3e-4, 2, 0.01)
+    assert (spec.lr, spec.alpha, spec.clip_eps) == (5e-4, 15, 0.1)
     assert cfg.lime.num_samples == 8192 and cfg.lime.kernel_width == 0.25
     assert cfg.evaluate.threshold == 0.51
     assert (cfg.corpus.n_train, cfg.corpus.n_valid, cfg.corpus.n_test) == (61, 16, 16)

@@ -3,8 +3,15 @@ import pytest
 import soundfile as sf
 
 from svdlib.config import FrontEndConfig
-from svdlib.data import (ExcerptSampler, frame_targets, load_song, load_split, open_layout,
-                         read_filelist, read_lab)
+from svdlib.data import (
+    ExcerptSampler,
+    frame_targets,
+    load_song,
+    load_split,
+    open_layout,
+    read_filelist,
+    read_lab,
+)
 from svdlib.errors import SvdError
 
 FE = FrontEndConfig()
@@ -33,7 +40,9 @@ def test_reads_a_jamendo_copy_with_awkward_names(tmp_path):
     song = songs[0]
     assert song.name == NAMES[2]
     assert song.spec.shape == (1 + 3 * 22050 // 315, 513)
-    assert song.targets[:70].sum() == 0 and song.targets[70:175].all() and not song.targets[175:].any()
+    assert song.targets[:70].sum() == 0
+    assert song.targets[70:175].all()
+    assert not song.targets[175:].any()
     assert len(list((tmp_path / "cache").iterdir())) == 1
     cached = load_song(layout, NAMES[2], FE, cache_dir=tmp_path / "cache")
     assert np.array_equal(np.asarray(cached.spec), song.spec)

@@ -3,9 +3,19 @@ import pytest
 import torch
 
 from svdlib.config import FrontEndConfig, ModelConfig
-from svdlib.evaluate import (THRESHOLDS, best_threshold, confusion, evaluate_predictions,
-                             format_summary, load_predictions, metrics_from_counts, predict_song,
-                             save_predictions, smooth, summarize_runs)
+from svdlib.evaluate import (
+    THRESHOLDS,
+    best_threshold,
+    confusion,
+    evaluate_predictions,
+    format_summary,
+    load_predictions,
+    metrics_from_counts,
+    predict_song,
+    save_predictions,
+    smooth,
+    summarize_runs,
+)
 from svdlib.model import build_model
 
 

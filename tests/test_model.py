@@ -4,8 +4,14 @@ import torch
 
 from svdlib.config import FrontEndConfig, ModelConfig
 from svdlib.errors import SvdError
-from svdlib.model import (ZeroMeanConv2d, best_device, build_model, load_model,
-                          load_original_state_dict, save_model)
+from svdlib.model import (
+    ZeroMeanConv2d,
+    best_device,
+    build_model,
+    load_model,
+    load_original_state_dict,
+    save_model,
+)
 
 FE = FrontEndConfig()
 

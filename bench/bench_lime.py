@@ -1,0 +1,206 @@
+"""One LIME explanation of one excerpt on the full-size detector: batched vs the alternatives.
+
+Run ``.venv/bin/python bench/bench_lime.py [--samples 8192] [--width 1.0]``. Every path is
+timed once per repeat, the paths interleaved, and the table shows the median (and the range)
+so that the ratios compare runs made side by side under the same machine load:
+
+* batched: :func:`svdlib.explain.explain_excerpt` with the fast detector predict function
+  (BatchNorm folded, channels-last, micro-batches), the whole explanation (masks, composition,
+  forward passes, distances, both Ridge fits);
+* plain forward: ``net(x, preprocess=False)`` on the same number of pre-built excerpts in
+  batches of 256 (no composition, no LIME); the target is batched / plain forward <= 1.2;
+* fast forward: the fast predict function alone on the pre-built excerpts (so batched / fast
+  forward is the overhead of composition and fitting);
+* per-sample: one forward pass per perturbed sample (audioLIME with ``batch_size=1``), with
+  the plain module and with the fast one, timed on ``--subset`` samples and scaled linearly
+  to ``--samples``;
+* captum: ``captum.attr.Lime`` with the same 20-segment feature mask, mean baseline, the same
+  kernel on the interpretable samples, ``Ridge(alpha=1)`` and ``perturbations_per_eval`` =
+  the batch size, on the fast predict function (skipped if captum is not importable).
+
+``--sweep`` also times forward-only throughput of the inference variants (plain batch sizes,
+folded NCHW vs channels-last, micro-batch sizes, optionally ``torch.compile``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from svdlib.config import FrontEndConfig, ModelConfig
+from svdlib.explain import (
+    DetectorPredictor,
+    FoldedDetector,
+    detector_predict_fn,
+    explain_excerpt,
+    sample_masks,
+)
+from svdlib.model import build_model
+from svdlib.segments import Segmentation, TimeFrequencyFactorization
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def load_avg() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def captum_runner(predict, excerpt: np.ndarray, samples: int, batch: int, seg: Segmentation,
+                  kernel_width: float = 0.25) -> Callable[[], object] | None:
+    try:
+        from captum._utils.models.linear_model import SkLearnRidge
+        from captum.attr import Lime
+    except ImportError:
+        return None
+    x = torch.as_tensor(excerpt)[None]
+    feature_mask = torch.as_tensor(seg.cell_ids())[None]
+    baseline = float(excerpt.astype(np.float64).mean())
+    n = seg.n_components
+
+    def similarity(original, perturbed, interpretable, **kwargs):
+        d = 1.0 - torch.sqrt(interpretable.float().sum() / n)
+        return torch.exp(-(d ** 2) / (2 * kernel_width ** 2))
+
+    lime = Lime(predict, interpretable_model=SkLearnRidge(alpha=1.0),
+                similarity_func=similarity)
+
+    def run():
+        return lime.attribute(x, baselines=baseline, feature_mask=feature_mask,
+                              n_samples=samples, perturbations_per_eval=batch,
+                              return_input_shape=False)
+
+    return run
+
+
+def sweep(net: torch.nn.Module, repeats: int, n: int, try_compile: bool) -> None:
+    x = torch.randn(n, 115, 80) * 2 - 3
+    variants: dict[str, Callable[[torch.Tensor], object]] = {}
+    with torch.inference_mode():
+        for bs in (256, 64, 16):
+            variants[f"plain module, batch {bs}"] = (
+                lambda z, bs=bs: [net(c, preprocess=False) for c in z.split(bs)])
+    for mb in (256, 64, 16, 8, 4):
+        variants[f"folded + channels_last, micro {mb}"] = DetectorPredictor(
+            net, device="cpu", micro_batch=mb)
+    nchw = DetectorPredictor(net, device="cpu", micro_batch=8)
+    nchw.module = FoldedDetector(net, channels_last=False)
+    variants["folded NCHW, micro 8"] = nchw
+    if try_compile:
+        compiled = DetectorPredictor(net, device="cpu", micro_batch=8, compile=True)
+        start = time.perf_counter()
+        compiled(x[:8])
+        print(f"torch.compile: first call (compilation) {time.perf_counter() - start:.1f} s")
+        variants["folded + channels_last + compile, micro 8"] = compiled
+    rates: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            with torch.inference_mode():
+                rates[name].append(n / timed(lambda fn=fn: fn(x)))
+    print(f"\nforward-only throughput, {n} excerpts, median of {repeats} (range)")
+    for name, values in rates.items():
+        print(f"  {name:45s} {statistics.median(values):7.1f} /s  "
+              f"({min(values):.1f}-{max(values):.1f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=8192, help="LIME neighbourhood size")
+    parser.add_argument("--width", type=float, default=1.0, help="detector width (1 = paper)")
+    parser.add_argument("--subset", type=int, default=512,
+                        help="samples for the per-sample paths (scaled linearly)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--micro-batch", type=int, default=None,
+                        help="chunk size inside the fast predictor (default: its own)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--no-captum", action="store_true")
+    parser.add_argument("--sweep", action="store_true", help="also sweep inference variants")
+    parser.add_argument("--compile", action="store_true", help="include torch.compile in sweep")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(width=args.width), FrontEndConfig()).eval()
+    seg = Segmentation()
+    excerpt = np.random.default_rng(0).normal(-3.0, 2.0, (115, 80)).astype(np.float32)
+    fast = detector_predict_fn(net, micro_batch=args.micro_batch)
+    plain = detector_predict_fn(net, device=fast.device, fast=False, micro_batch=0)
+    samples, subset, batch = args.samples, min(args.subset, args.samples), args.batch_size
+    inputs = TimeFrequencyFactorization(excerpt, seg).compose_batch(
+        sample_masks(seg.n_components, samples, 0), device=fast.device)
+
+    print(f"device {fast.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"width {args.width}, samples {samples}, batch {batch}, "
+          f"micro-batch {fast.micro_batch}, load average before: {load_avg()}")
+
+    def plain_forward():
+        with torch.inference_mode():
+            for chunk in inputs.split(batch):
+                net.to(fast.device)(chunk, preprocess=False)
+
+    def fast_forward():
+        for chunk in inputs.split(batch):
+            fast(chunk)
+
+    paths: dict[str, tuple[Callable[[], object], float]] = {
+        "batched explanation (ours)": (
+            lambda: explain_excerpt(fast, excerpt, seg, num_samples=samples, seed=0,
+                                    batch_size=batch), 1.0),
+        "plain forward only, batch 256": (plain_forward, 1.0),
+        "fast forward only": (fast_forward, 1.0),
+        "per-sample explanation, plain module": (
+            lambda: explain_excerpt(plain, excerpt, seg, num_samples=subset, seed=0,
+                                    per_sample=True), samples / subset),
+        "per-sample explanation, fast module": (
+            lambda: explain_excerpt(fast, excerpt, seg, num_samples=subset, seed=0,
+                                    per_sample=True), samples / subset),
+    }
+    if not args.no_captum:
+        run = captum_runner(fast, excerpt, samples, batch, seg)
+        if run is None:
+            print("captum is not importable: skipping its row")
+        else:
+            paths["captum Lime (same mask, same predictor)"] = (run, 1.0)
+    explain_excerpt(fast, excerpt, seg, num_samples=batch, seed=0)  # warm up
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    for _ in range(args.repeats):
+        for name, (fn, scale) in paths.items():
+            times[name].append(timed(fn) * scale)
+
+    ours = statistics.median(times["batched explanation (ours)"])
+    print(f"\nseconds for one explanation of {samples} samples, median of {args.repeats} "
+          f"(range); per-sample rows timed on {subset} samples and scaled x{samples / subset:g}")
+    print(f"| {'path':44s} | {'median s':>9s} | {'range s':>15s} | {'samples/s':>9s} "
+          f"| {'÷ ours':>7s} |")
+    print(f"|{'-' * 46}|{'-' * 11}|{'-' * 17}|{'-' * 11}|{'-' * 9}|")
+    for name, values in times.items():
+        med = statistics.median(values)
+        print(f"| {name:44s} | {med:9.2f} | {min(values):6.2f} - {max(values):6.2f} "
+              f"| {samples / med:9.1f} | {med / ours:7.2f} |")
+    plain_t = statistics.median(times["plain forward only, batch 256"])
+    fast_t = statistics.median(times["fast forward only"])
+    print(f"\nexplanation / plain forward = {ours / plain_t:.2f} (target <= 1.2); "
+          f"explanation / fast forward = {ours / fast_t:.2f}; "
+          f"per-sample (plain) / ours = "
+          f"{statistics.median(times['per-sample explanation, plain module']) / ours:.1f}")
+    print(f"load average after: {load_avg()}")
+    if args.sweep:
+        sweep(net, args.repeats, 256, args.compile)
+
+
+if __name__ == "__main__":
+    main()

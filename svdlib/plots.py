@@ -1,0 +1,288 @@
+"""Figures and tables of the paper, from the experiment tables (the same for notebooks and CLI).
+
+Each figure follows the original's content and look (seaborn "whitegrid", LIME as blue
+triangles, norm-based as orange circles, magma spectrograms) and adds what a reader needs to
+judge it: bootstrap confidence bands, the number of pairs, and the paper's values for comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .store import atomic_path
+
+PANELS = [("wave", 1, "(a) “no sing” → “sing” (waveform)"),
+          ("spec", 1, "(b) “no sing” → “sing” (spectrogram)"),
+          ("wave", 0, "(c) “sing” → “no sing” (waveform)"),
+          ("spec", 0, "(d) “sing” → “no sing” (spectrogram)")]
+METHOD_STYLE = {"LIME": dict(marker="^", color="C0"),
+                "norm-based": dict(marker="o", color="C1")}
+DETECTED_COLORS = dict(enumerate(sns.color_palette("deep", 6)))
+
+
+def style() -> None:
+    """The figures' common style (seaborn whitegrid, readable at book width)."""
+    sns.set_theme(style="whitegrid", font_scale=1.0)
+
+
+def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
+    """Save a figure as PNG (150 dpi) and SVG, atomically; returns both paths."""
+    paths = []
+    for suffix in (".png", ".svg"):
+        path = Path(stem).with_suffix(suffix)
+        with atomic_path(path, suffix=suffix) as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=suffix[1:])
+        paths.append(path)
+    return paths
+
+
+def _panels(settings: Sequence[tuple[str, int]] | None) -> list[tuple[str, int, str]]:
+    if settings is None:
+        return PANELS
+    return [p for p in PANELS if (p[0], p[1]) in set(settings)]
+
+
+def flip_count_figure(curves: pd.DataFrame, settings: Sequence[tuple[str, int]] | None = None,
+                      paper: pd.DataFrame | None = None) -> plt.Figure:
+    """Figure 2: % of labels flipped vs number of segments, LIME vs norm-based.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        ``flip_curves`` (domain, target, method, k, percent, ci_low, ci_high, n).
+    settings : sequence of (domain, target), optional
+        Which panels (default all four, in the paper's order).
+    paper : pandas.DataFrame, optional
+        Not used for curves (the paper gives no table); kept for symmetry.
+    """
+    del paper
+    style()
+    panels = _panels(settings)
+    cols = 2 if len(panels) > 1 else 1
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False,
+                             sharey=True)
+    for ax, (domain, target, title) in zip(axes.flat, panels, strict=False):
+        data = curves[(curves["domain"] == domain) & (curves["target"] == target)]
+        for method, kw in METHOD_STYLE.items():
+            line = data[data["method"] == method].sort_values("k")
+            if line.empty:
+                continue
+            ax.fill_between(line["k"], line["ci_low"], line["ci_high"], color=kw["color"],
+                            alpha=0.15, linewidth=0)
+            ax.plot(line["k"], line["percent"], linestyle="--", markersize=6, linewidth=1,
+                    label=method, **kw)
+        n = int(data["n"].max()) if not data.empty else 0
+        ax.set_title(f"{title}\n{n} pair{'' if n == 1 else 's'}", fontsize=10)
+        ax.set_xlabel("# segments")
+        ax.set_ylabel("% labels flipped")
+        ax.set_ylim(-2, 102)
+        ax.set_yticks(range(0, 101, 20))
+        ax.set_xticks([1, 3, 6, 9, 12, 15, 18, 20])
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(title="Component selection", loc="lower right", fontsize=9,
+                        title_fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def subset_figure(counts: pd.DataFrame,
+                  settings: Sequence[tuple[str, int]] | None = None) -> plt.Figure:
+    """Figure 3: successful partial adversaries by number of detected modified segments."""
+    style()
+    panels = _panels(settings)
+    ks = sorted(counts["k"].unique()) if not counts.empty else [1, 3, 5]
+    fig, axes = plt.subplots(len(panels), len(ks), figsize=(3.1 * len(ks), 2.5 * len(panels)),
+                             squeeze=False)
+    for row, (domain, target, title) in enumerate(panels):
+        data = counts[(counts["domain"] == domain) & (counts["target"] == target)]
+        for col, k in enumerate(ks):
+            ax = axes[row, col]
+            part = data[data["k"] == k].sort_values("detected", ascending=False)
+            detected = list(range(k, -1, -1))
+            values = [int(part[part["detected"] == d]["count"].sum()) for d in detected]
+            ax.bar([str(d) for d in detected], values,
+                   color=[DETECTED_COLORS[d % 6] for d in detected], width=0.8)
+            ax.set_title(f"Modified segments: {k} (n = {sum(values)})", fontsize=9)
+            ax.set_xlabel("Detected segments", fontsize=9)
+            ax.set_ylabel("Count" if col == 0 else "")
+            ax.yaxis.get_major_locator().set_params(integer=True)
+        axes[row, 0].annotate(title, xy=(0, 1.28), xycoords="axes fraction", fontsize=10,
+                              fontweight="bold")
+    fig.tight_layout(h_pad=2.2)
+    return fig
+
+
+def fidelity_figure(subset: pd.DataFrame, target: int = 1) -> plt.Figure:
+    """Figure 4: LIME fidelity at k = 1, by whether the top segment is the modified one."""
+    style()
+    data = subset[(subset["k"] == 1) & (subset["target"] == target)].copy()
+    data["correct"] = data["top1_correct"].map(lambda v: "True" if v in (True, "True", 1)
+                                               else "False")
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.4), sharey=True)
+    for ax, domain, name in zip(axes, ("wave", "spec"), ("(a) waveform", "(b) spectrogram"),
+                                strict=True):
+        part = data[data["domain"] == domain]
+        order = ["False", "True"]
+        if not part.empty:
+            sns.boxplot(data=part, x="correct", y="fidelity", order=order, ax=ax,
+                        color="white", linecolor="0.3", width=0.5, fliersize=0)
+            sns.stripplot(data=part, x="correct", y="fidelity", order=order, ax=ax,
+                          color="C0", size=3.5, alpha=0.7, jitter=0.15)
+        counts = part["correct"].value_counts()
+        ax.set_xticks([0, 1], [f"{o}\n(n = {int(counts.get(o, 0))})" for o in order])
+        ax.set_xlabel("Correct explanation")
+        ax.set_ylabel("Fidelity")
+        ax.set_ylim(0, 1)
+        ax.set_title(name, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def horses_figure(horses: Sequence, segmentation, top: int = 3) -> plt.Figure:
+    """Figure 1: original, horse, and the horse's top-3 LIME segments, per horse.
+
+    Titles give the model's P(sing) on the original and the horse, and LIME's fidelity; the
+    drawn shape is outlined. Colours share one scale (the min/max of the shown excerpts).
+    """
+    style()
+    sns.set_style("white")
+    rows = len(horses)
+    fig, axes = plt.subplots(rows, 3, figsize=(10.5, 2.1 * rows + 0.4), squeeze=False)
+    shown = []
+    for horse in horses:
+        composed = horse.explanation.get_sorted_components(1, positive_components=True,
+                                                           negative_components=False,
+                                                           num_components=top)
+        shown.append((horse.original, horse.horse, np.asarray(composed)))
+    vmin = min(float(np.min(x)) for triple in shown for x in triple)
+    vmax = max(float(np.max(x)) for triple in shown for x in triple)
+    image = None
+    for row, (horse, triple) in enumerate(zip(horses, shown, strict=True)):
+        titles = (f"f(original) = {horse.p_original:.2f}",
+                  f"f(horse: {horse.shape}) = {horse.p_horse:.2f}",
+                  f"top-{top} LIME, fidelity = {horse.explanation.score[1]:.2f}")
+        for col, (excerpt, title) in enumerate(zip(triple, titles, strict=True)):
+            ax = axes[row, col]
+            image = ax.imshow(np.asarray(excerpt).T, origin="lower", aspect="auto",
+                              cmap="magma", vmin=vmin, vmax=vmax, interpolation="nearest")
+            if col > 0:
+                ax.contour(np.asarray(horse.mask).T.astype(float), levels=[0.5],
+                           colors="cyan", linewidths=0.6)
+            ax.set_title(title, fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for t in segmentation.time_borders[1:-1]:
+            axes[row, 2].axvline(t - 0.5, color="white", linewidth=0.4, alpha=0.6)
+        for b in segmentation.freq_borders[1:-1]:
+            axes[row, 2].axhline(b - 0.5, color="white", linewidth=0.4, alpha=0.6)
+    fig.subplots_adjust(right=0.88, hspace=0.45, wspace=0.06)
+    cax = fig.add_axes([0.9, 0.15, 0.02, 0.7])
+    fig.colorbar(image, cax=cax, label="log magnitude")
+    return fig
+
+
+def explanation_grid(weights: np.ndarray, segmentation, ax: plt.Axes, title: str = "",
+                     highlight: Sequence[int] = ()) -> None:
+    """Draw LIME weights on the time × frequency grid (red = "sing", blue = "no sing")."""
+    grid = np.asarray(weights).reshape(segmentation.n_time, segmentation.n_freq).T
+    limit = max(float(np.abs(grid).max()), 1e-9)
+    ax.imshow(grid, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    for c in range(segmentation.n_components):
+        t, f = divmod(c, segmentation.n_freq)
+        ax.text(t, f, f"{grid[f, t]:+.2f}", ha="center", va="center", fontsize=7)
+        if c in highlight:
+            ax.add_patch(plt.Rectangle((t - 0.5, f - 0.5), 1, 1, fill=False, color="k",
+                                       linewidth=2))
+    ax.set_xticks(range(segmentation.n_time), [f"t{i}" for i in range(segmentation.n_time)])
+    ax.set_yticks(range(segmentation.n_freq), [f"f{i}" for i in range(segmentation.n_freq)])
+    ax.set_title(title, fontsize=10)
+
+
+def format_table1(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 for display: ours with its 95 % interval next to the paper, per direction."""
+    out = {}
+    for direction in ("no sing → sing", "sing → no sing"):
+        row = {}
+        for attack in ("waveform", "spectrogram"):
+            match = table[(table["direction"] == direction) & (table["attack"] == attack)]
+            if match.empty:
+                continue
+            r = match.iloc[0]
+            row[(attack, "ours")] = _ci_text(r["LIME %"], r["ci_low"], r["ci_high"],
+                                             r["n_pairs"])
+            row[(attack, "paper")] = f"{r['paper %']:.0f} %"
+        out[direction] = row
+    frame = pd.DataFrame(out).T
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def format_table2(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 for display: LIME vs norm-based, ours with intervals next to the paper."""
+    out = {}
+    for direction in ("no sing → sing", "sing → no sing"):
+        row = {}
+        for attack in ("waveform", "spectrogram"):
+            match = table[(table["direction"] == direction) & (table["attack"] == attack)]
+            if match.empty:
+                continue
+            r = match.iloc[0]
+            for method in ("LIME", "norm-based"):
+                row[(attack, method, "ours")] = _ci_text(
+                    r[f"{method} %"], r[f"{method} ci_low"], r[f"{method} ci_high"],
+                    r["n_pairs"])
+                row[(attack, method, "paper")] = f"{r[f'paper {method} %']:.0f} %"
+        out[direction] = row
+    frame = pd.DataFrame(out).T
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def _ci_text(value: float, low: float, high: float, n: int) -> str:
+    if not np.isfinite(value):
+        return "– (no pairs)"
+    return f"{value:.0f} % [{low:.0f}, {high:.0f}] (n={int(n)})"
+
+
+def paper_figures(store) -> dict[str, list[Path]]:
+    """Draw Figures 1–4 from the stored tables and horses into the experiments folder.
+
+    Parameters
+    ----------
+    store : Store
+        The artifact store (run ``svd experiment all`` first).
+
+    Returns
+    -------
+    dict of str to list of Path
+        ``figure1`` … ``figure4``, each as PNG and SVG.
+    """
+    from .horses import load_horses
+    from .segments import Segmentation
+    from .veracity import load_table
+
+    out_dir = store.experiments_dir()
+    figures = {
+        "figure2": flip_count_figure(load_table(store, "flip_curves")),
+        "figure3": subset_figure(load_table(store, "detected_counts")),
+        "figure4": fidelity_figure(load_table(store, "subset")),
+    }
+    horses = load_horses(store)
+    first = {}
+    for horse in horses:
+        first.setdefault(horse.shape, horse)
+    figures["figure1"] = horses_figure(list(first.values()),
+                                       Segmentation.from_config(store.cfg.lime))
+    paths = {}
+    for name, fig in figures.items():
+        paths[name] = save_figure(fig, out_dir / name)
+        plt.close(fig)
+    return paths
