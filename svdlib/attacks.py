@@ -61,6 +61,7 @@ from .config import AttackDomainConfig, Config, FrontEndConfig
 from .errors import SvdError
 from .model import HALF_BLOCK, SingingVoiceDetector
 from .store import Store, atomic_path, load_arrays, save_arrays, save_json
+from .work import WorkItem, raise_failures, run_items
 
 #: The attack domains.
 DOMAINS = ("wave", "spec")
@@ -516,12 +517,63 @@ def _progress_callback(bar: Any, domain: str, x: np.ndarray | None, every: int) 
     return report
 
 
+def attack_items(store: Store, domain: str) -> list[WorkItem]:
+    """One work item per song of ``cfg.attack.subset``: attack it and store its record."""
+    from .data import corpus_layout, read_filelist
+
+    _check_domain(domain)
+    names = read_filelist(corpus_layout(store), store.cfg.attack.subset)
+    folder = store.attack_dir(domain)
+    return [WorkItem("attack", f"attack {domain} {name}", str(record_path(folder, name)),
+                     {"domain": domain, "song": name, "index": index, "count": len(names)})
+            for index, name in enumerate(names, start=1)]
+
+
+def attack_worker(cfg_dict: dict, item: WorkItem) -> None:
+    """Work item: attack one song and save its adversary and per-frame record."""
+    from .config import config_from_dict
+    from .data import corpus_layout, load_song
+    from .evaluate import load_trained
+
+    cfg = config_from_dict(cfg_dict)
+    store = Store(cfg)
+    domain, name = item.params["domain"], item.params["song"]
+    index, count = item.params["index"], item.params["count"]
+    params: AttackDomainConfig = getattr(cfg.attack, domain)
+    net = load_trained(store)
+    layout = corpus_layout(store)
+    song = load_song(layout, name, cfg.frontend, store.spectra_dir())
+    signal = load_audio(song.path, cfg.frontend.sample_rate) if domain == "wave" else None
+    bar = None
+    callback = None
+    if cfg.run.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=params.max_iterations, unit="it", leave=False,
+                   desc=f"{domain} {index}/{count} {Path(name).stem[:30]}")
+        callback = _progress_callback(bar, domain, signal, 10)
+    try:
+        result = attack_song(net, domain, params, cfg.evaluate.threshold, spec=song.spec,
+                             signal=signal, callback=callback)
+    finally:
+        if bar is not None:
+            bar.close()
+    save_result(store.attack_dir(domain), name, result, song.targets, cfg.frontend.sample_rate)
+    if cfg.run.progress:
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"{domain} {index}/{count} {name}: {result.n_flipped}/{result.n_frames} "
+                   f"frames flipped in {result.iterations} it, "
+                   f"{_distortion_text(domain, result.distortion)}")
+
+
 def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
     """Attack every song of ``cfg.attack.subset``; resumable song by song.
 
-    For each song the adversary and a per-song ``.npz`` record go to ``store.attack_dir(domain)``
-    (a song whose record exists is skipped); then the merged per-frame ``logger.csv``,
-    ``config.json`` and ``summary.json`` are written.
+    Each song is a work item (:func:`attack_items`, run in-process or on Dask): its adversary
+    and per-song ``.npz`` record go to ``store.attack_dir(domain)``, and a song whose record
+    exists is skipped. Then the merged per-frame ``logger.csv``, ``config.json`` and
+    ``summary.json`` are written.
 
     Parameters
     ----------
@@ -530,53 +582,24 @@ def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
     domain : {"wave", "spec"}
         The attack domain.
     progress : bool, optional
-        Show a progress bar per song (default: ``cfg.run.progress``).
+        Show progress bars (default: ``cfg.run.progress``).
 
     Returns
     -------
     Path
         The attack folder.
     """
-    from .data import corpus_layout, load_song, read_filelist
-    from .evaluate import load_trained
-
     _check_domain(domain)
     cfg = store.cfg
-    progress = cfg.run.progress if progress is None else progress
-    params: AttackDomainConfig = getattr(cfg.attack, domain)
-    threshold = cfg.evaluate.threshold
-    net = load_trained(store)
-    layout = corpus_layout(store)
-    names = read_filelist(layout, cfg.attack.subset)
     folder = store.attack_dir(domain)
+    if (folder / "summary.json").is_file():
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     save_json(folder / "config.json", cfg.to_dict())
-    for index, name in enumerate(names, start=1):
-        if record_path(folder, name).is_file():
-            continue
-        song = load_song(layout, name, cfg.frontend, store.spectra_dir())
-        signal = load_audio(song.path, cfg.frontend.sample_rate) if domain == "wave" else None
-        bar = None
-        callback = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=params.max_iterations, unit="it", leave=False,
-                       desc=f"{domain} {index}/{len(names)} {Path(name).stem[:30]}")
-            callback = _progress_callback(bar, domain, signal, 10)
-        try:
-            result = attack_song(net, domain, params, threshold, spec=song.spec, signal=signal,
-                                 callback=callback)
-        finally:
-            if bar is not None:
-                bar.close()
-        save_result(folder, name, result, song.targets, cfg.frontend.sample_rate)
-        if progress:
-            from tqdm.auto import tqdm
-
-            tqdm.write(f"{domain} {index}/{len(names)} {name}: {result.n_flipped}/"
-                       f"{result.n_frames} frames flipped in {result.iterations} it, "
-                       f"{_distortion_text(domain, result.distortion)}")
+    items = attack_items(store, domain)
+    raise_failures(run_items(items, attack_worker, cfg, desc=f"attack {domain}",
+                             progress=progress), "attack")
+    names = [item.params["song"] for item in items]
     write_log(folder, names)
     write_summary(folder, names, domain, cfg)
     return folder

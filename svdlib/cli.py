@@ -33,6 +33,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default=None, help="auto (a GPU when present), cpu, cuda:N")
     group.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
+    group.add_argument("--workers", type=int, default=None,
+                       help="run the heavy stages on a local Dask cluster of N worker processes")
+    group.add_argument("--scheduler", default=None,
+                       help="run the heavy stages on the Dask cluster at this address "
+                            "(e.g. tcp://host:8786)")
 
 
 def _configure(args: argparse.Namespace) -> Config:
@@ -43,6 +48,10 @@ def _configure(args: argparse.Namespace) -> Config:
         overrides["run.num_threads"] = args.threads
     if args.quiet:
         overrides["run.progress"] = False
+    if args.workers is not None:
+        overrides["run.workers"] = args.workers
+    if args.scheduler:
+        overrides["run.scheduler"] = args.scheduler
     cfg = load_config(args.profile, overrides, results=args.results, data=args.data)
     if cfg.run.num_threads > 0:
         import torch
@@ -169,10 +178,11 @@ def _settings(args: argparse.Namespace) -> list[tuple[str, int]]:
 
 def cmd_pick(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Pick successful adversarial excerpts (up to lime.pick_per_file per song)."""
-    from .veracity import load_picks, pick_adversaries
+    from . import stages
+    from .veracity import load_picks
 
     for domain, target in _settings(args):
-        path = pick_adversaries(store, domain, target)
+        path = stages.picks(store, domain, target)
         picks = load_picks(store, domain, target)
         print(f"pick {domain} t{target}: {len(picks)} pairs from "
               f"{len(set(picks.songs.tolist()))} songs -> {path}")
@@ -181,12 +191,13 @@ def cmd_pick(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_explain(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Explain the picked pairs (original and adversarial excerpt) with LIME."""
-    from .veracity import explain_pairs, stacked_weights
+    from . import stages
+    from .veracity import stacked_weights
 
     if args.horses:
         return cmd_horses(args, cfg, store)
     for domain, target in _settings(args):
-        path = explain_pairs(store, domain, target)
+        path = stages.explanations(store, domain, target)
         _, fidelity = stacked_weights(store, domain, target, "adv")
         mean = f"{fidelity.mean():.3f}" if len(fidelity) else "n/a"
         print(f"explain {domain} t{target}: {len(fidelity)} pairs, mean fidelity of the "
@@ -196,10 +207,11 @@ def cmd_explain(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_horses(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Draw horses into "no sing" excerpts, calibrate them to flip, and explain them."""
-    from .horses import horse_found, horses_stage, load_horses
+    from . import stages
+    from .horses import horse_found, load_horses
     from .segments import Segmentation
 
-    path = horses_stage(store)
+    path = stages.horses(store)
     segmentation = Segmentation.from_config(cfg.lime)
     for horse in load_horses(store):
         found = horse_found(horse, segmentation)
@@ -217,18 +229,17 @@ EXPERIMENTS = ("flip_counts", "table1", "table2", "subset", "fidelity", "horses"
 
 def cmd_experiment(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Run the paper's experiments from the stored artifacts; write tables and figures."""
-    from .plots import format_table1, format_table2, paper_figures
-    from .veracity import experiment_tables, explain_subsets, load_table, settings
+    import pandas as pd
+
+    from . import stages
+    from .plots import format_table1, format_table2
+    from .veracity import load_table
 
     if args.name not in EXPERIMENTS:
         raise SvdError(f"unknown experiment '{args.name}'; use one of {', '.join(EXPERIMENTS)}")
-    for domain, target in settings():
-        explain_subsets(store, domain, target)
-    horses_args = argparse.Namespace()
-    cmd_horses(horses_args, cfg, store)
-    paths = experiment_tables(store)
-    figures = paper_figures(store)
-    import pandas as pd
+    cmd_horses(argparse.Namespace(), cfg, store)
+    paths = stages.tables(store)
+    figures = stages.figures(store)
 
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         if args.name in ("table1", "flip_counts", "all"):

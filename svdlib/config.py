@@ -91,7 +91,6 @@ class EvalConfig:
     smooth_width: int = 56
     smooth_method: str = "median"
     threshold: float = 0.51
-    threshold_from_valid: bool = False
 
 
 @dataclass

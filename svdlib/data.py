@@ -273,3 +273,16 @@ def load_store_split(store: Store, split: str, progress: bool = False) -> list[S
     """Load one split of the configured corpus, caching spectrograms in the store."""
     return load_split(corpus_layout(store), split, store.cfg.frontend, store.spectra_dir(),
                       progress=progress)
+
+
+def split_summary(store: Store) -> list[dict]:
+    """Per split: number of songs, minutes of audio, share of "sing" frames."""
+    rows = []
+    for split in SPLITS:
+        songs = load_store_split(store, split)
+        frames = sum(s.n_frames for s in songs)
+        sing = sum(int(s.targets.sum()) for s in songs)
+        rows.append({"split": split, "songs": len(songs),
+                     "minutes": frames / store.cfg.frontend.fps / 60,
+                     "sing %": 100 * sing / max(frames, 1)})
+    return rows

@@ -120,15 +120,18 @@ def subset_figure(counts: pd.DataFrame,
     return fig
 
 
-def fidelity_figure(subset: pd.DataFrame, target: int = 1) -> plt.Figure:
+def fidelity_figure(subset: pd.DataFrame, target: int = 1,
+                    domains: Sequence[str] = ("wave", "spec")) -> plt.Figure:
     """Figure 4: LIME fidelity at k = 1, by whether the top segment is the modified one."""
     style()
     data = subset[(subset["k"] == 1) & (subset["target"] == target)].copy()
     data["correct"] = data["top1_correct"].map(lambda v: "True" if v in (True, "True", 1)
                                                else "False")
-    fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.4), sharey=True)
-    for ax, domain, name in zip(axes, ("wave", "spec"), ("(a) waveform", "(b) spectrogram"),
-                                strict=True):
+    names = {"wave": "(a) waveform", "spec": "(b) spectrogram"}
+    fig, axes = plt.subplots(1, len(domains), figsize=(3.6 * len(domains), 3.4), sharey=True,
+                             squeeze=False)
+    for ax, domain in zip(axes[0], domains, strict=True):
+        name = names[domain]
         part = data[data["domain"] == domain]
         order = ["False", "True"]
         if not part.empty:
@@ -195,15 +198,66 @@ def explanation_grid(weights: np.ndarray, segmentation, ax: plt.Axes, title: str
     grid = np.asarray(weights).reshape(segmentation.n_time, segmentation.n_freq).T
     limit = max(float(np.abs(grid).max()), 1e-9)
     ax.imshow(grid, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.grid(False)
     for c in range(segmentation.n_components):
         t, f = divmod(c, segmentation.n_freq)
-        ax.text(t, f, f"{grid[f, t]:+.2f}", ha="center", va="center", fontsize=7)
+        dark = abs(grid[f, t]) > 0.6 * limit
+        ax.text(t, f, f"{grid[f, t]:+.2f}", ha="center", va="center", fontsize=7,
+                color="white" if dark else "black")
         if c in highlight:
             ax.add_patch(plt.Rectangle((t - 0.5, f - 0.5), 1, 1, fill=False, color="k",
                                        linewidth=2))
     ax.set_xticks(range(segmentation.n_time), [f"t{i}" for i in range(segmentation.n_time)])
     ax.set_yticks(range(segmentation.n_freq), [f"f{i}" for i in range(segmentation.n_freq)])
     ax.set_title(title, fontsize=10)
+
+
+def training_figure(histories: dict[int, dict[str, list[float]]]) -> plt.Figure:
+    """Training loss, validation loss and validation error per epoch, one line per seed."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for seed, history in histories.items():
+        epochs = np.arange(1, len(history["train_loss"]) + 1)
+        axes[0].plot(epochs, history["train_loss"], "-o", markersize=3, label=f"train, seed {seed}")
+        if history.get("valid_loss"):
+            axes[0].plot(epochs, history["valid_loss"], "--s", markersize=3,
+                         label=f"valid, seed {seed}")
+            axes[1].plot(epochs, 100 * np.asarray(history["valid_error"]), "-o", markersize=3,
+                         label=f"seed {seed}")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("cross-entropy")
+    axes[0].legend(fontsize=8)
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("validation error (%)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def song_figure(logmel: np.ndarray, curves: dict[str, np.ndarray], targets: np.ndarray,
+                threshold: float, fps: float, title: str = "") -> plt.Figure:
+    """A song's log-mel spectrogram over its P(sing) curves and the ground truth."""
+    style()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True,
+                                      gridspec_kw={"height_ratios": [1.2, 1]})
+    seconds = len(logmel) / fps
+    top.imshow(np.asarray(logmel).T, origin="lower", aspect="auto", cmap="magma",
+               extent=(0, seconds, 0, logmel.shape[1]))
+    top.grid(False)
+    top.set_ylabel("mel band")
+    top.set_title(title, fontsize=10)
+    time = np.arange(len(targets)) / fps
+    bottom.fill_between(time, 0, np.asarray(targets, float), step="mid", color="0.85",
+                        label="ground truth: sing")
+    for (name, curve), color in zip(curves.items(), ("C0", "C3", "C2", "C1"), strict=False):
+        bottom.plot(time[:len(curve)], curve, color=color, linewidth=1, label=name)
+    bottom.axhline(threshold, color="k", linestyle=":", linewidth=1, label="threshold")
+    bottom.set_ylim(-0.02, 1.02)
+    bottom.set_ylabel("P(sing)")
+    bottom.set_xlabel("time (s)")
+    bottom.legend(fontsize=8, loc="upper right", ncol=3)
+    fig.tight_layout()
+    return fig
 
 
 def format_table1(table: pd.DataFrame) -> pd.DataFrame:
