@@ -592,11 +592,11 @@ def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
     _check_domain(domain)
     cfg = store.cfg
     folder = store.attack_dir(domain)
-    if (folder / "summary.json").is_file():
+    items = attack_items(store, domain)
+    if (folder / "summary.json").is_file() and all(item.done for item in items):
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     save_json(folder / "config.json", cfg.to_dict())
-    items = attack_items(store, domain)
     raise_failures(run_items(items, attack_worker, cfg, desc=f"attack {domain}",
                              progress=progress), "attack")
     names = [item.params["song"] for item in items]
