@@ -42,7 +42,7 @@ lint: env
 	$(BIN)/ruff check .
 
 bench: env
-	$(BIN)/python bench/run_all.py
+	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf _build book/generated

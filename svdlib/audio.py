@@ -204,11 +204,11 @@ class LogMel(nn.Module):
 def spectrogram_np(signal: np.ndarray, frontend: FrontEndConfig) -> np.ndarray:
     """Linear-magnitude spectrogram ``(frames, bins)`` of a 1-D signal, as float32 numpy."""
     with torch.no_grad():
-        spec = Spectrogram(frontend)(torch.from_numpy(np.asarray(signal, dtype=np.float32)))
+        spec = Spectrogram(frontend)(torch.from_numpy(np.array(signal, dtype=np.float32)))
     return spec.numpy()
 
 
 def logmel_np(spec: np.ndarray, frontend: FrontEndConfig) -> np.ndarray:
     """Scaled mel spectrogram ``(frames, mel_bands)`` of a linear spectrogram, as numpy."""
     with torch.no_grad():
-        return LogMel(frontend)(torch.from_numpy(np.asarray(spec, dtype=np.float32))).numpy()
+        return LogMel(frontend)(torch.from_numpy(np.array(spec, dtype=np.float32))).numpy()

@@ -289,7 +289,7 @@ def cmd_book(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     del store
     return book(cfg, profile=args.profile, only=args.only, force=args.force,
                 build=not args.no_build, keep_going=args.keep_going,
-                progress_bar=args.cell_progress)
+                progress_bar=args.cell_progress, compute=not args.no_compute)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -362,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true", help="run the notebooks, do not build")
     p.add_argument("--keep-going", action="store_true",
                    help="build the book even when notebooks failed (the exit code is still 1)")
+    p.add_argument("--no-compute", action="store_true",
+                   help="do not compute the stages first (each notebook computes what it needs)")
     p.add_argument("--cell-progress", action="store_true",
                    help="show papermill's per-cell progress bar")
     p.set_defaults(handler=cmd_book)

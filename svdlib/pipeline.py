@@ -827,9 +827,12 @@ def book(
     build: bool = True,
     keep_going: bool = False,
     progress_bar: bool = False,
+    compute: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> int:
-    """Run the notebooks, then build the book; what ``svd book`` does.
+    """Compute every stage, run the notebooks, then build the book; what ``svd book`` does.
+
+    With ``only``, the stages are left to the selected notebooks.
 
     Parameters
     ----------
@@ -847,6 +850,9 @@ def book(
         Build the book even when a notebook failed (the exit code is still 1).
     progress_bar : bool
         Show papermill's per-cell progress bar.
+    compute : bool
+        Compute every stage before running the notebooks (with progress bars in the
+        terminal); otherwise each notebook computes what it needs.
     log : callable, optional
         Receives progress lines (default: print to stdout).
 
@@ -856,6 +862,17 @@ def book(
         0 on success, 1 if a notebook or the build failed.
     """
     say = log or _print
+    if compute and not only:
+        # compute every artifact first, with progress bars in the terminal; the notebooks
+        # then only load and show them
+        from . import stages
+        from .store import Store
+
+        say(f"svd book: computing every stage (profile {cfg.profile}; finished stages are "
+            "skipped)")
+        start = time.monotonic()
+        stages.everything(Store(cfg))
+        say(f"svd book: stages done in {time.monotonic() - start:.0f} s")
     report = run_notebooks(cfg, profile=profile, only=only, force=force,
                            progress_bar=progress_bar, log=say)
     if not report.ok:

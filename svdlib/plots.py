@@ -260,44 +260,39 @@ def song_figure(logmel: np.ndarray, curves: dict[str, np.ndarray], targets: np.n
     return fig
 
 
-def format_table1(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 for display: ours with its 95 % interval next to the paper, per direction."""
+def _side_by_side(table: pd.DataFrame, cells) -> pd.DataFrame:
+    """One row per direction, columns (attack, ...) filled by ``cells(row)`` per setting."""
     out = {}
     for direction in ("no sing → sing", "sing → no sing"):
         row = {}
         for attack in ("waveform", "spectrogram"):
             match = table[(table["direction"] == direction) & (table["attack"] == attack)]
-            if match.empty:
-                continue
-            r = match.iloc[0]
-            row[(attack, "ours")] = _ci_text(r["LIME %"], r["ci_low"], r["ci_high"],
-                                             r["n_pairs"])
-            row[(attack, "paper")] = f"{r['paper %']:.0f} %"
+            if not match.empty:
+                row.update({(attack, *key): text for key, text in cells(match.iloc[0]).items()})
         out[direction] = row
     frame = pd.DataFrame(out).T
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
     return frame
+
+
+def format_table1(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 for display: ours with its 95 % interval next to the paper, per direction."""
+    return _side_by_side(table, lambda r: {
+        ("ours",): _ci_text(r["LIME %"], r["ci_low"], r["ci_high"], r["n_pairs"]),
+        ("paper",): f"{r['paper %']:.0f} %"})
 
 
 def format_table2(table: pd.DataFrame) -> pd.DataFrame:
     """Table 2 for display: LIME vs norm-based, ours with intervals next to the paper."""
-    out = {}
-    for direction in ("no sing → sing", "sing → no sing"):
-        row = {}
-        for attack in ("waveform", "spectrogram"):
-            match = table[(table["direction"] == direction) & (table["attack"] == attack)]
-            if match.empty:
-                continue
-            r = match.iloc[0]
-            for method in ("LIME", "norm-based"):
-                row[(attack, method, "ours")] = _ci_text(
-                    r[f"{method} %"], r[f"{method} ci_low"], r[f"{method} ci_high"],
-                    r["n_pairs"])
-                row[(attack, method, "paper")] = f"{r[f'paper {method} %']:.0f} %"
-        out[direction] = row
-    frame = pd.DataFrame(out).T
-    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
-    return frame
+    def cells(r: pd.Series) -> dict:
+        out = {}
+        for method in ("LIME", "norm-based"):
+            out[(method, "ours")] = _ci_text(r[f"{method} %"], r[f"{method} ci_low"],
+                                             r[f"{method} ci_high"], r["n_pairs"])
+            out[(method, "paper")] = f"{r[f'paper {method} %']:.0f} %"
+        return out
+
+    return _side_by_side(table, cells)
 
 
 def _ci_text(value: float, low: float, high: float, n: int) -> str:

@@ -673,3 +673,36 @@ def load_table(store: Store, name: str) -> pd.DataFrame:
     if not path.is_file():
         raise SvdError(f"no table '{path}'; run `svd experiment all` first")
     return pd.read_csv(path)
+
+
+def fidelity_separation(subset: pd.DataFrame) -> dict[str, float]:
+    """How well fidelity tells correct single-segment explanations from wrong ones (Fig. 4).
+
+    Parameters
+    ----------
+    subset : pandas.DataFrame
+        :func:`subset_results` rows; those with k = 1 are used.
+
+    Returns
+    -------
+    dict
+        ``n``, ``correct`` (LIME's top segment is the modified one), median fidelity of the
+        correct and the wrong ones, the AUROC of fidelity as a detector of correctness and the
+        Mann-Whitney U test's p-value (NaN when one group is empty).
+    """
+    from scipy.stats import mannwhitneyu
+    from sklearn.metrics import roc_auc_score
+
+    k1 = subset[subset["k"] == 1]
+    correct = k1["top1_correct"].astype(bool).to_numpy()
+    fidelity = k1["fidelity"].to_numpy(dtype=float)
+    result = {"n": len(k1), "correct": int(correct.sum()),
+              "median_correct": float(np.median(fidelity[correct])) if correct.any()
+              else float("nan"),
+              "median_wrong": float(np.median(fidelity[~correct])) if (~correct).any()
+              else float("nan"),
+              "auroc": float("nan"), "p_value": float("nan")}
+    if correct.any() and (~correct).any():
+        result["auroc"] = float(roc_auc_score(correct, fidelity))
+        result["p_value"] = float(mannwhitneyu(fidelity[correct], fidelity[~correct]).pvalue)
+    return result

@@ -208,7 +208,8 @@ def test_svd_book_exits_1_and_lists_failures(books, tmp_path, monkeypatch, capsy
             (books["notebooks"] / f"{name}.ipynb").read_bytes())
     monkeypatch.chdir(root)
     monkeypatch.setattr(pipeline, "RUNS", tuple(books["table"][:2]))
-    code = main(["book", "--profile", "tiny", "--results", str(tmp_path / "res"), "--quiet"])
+    code = main(["book", "--profile", "tiny", "--results", str(tmp_path / "res"), "--quiet",
+                 "--no-compute"])
     out = capsys.readouterr().out
     assert code == 1
     assert "1 of 2 notebook runs failed" in out

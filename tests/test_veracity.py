@@ -205,3 +205,17 @@ def test_cli_experiment_and_bad_settings(store, capsys):
     assert err.count("\n") == 1 and "unknown attack domain 'audio'" in err
     assert main(["explain", "--target", "2", *args, *overrides]) == 2
     assert "unknown target" in capsys.readouterr().err
+
+
+def test_fidelity_separation_by_hand():
+    from svdlib.veracity import fidelity_separation
+
+    frame = pd.DataFrame({"k": [1] * 6 + [3],
+                          "top1_correct": [True, True, True, False, False, False, None],
+                          "fidelity": [0.9, 0.8, 0.55, 0.6, 0.5, 0.4, 0.1]})
+    result = fidelity_separation(frame)
+    assert (result["n"], result["correct"]) == (6, 3)
+    assert result["median_correct"] == pytest.approx(0.8)
+    assert result["median_wrong"] == pytest.approx(0.5)
+    assert result["auroc"] == pytest.approx(8 / 9)          # one wrong pair ranks above one right
+    assert np.isnan(fidelity_separation(frame[frame["top1_correct"] != False])["auroc"])  # noqa: E712
