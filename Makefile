@@ -6,11 +6,12 @@ PROFILE ?= quick
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.svdlib-installed
 
-.PHONY: env book run test lint bench clean help
+.PHONY: env book run test notebooks lint bench clean help
 
 help:
 	@echo "make book     build the whole reproduction (profile $(PROFILE)) into _build/html"
 	@echo "make test     run the test suite"
+	@echo "make notebooks  run every notebook under pytest --nbmake on the quick profile"
 	@echo "make run      run the svd stages only (no book)"
 	@echo "make lint     ruff"
 	@echo "make bench    run the benchmarks in bench/"
@@ -37,6 +38,11 @@ book: env
 test: env
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# every notebook with its default parameters (the quick profile), computing what it needs;
+# about 9 minutes from nothing, seconds once the quick artifacts exist
+notebooks: env
+	$(BIN)/pytest --nbmake --nbmake-timeout=1800 -p no:cacheprovider notebooks/
 
 lint: env
 	$(BIN)/ruff check .
