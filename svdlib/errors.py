@@ -8,3 +8,11 @@ class SvdError(Exception):
 
     The message is a single line that names the file or setting and says how to fix it.
     """
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of an exception's message (libraries' messages run long)."""
+    for line in str(err).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(err).__name__

@@ -223,6 +223,8 @@ def load_trained(store: Store, seed: int | None = None,
     path = store.model_dir(seed) / "model.safetensors"
     if not path.is_file():
         raise SvdError(f"no trained model at '{path}'; run `svd train` with this profile first")
+    store.check_reuse(path.parent)
+    store.activate()
     return load_model(path, cfg.model, cfg.frontend,
                       best_device(cfg.run.device) if device is None else device)
 
@@ -231,14 +233,15 @@ def predict_all(store: Store, splits: Sequence[str] = ("valid", "test"),
                 seeds: Sequence[int] | None = None) -> list[Path]:
     """Predict every song of the given splits with every trained seed; skips existing files.
 
-    Writes ``predictions-<split>.npz`` into each model's folder and returns their paths.
+    Writes ``predictions-<split>-<contents>.npz`` (see :meth:`Store.predictions_path`) into
+    each model's folder, with its provenance, and returns their paths.
     """
     cfg = store.cfg
     written = []
     songs: dict[str, list[Song]] = {}
     for seed in (cfg.train.seeds if seeds is None else seeds):
         for split in splits:
-            path = store.model_dir(seed) / f"predictions-{split}.npz"
+            path = store.predictions_path(split, seed)
             if not path.is_file():
                 if split not in songs:
                     songs[split] = load_store_split(store, split, cfg.run.progress)
@@ -246,6 +249,8 @@ def predict_all(store: Store, splits: Sequence[str] = ("valid", "test"),
                 device = next(net.parameters()).device
                 save_predictions(path, predict_songs(net, songs[split], device,
                                                      cfg.run.progress, f"seed {seed} {split}"))
+                store.write_provenance(path, "predict", model=store.model_dir(seed).name,
+                                       songs=store.split_files(split))
             written.append(path)
     return written
 
@@ -266,8 +271,8 @@ def evaluate_all(store: Store, threshold: float | None = None,
     targets: dict[str, np.ndarray] = {}
     for seed in seeds:
         folder = store.model_dir(seed)
-        valid = load_predictions(folder / "predictions-valid.npz")
-        test = load_predictions(folder / "predictions-test.npz")
+        valid = load_predictions(store.predictions_path("valid", seed))
+        test = load_predictions(store.predictions_path("test", seed))
         for name, probs in {**valid, **test}.items():
             if name not in targets:
                 targets[name] = frame_targets(read_lab(label_path(layout, name)), len(probs),

@@ -14,6 +14,7 @@ released ``model.pt`` state dict loads with :func:`load_original_state_dict`.
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from torch import nn
 
 from .audio import LogMel
 from .config import FrontEndConfig, ModelConfig
-from .errors import SvdError
+from .errors import SvdError, first_line
 from .store import atomic_path
 
 BLOCKLEN = 115
@@ -208,8 +209,8 @@ def read_model_metadata(path: str | Path) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as handle:
             return dict(handle.metadata() or {})
     except Exception as err:  # safetensors raises its own error types for bad headers
-        raise SvdError(f"model file '{path}' is not a valid safetensors file ({err}); it may be "
-                       "truncated: delete it and re-train") from None
+        raise SvdError(f"model file '{path}' is not a valid safetensors file ({first_line(err)}); "
+                       "it may be truncated: delete it and re-train") from None
 
 
 def load_model(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
@@ -237,8 +238,8 @@ def load_model(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
     try:
         state = load_file(str(path))
     except Exception as err:
-        raise SvdError(f"model file '{path}' cannot be read ({err}); it may be truncated: "
-                       "delete it and re-train") from None
+        raise SvdError(f"model file '{path}' cannot be read ({first_line(err)}); it may be "
+                       "truncated: delete it and re-train") from None
     net = build_model(model, frontend)
     _load_state(net, state, path)
     return net.to(device).eval()
@@ -270,8 +271,13 @@ def load_original_state_dict(path: str | Path, frontend: FrontEndConfig,
         raise SvdError(f"model file '{path}' does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise SvdError(f"model file '{path}' holds pickled Python objects, not just tensors; "
+                       "svdlib never unpickles foreign files: re-save it as a state dict "
+                       "(torch.save(model.state_dict(), path))") from None
     except Exception as err:
-        raise SvdError(f"model file '{path}' cannot be read as a state dict ({err})") from None
+        raise SvdError(f"model file '{path}' cannot be read as a state dict "
+                       f"({first_line(err)}); it may be truncated or not a torch file") from None
     if not isinstance(state, dict):
         raise SvdError(f"model file '{path}' does not hold a state dict")
     state = {k: v for k, v in state.items()

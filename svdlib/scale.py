@@ -94,13 +94,29 @@ def _relax_malloc_trimming() -> bool:
                 and libc.mallopt(m_trim_threshold, 256 * 1024 * 1024))
 
 
-def _run_one(worker: Worker, cfg_dict: dict, item: WorkItem) -> str:
-    """Run one item on a Dask worker (single-threaded torch, no progress bars)."""
+def _run_one(worker: Worker, cfg_dict: dict, item: WorkItem,
+             expected: dict | None = None) -> str:
+    """Run one item on a Dask worker with the run's thread count, no progress bars.
+
+    A worker whose numeric environment (torch or numpy version, device, instruction set)
+    differs from the one the run's artifact keys name refuses the item: its numbers would be
+    stored under another environment's identity.
+    """
     import torch
 
+    from .errors import SvdError
+    from .provenance import describe_difference, numeric_environment
+
     _relax_malloc_trimming()
-    threads = int(cfg_dict.get("run", {}).get("num_threads", 0)) or 1
+    run = cfg_dict.get("run", {})
+    threads = int(run.get("num_threads", 0)) or 1
     torch.set_num_threads(threads)
+    if expected is not None:
+        found = numeric_environment(str(run.get("device", "cpu")), threads)
+        if found != expected:
+            raise SvdError(f"worker's numeric environment differs from the run's "
+                           f"({describe_difference(found, expected)}); give every worker the "
+                           "same torch, numpy and device")
     if not item.done:
         worker(cfg_dict, item)
     return item.output
@@ -146,10 +162,13 @@ def run_items_dask(items: Sequence[WorkItem], worker: Worker, cfg: Config,
     from dask.distributed import as_completed
 
     client = client or get_client(cfg.run.scheduler, cfg.run.workers)
+    from .provenance import numeric_environment
+
     cfg_dict = cfg.to_dict()
     cfg_dict["run"] = {**cfg_dict["run"], "progress": False, "scheduler": "", "workers": 0}
-    futures = {client.submit(_run_one, worker, cfg_dict, item, key=f"svd-{item.stage}-"
-                             f"{abs(hash(item.output)):x}", pure=False): item
+    expected = numeric_environment(cfg.run.device, cfg.run.num_threads)
+    futures = {client.submit(_run_one, worker, cfg_dict, item, expected,
+                             key=f"svd-{item.stage}-{abs(hash(item.output)):x}", pure=False): item
                for item in pending}
     show = cfg.run.progress if progress is None else progress
     bar = None

@@ -24,9 +24,16 @@ from scipy.ndimage import affine_transform
 
 from .config import Config, FrontEndConfig, TrainConfig
 from .data import ExcerptSampler, Song, load_store_split
-from .errors import SvdError
+from .errors import SvdError, first_line
 from .evaluate import best_threshold, confusion, metrics_from_counts, predict_songs, smooth
-from .model import BLOCKLEN, SingingVoiceDetector, best_device, build_model, save_model
+from .model import (
+    BLOCKLEN,
+    SingingVoiceDetector,
+    best_device,
+    build_model,
+    load_model,
+    save_model,
+)
 from .store import Store, atomic_path, save_json
 
 
@@ -205,8 +212,8 @@ def train_detector(cfg: Config, train_songs: list[Song], valid_songs: list[Song]
             sampler.order = state["sampler_order"].numpy()
             sampler.position = int(state["sampler_position"])
         except Exception as err:
-            raise SvdError(f"checkpoint '{checkpoint}' cannot be resumed ({err}); delete it to "
-                           "train from scratch") from None
+            raise SvdError(f"checkpoint '{checkpoint}' cannot be resumed ({first_line(err)}); "
+                           "delete it to train from scratch") from None
     loss_fn = torch.nn.BCEWithLogitsLoss()
     for epoch in range(start_epoch, train.epochs):
         net.train()
@@ -280,7 +287,8 @@ def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
         The model files, in seed order.
     """
     seeds = list(cfg.train.seeds if seeds is None else seeds)
-    pending = [s for s in seeds if not (store.model_dir(s) / "model.safetensors").is_file()]
+    store.activate()
+    pending = [s for s in seeds if not _finished(store, s)]
     paths = []
     if pending:
         progress = cfg.run.progress
@@ -294,5 +302,25 @@ def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
             save_json(out_dir / "config.json", cfg.to_dict())
             train_detector(cfg, train_songs, valid_songs, out_dir, seed, device,
                            validate_each_epoch, save_errors, cfg.run.progress)
+            store.write_provenance(out_dir, "train", seed=seed,
+                                   songs={split: store.split_files(split) for split in
+                                          (["train", "valid"] if do_validate else ["train"])})
         paths.append(out_dir / "model.safetensors")
     return paths
+
+
+def _finished(store: Store, seed: int) -> bool:
+    """Whether a seed's model exists and loads; a damaged one is an error, never a success.
+
+    Raises
+    ------
+    SvdError
+        If the model file is truncated or otherwise unreadable, or comes from another numeric
+        environment.
+    """
+    path = store.model_dir(seed) / "model.safetensors"
+    if not path.is_file():
+        return False
+    store.check_reuse(path.parent)
+    load_model(path, store.cfg.model, store.cfg.frontend, "cpu")
+    return True

@@ -1,6 +1,16 @@
 import pytest
 
-from svdlib.config import apply_vars, load_config, parse_overrides, read_vars
+from svdlib.config import (
+    DISTANCE_METRICS,
+    FEATURE_SELECTIONS,
+    PROFILES_DIR,
+    apply_vars,
+    config_from_dict,
+    load_config,
+    parse_overrides,
+    read_vars,
+    validate,
+)
 from svdlib.errors import SvdError
 
 MODEL_VARS = """\
@@ -133,3 +143,200 @@ def test_bad_vars_files(tmp_path):
     path.write_text("nonsense_key = 3\n")
     with pytest.raises(SvdError, match="unknown key 'nonsense_key'"):
         apply_vars(load_config("quick"), path)
+
+
+# -- every setting is range-checked when the configuration loads ---------------------------------
+BAD_SETTINGS = [
+    ("seed", -1),
+    ("frontend.sample_rate", 0),
+    ("frontend.frame_len", 1),
+    ("frontend.fps", 0),
+    ("frontend.fps", 10),  # hop 2205 > frame_len: samples between frames never seen
+    ("frontend.fps", 30000),  # hop 0
+    ("frontend.filterbank", "bark"),
+    ("frontend.mel_bands", 24),
+    ("frontend.mel_min", -1.0),
+    ("frontend.mel_max", 20.0),  # below mel_min
+    ("frontend.mel_max", 12000.0),  # above Nyquist
+    ("frontend.magscale", "db"),
+    ("model.arch", "resnet"),
+    ("model.width", 0),
+    ("model.blocklen", 100),
+    ("model.convdrop", "channels"),
+    ("train.learn_scheme", "sgd"),
+    ("train.batchsize", 0),
+    ("train.initial_eta", 0),
+    ("train.eta_decay", 0),
+    ("train.eta_decay", 1.5),
+    ("train.eta_decay_every", 0),
+    ("train.momentum", 1.0),
+    ("train.momentum", -0.1),
+    ("train.epochs", 0),
+    ("train.epochsize", 0),
+    ("train.l2_decay", -1e-4),
+    ("train.max_stretch", 1.0),
+    ("train.max_shift", -0.1),
+    ("train.max_db", -1),
+    ("train.spline_order", 6),
+    ("train.label_low", -0.1),
+    ("train.label_high", 0.01),  # not above label_low
+    ("train.label_high", 1.5),
+    ("train.seeds", []),
+    ("train.seeds", [-1]),
+    ("train.seeds", [1, 1]),
+    ("evaluate.smooth_width", 0),
+    ("evaluate.smooth_method", "max"),
+    ("evaluate.threshold", 0.0),
+    ("attack.subset", "all"),
+    ("attack.wave.lr", 0),
+    ("attack.wave.alpha", 0),
+    ("attack.wave.clip_eps", -1),
+    ("attack.wave.clip_eps", 0),
+    ("attack.wave.max_iterations", -1),
+    ("attack.wave.req_change_factor", 0),
+    ("attack.wave.req_change_factor", 1.5),
+    ("attack.spec.lr", float("nan")),
+    ("attack.spec.alpha", -15),
+    ("attack.spec.clip_eps", float("inf")),
+    ("attack.spec.max_iterations", -5),
+    ("attack.spec.req_change_factor", -1),
+    ("lime.n_time_segments", 0),
+    ("lime.n_time_segments", 116),
+    ("lime.n_freq_segments", 0),
+    ("lime.n_freq_segments", 81),
+    ("lime.baseline", "median"),
+    ("lime.num_samples", 1),
+    ("lime.kernel_width", 0),
+    ("lime.distance_metric", "nope"),
+    ("lime.distance_metric", "correlation"),  # NaN against the all-ones row
+    ("lime.feature_selection", "best"),
+    ("lime.batch_size", 0),
+    ("lime.pick_per_file", 0),
+    ("lime.pick_max_draws", 0),
+    ("lime.pick_max_draws", 2),  # fewer draws than lime.pick_per_file (3 in tiny)
+    ("lime.pick_seed", -1),
+    ("experiment.subset_ks", []),
+    ("experiment.subset_ks", [0]),
+    ("experiment.subset_ks", [1, 21]),  # 5 x 4 = 20 segments
+    ("experiment.subset_ks", [3, 3]),
+    ("experiment.table1_k", 0),
+    ("experiment.table1_k", 21),
+    ("experiment.bootstrap", 0),
+    ("experiment.bootstrap", 10),
+    ("experiment.horses_per_shape", 0),
+    ("experiment.horse_probability", 0.4),  # not above evaluate.threshold (0.5 in tiny)
+    ("experiment.horse_probability", 1.0),
+    ("corpus.seed", -1),
+    ("corpus.n_train", 0),
+    ("corpus.n_valid", 0),
+    ("corpus.n_test", 0),
+    ("corpus.bars", 2),
+    ("corpus.bars", 5),
+    ("run.device", "gpu"),
+    ("run.device", "cuda:x"),
+    ("run.num_threads", -1),
+    ("run.workers", -2),
+]
+
+
+@pytest.mark.parametrize("key,value", BAD_SETTINGS)
+def test_bad_setting_fails_at_load_naming_the_key(key, value):
+    with pytest.raises(SvdError) as info:
+        load_config("tiny", {key: value})
+    message = str(info.value)
+    assert f"configuration key '{key}' must be " in message
+    assert ", got '" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("key,value", [
+    ("attack.wave.max_iterations", 0),  # the clean song is recorded, nothing is optimised
+    ("train.learn_scheme", "momentum"), ("train.momentum", 0.0), ("train.max_db", 0.0),
+    ("train.max_stretch", 0.0), ("train.spline_order", 0), ("evaluate.smooth_width", 1),
+    ("lime.n_time_segments", 115), ("lime.n_freq_segments", 80),
+    ("lime.distance_metric", "euclidean"), ("lime.feature_selection", "none"),
+    ("experiment.subset_ks", [1, 20]), ("experiment.table1_k", 20), ("run.device", "cuda:1"),
+    ("frontend.mel_max", 11025.0), ("corpus.bars", 4),
+])
+def test_edge_values_are_accepted(key, value):
+    load_config("tiny", {key: value})
+
+
+def test_nesterov_needs_momentum():
+    load_config("tiny", {"train.learn_scheme": "nesterov"})
+    with pytest.raises(SvdError, match="'train.momentum'.*nesterov"):
+        load_config("tiny", {"train.learn_scheme": "nesterov", "train.momentum": 0.0})
+
+
+def test_bad_settings_fail_in_config_from_dict_and_apply_vars(tmp_path):
+    mapping = load_config("tiny").to_dict()
+    mapping["lime"]["n_freq_segments"] = 0
+    with pytest.raises(SvdError, match="lime.n_freq_segments"):
+        config_from_dict(mapping)
+    path = tmp_path / "adv.vars"
+    path.write_text("clip_eps=-0.5\n")
+    with pytest.raises(SvdError, match="'attack.spec.clip_eps' must be a positive number, "
+                                       "got '-0.5'"):
+        apply_vars(load_config("tiny"), path, attack_domain="spec")
+
+
+@pytest.mark.parametrize("path", sorted(PROFILES_DIR.glob("*.yml")), ids=lambda p: p.stem)
+def test_every_shipped_profile_validates(path):
+    cfg = load_config(path.stem)
+    validate(cfg)
+    assert config_from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
+
+
+def test_shipped_profiles_include_the_three():
+    assert {"quick", "paper", "tiny"} <= {p.stem for p in PROFILES_DIR.glob("*.yml")}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.DataConversionWarning")
+def test_choices_match_what_explain_accepts():
+    import numpy as np
+
+    from svdlib.explain import FEATURE_SELECTION, neighborhood_distances
+
+    assert FEATURE_SELECTIONS == FEATURE_SELECTION
+    masks = np.random.default_rng(0).integers(0, 2, size=(64, 20)).astype(np.uint8)
+    masks[0] = 1
+    for metric in DISTANCE_METRICS:
+        distances = neighborhood_distances(masks, metric)
+        assert np.isfinite(distances).all() and np.ptp(distances) > 0, metric
+
+
+@pytest.mark.parametrize("text,line,column,problem", [
+    ("train:\n  epochs: 3\n  bad: key: value\n", 3, 11, "mapping values are not allowed here"),
+    ("lime: [1, 2\n", 2, 1, "expected ',' or ']'"),
+    ("seed: 0\nlime: \x01\n", 2, 7, "unacceptable character #x0001"),
+])
+def test_broken_yaml_reports_line_and_column(tmp_path, text, line, column, problem):
+    path = tmp_path / "my.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SvdError) as info:
+        load_config(str(path))
+    message = str(info.value)
+    assert message.startswith(f"profile '{path}' is not valid YAML at line {line}, "
+                              f"column {column}: ")
+    assert problem in message and message.endswith("; fix the file")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("command,setting", [
+    ("attack", "attack.wave.clip_eps=-1"),
+    ("attack", "lime.n_time_segments=0"),
+    ("explain", "lime.n_time_segments=0"),
+])
+def test_cli_rejects_bad_setting_before_any_artifact(tmp_path, capsys, command, setting):
+    from svdlib.cli import main
+
+    results, data = tmp_path / "results", tmp_path / "data"
+    code = main([command, "--profile", "tiny", "--set", setting, "--results", str(results),
+                 "--data", str(data), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    key = setting.split("=")[0]
+    assert lines[0].startswith(f"svd: error: configuration key '{key}' must be ")
+    assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import toy_config
 
 from svdlib import stages
@@ -40,7 +39,8 @@ def _copy_until_picks(source: Store, root: Path) -> None:
 def picked(toy_store, toy_corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("scale_base") / "results"
     shutil.copytree(toy_store.root, root)
-    store = Store(toy_config(root, toy_corpus, **QUICK_LIME))
+    # one torch thread, as the Dask workers run; the thread count is part of every key
+    store = Store(toy_config(root, toy_corpus, **QUICK_LIME, **{"run.num_threads": 1}))
     for domain, target in SETTINGS:
         stages.picks(store, domain, target)
     return store
@@ -62,17 +62,13 @@ def test_killed_worker_does_not_lose_or_corrupt_work(picked, toy_corpus, tmp_pat
     _copy_until_picks(picked, local_root)
     local = Store(toy_config(local_root, toy_corpus, **QUICK_LIME,
                              **{"run.num_threads": 1}))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for domain, target in SETTINGS:
-            stages.explanations(local, domain, target)
-    finally:
-        torch.set_num_threads(threads)
+    for domain, target in SETTINGS:
+        stages.explanations(local, domain, target)
 
     dask_root = tmp_path / "dask"
     _copy_until_picks(picked, dask_root)
-    cfg = toy_config(dask_root, toy_corpus, **QUICK_LIME, **{"run.workers": 2})
+    cfg = toy_config(dask_root, toy_corpus, **QUICK_LIME, **{"run.workers": 2,
+                                                             "run.num_threads": 1})
     store = Store(cfg)
     items = [item for domain, target in SETTINGS
              for item in explanation_items(store, domain, target)]

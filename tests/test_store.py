@@ -44,11 +44,12 @@ def test_corrupt_artifacts_are_reported(tmp_path):
     assert load_json(tmp_path / "ok.json") == {"a": 1.5}
 
 
-def test_paths_follow_the_config_that_produced_them(tmp_path):
-    base = load_config("quick", results=str(tmp_path))
-    changed_train = load_config("quick", {"train.epochs": 1}, results=str(tmp_path))
-    changed_lime = load_config("quick", {"lime.num_samples": 64}, results=str(tmp_path))
-    changed_batch = load_config("quick", {"lime.batch_size": 7}, results=str(tmp_path))
+def test_paths_follow_the_config_that_produced_them(tmp_path, toy_corpus):
+    def cfg(**overrides):
+        return load_config("quick", overrides, results=str(tmp_path), data=str(toy_corpus))
+
+    base, changed_train = cfg(), cfg(**{"train.epochs": 1})
+    changed_lime, changed_batch = cfg(**{"lime.num_samples": 64}), cfg(**{"lime.batch_size": 7})
     s0, s1, s2, s3 = (Store(c) for c in (base, changed_train, changed_lime, changed_batch))
     assert s0.root == tmp_path
     assert s0.data_root() == s1.data_root()            # the corpus does not depend on training
