@@ -22,6 +22,10 @@ layout::
     root/audio/<name>.flac
     root/filelists/{train,valid,test}
     root/labels/<name without extension>.lab      # "start end sing|nosing" lines
+    root/.complete                                # the recipe, written last
+
+Only a folder with ``.complete`` is a finished corpus (:func:`corpus_complete`); an interrupted
+generation leaves none, and the next one finishes it with the same files.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import itertools
+import json
 import math
 import os
 import pathlib
@@ -46,7 +51,7 @@ from tqdm import tqdm
 
 from svdlib.errors import SvdError
 
-__all__ = ["SongSpec", "corpus_plan", "generate_corpus", "synthesize_song"]
+__all__ = ["SongSpec", "corpus_complete", "corpus_plan", "generate_corpus", "synthesize_song"]
 
 SPLITS = ("train", "valid", "test")
 """The three filelists of the Jamendo layout, in the order songs are planned."""
@@ -893,8 +898,11 @@ def generate_corpus(
     """Generate the default corpus under ``root`` in the Jamendo-VAD layout (resumable).
 
     Each song's FLAC and ``.lab`` are written to temporary files and renamed into place; a song
-    whose two files exist is skipped, so an interrupted run can simply be repeated. The filelists
-    are written last, so a corpus with filelists is complete.
+    whose two files exist is skipped, so an interrupted run can simply be repeated (songs are
+    deterministic, so the result is the same as an uninterrupted run). The filelists and then
+    the completion marker ``.complete`` (the recipe as JSON) are written last, and the marker is
+    removed before any song is (re)made, so :func:`corpus_complete` is true only for a finished
+    corpus.
 
     Parameters
     ----------
@@ -918,24 +926,68 @@ def generate_corpus(
     """
     root = pathlib.Path(root)
     plan = corpus_plan(seed, n_train, n_valid, n_test, bars)
+    recipe = _recipe(seed, n_train, n_valid, n_test, bars, sample_rate)
     filelists = {
         split: "".join(f"{spec.name}\n" for spec in plan if spec.split == split) for split in SPLITS
     }
+    marker = root / COMPLETE_MARKER
+    if marker.is_file() and not corpus_complete(root, recipe):
+        marker.unlink()
     audio_dir, label_dir, list_dir = (root / d for d in ("audio", "labels", "filelists"))
     for directory in (audio_dir, label_dir, list_dir):
         directory.mkdir(parents=True, exist_ok=True)
         _remove_partial_files(directory)
+    _remove_partial_files(root)
     _remove_stale_filelists(list_dir, filelists)
     for spec in tqdm(plan, desc="default corpus", unit="song", disable=not progress):
         audio_path, lab_path = audio_dir / spec.name, label_dir / f"{spec.stem}.lab"
         if audio_path.is_file() and lab_path.is_file():
             continue
+        marker.unlink(missing_ok=True)
         audio, segments = synthesize_song(spec, sample_rate)
         _atomic_write(audio_path, functools.partial(_write_flac, audio=audio, rate=sample_rate))
         _atomic_write_text(lab_path, _format_lab(segments))
     for split, text in filelists.items():
         _atomic_write_text(list_dir / split, text)
+    _atomic_write_text(marker, json.dumps(recipe, sort_keys=True) + "\n")
     return root
+
+
+COMPLETE_MARKER = ".complete"
+"""The file :func:`generate_corpus` writes last into a finished corpus: its recipe as JSON."""
+
+
+def _recipe(seed: int, n_train: int, n_valid: int, n_test: int, bars: int,
+            sample_rate: int) -> dict[str, int]:
+    return {"seed": seed, "n_train": n_train, "n_valid": n_valid, "n_test": n_test,
+            "bars": bars, "sample_rate": sample_rate}
+
+
+def corpus_complete(root: str | pathlib.Path, recipe: dict[str, int] | None = None) -> bool:
+    """Whether ``root`` holds a corpus that :func:`generate_corpus` finished.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The corpus folder.
+    recipe : dict, optional
+        ``seed, n_train, n_valid, n_test, bars, sample_rate``; if given, the finished corpus
+        must have been made with exactly these.
+
+    Returns
+    -------
+    bool
+        True iff the completion marker is there (and names ``recipe``) and so are the three
+        filelists; a folder left by an interrupted generation gives False.
+    """
+    root = pathlib.Path(root)
+    try:
+        written = json.loads((root / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if recipe is not None and written != recipe:
+        return False
+    return all((root / "filelists" / split).is_file() for split in SPLITS)
 
 
 _PARTIAL_SUFFIX = ".partial"

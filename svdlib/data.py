@@ -23,6 +23,10 @@ from .errors import SvdError
 from .store import Store, atomic_path
 
 SPLITS = ("train", "valid", "test")
+LABELS = ("sing", "nosing")
+"""The two labels of a ``.lab`` line (Jamendo's spelling)."""
+LABEL_TOLERANCE_S = 1.0
+"""How far (seconds) a label may run past the end of its audio before it is an error."""
 
 
 @dataclass(frozen=True)
@@ -99,14 +103,22 @@ def label_path(layout: Layout, name: str) -> Path:
 def read_lab(path: str | Path) -> list[tuple[float, float, bool]]:
     """Read a ``.lab`` file into ``(start, end, is_sing)`` segments, sorted by start.
 
-    A segment is singing iff its label is exactly ``sing``. Lines must have three fields
-    with ``0 <= start <= end``; segments must not overlap (1 ms tolerance).
+    A label is ``sing`` (singing) or ``nosing``, the only two spellings of Jamendo's labels;
+    anything else (``speech``, ``Sing``) is an error rather than a silent "no singing". Lines
+    must have three fields with ``0 <= start <= end``; segments must not overlap (1 ms
+    tolerance).
 
     Raises
     ------
     SvdError
-        On a missing file, a malformed line or overlapping segments, naming file and line.
+        On a missing file, a malformed line, an unknown label or overlapping segments, naming
+        file and line.
     """
+    return [(start, end, sing) for start, end, sing, _ in _read_lab_lines(path)]
+
+
+def _read_lab_lines(path: str | Path) -> list[tuple[float, float, bool, int]]:
+    """:func:`read_lab`, with each segment's line number as a fourth field."""
     path = Path(path)
     if not path.is_file():
         raise SvdError(f"label file '{path}' does not exist; every audio file needs "
@@ -130,13 +142,15 @@ def read_lab(path: str | Path) -> list[tuple[float, float, bool]]:
                            f"'{line.strip()}'") from None
         if not (np.isfinite(start) and np.isfinite(end)) or start < 0 or end < start:
             raise SvdError(f"{path}:{number}: need 0 <= start <= end, got '{line.strip()}'")
+        if fields[2] not in LABELS:
+            raise SvdError(f"{path}:{number}: unknown label '{fields[2]}'; use sing or nosing")
         segments.append((start, end, fields[2] == "sing", number))
     segments.sort(key=lambda s: (s[0], s[1]))
     for previous, current in itertools.pairwise(segments):
         if current[0] < previous[1] - 1e-3:
             raise SvdError(f"{path}:{current[3]}: segment starting at {current[0]} overlaps the "
                            f"one on line {previous[3]} ending at {previous[1]}")
-    return [(start, end, sing) for start, end, sing, _ in segments]
+    return segments
 
 
 def frame_targets(segments: list[tuple[float, float, bool]], n_frames: int,
@@ -169,18 +183,34 @@ class Song:
         return len(self.targets)
 
 
-def _cache_name(name: str) -> str:
-    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
+def _cache_name(name: str, path: Path) -> str:
+    """The cache file of a song: its name and a hash of its name and its audio's contents."""
+    from .provenance import file_fingerprint
+
+    audio = path if path.is_file() else path.with_suffix(".wav")
+    content = file_fingerprint(audio) if audio.is_file() else "missing"
+    digest = hashlib.sha1(f"{name}\0{content}".encode()).hexdigest()[:10]
     return f"{Path(name).stem[:60]}-{digest}.npy"
 
 
 def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
               cache_dir: Path | None = None) -> Song:
-    """Load (or read from the cache) one song's spectrogram and targets."""
+    """Load (or read from the cache) one song's spectrogram and targets.
+
+    Raises
+    ------
+    SvdError
+        If the audio or the ``.lab`` file is bad (see :func:`svdlib.audio.load_audio` and
+        :func:`read_lab`), or a label ends more than ``LABEL_TOLERANCE_S`` (1.0 s) after the
+        audio, whose duration is taken as ``n_frames / fps`` (the same with or without the
+        spectrogram cache).
+    """
     path = layout.audio / name
-    segments = read_lab(label_path(layout, name))
+    lab = label_path(layout, name)
+    numbered = _read_lab_lines(lab)
+    segments = [(start, end, sing) for start, end, sing, _ in numbered]
     spec = None
-    cache = cache_dir / _cache_name(name) if cache_dir is not None else None
+    cache = cache_dir / _cache_name(name, path) if cache_dir is not None else None
     if cache is not None and cache.is_file():
         try:
             spec = np.load(cache, mmap_mode="r", allow_pickle=False)
@@ -194,6 +224,13 @@ def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
         if cache is not None:
             with atomic_path(cache, suffix=".npy") as tmp:
                 np.save(tmp, spec)
+    duration = spec.shape[0] / frontend.fps
+    if numbered:
+        _, end, _, line = max(numbered, key=lambda s: s[1])
+        if end > duration + LABEL_TOLERANCE_S:
+            raise SvdError(f"{lab}:{line}: label ends at {end:g} s, but the audio '{path.name}' "
+                           f"lasts {duration:.2f} s (tolerance {LABEL_TOLERANCE_S:g} s); fix the "
+                           "label times or replace the audio")
     targets = frame_targets(segments, spec.shape[0], frontend.fps)
     return Song(name=name, path=path, spec=spec, targets=targets)
 
@@ -264,8 +301,12 @@ class ExcerptSampler:
 def corpus_layout(store: Store) -> Layout:
     """The layout of the configured corpus (generated or external), checked."""
     root = store.data_root()
-    if not store.external_data and not (root / "filelists").is_dir():
-        raise SvdError(f"the embedded corpus '{root}' has not been generated; run `svd corpus`")
+    if not store.external_data:
+        from .corpus import corpus_complete
+
+        if not corpus_complete(root):
+            raise SvdError(f"the embedded corpus '{root}' has not been generated (or its "
+                           "generation was interrupted); run `svd corpus`")
     return open_layout(root)
 
 

@@ -12,12 +12,15 @@ from .store import Store
 
 
 def corpus(store: Store) -> Path:
-    """The corpus folder: generated (embedded corpus) or checked (external data)."""
+    """The corpus folder: generated (embedded corpus) or checked (external data).
+
+    An embedded corpus whose generation did not finish (no completion marker, see
+    :func:`svdlib.corpus.corpus_complete`) is generated again; finished songs are kept.
+    """
+    from .corpus import corpus_complete, generate_corpus
     from .data import corpus_layout
 
-    if not store.external_data and not (store.data_root() / "filelists").is_dir():
-        from .corpus import generate_corpus
-
+    if not store.external_data and not corpus_complete(store.data_root()):
         c = store.cfg.corpus
         generate_corpus(store.data_root(), seed=c.seed, n_train=c.n_train, n_valid=c.n_valid,
                         n_test=c.n_test, bars=c.bars, sample_rate=store.cfg.frontend.sample_rate,
@@ -62,7 +65,9 @@ def picks(store: Store, domain: str, target: int) -> Path:
     from .veracity import pick_adversaries
 
     attack(store, domain)
-    return pick_adversaries(store, domain, target)
+    path = pick_adversaries(store, domain, target)
+    _record(store, path, f"pick {domain} t{target}", attack=store.attack_dir(domain).name)
+    return path
 
 
 def explanations(store: Store, domain: str, target: int) -> Path:
@@ -70,7 +75,10 @@ def explanations(store: Store, domain: str, target: int) -> Path:
     from .veracity import explain_pairs
 
     picks(store, domain, target)
-    return explain_pairs(store, domain, target)
+    path = explain_pairs(store, domain, target)
+    _record(store, path, f"explain {domain} t{target}",
+            picks=store.picks_path(domain, target).name)
+    return path
 
 
 def subsets(store: Store, domain: str, target: int) -> list[Path]:
@@ -78,7 +86,11 @@ def subsets(store: Store, domain: str, target: int) -> list[Path]:
     from .veracity import explain_subsets
 
     explanations(store, domain, target)
-    return explain_subsets(store, domain, target)
+    paths = explain_subsets(store, domain, target)
+    for path in paths:
+        _record(store, path, f"subset {domain} t{target}",
+                picks=store.picks_path(domain, target).name)
+    return paths
 
 
 def horses(store: Store) -> str:
@@ -86,7 +98,10 @@ def horses(store: Store) -> str:
     from .horses import horses_stage
 
     predictions(store)
-    return horses_stage(store)
+    result = horses_stage(store)
+    _record(store, store.horses_path(), "horses", model=store.model_dir().name,
+            songs=store.split_files("test"))
+    return result
 
 
 def tables(store: Store) -> dict[str, Path]:
@@ -104,10 +119,28 @@ def figures(store: Store) -> dict[str, list[Path]]:
     from .plots import paper_figures
 
     tables(store)
-    return paper_figures(store)
+    figures = paper_figures(store)
+    inputs = {f"{domain} t{target}": store.explanations_path(domain, target).name
+              for domain, target in _settings()}
+    _record(store, store.experiments_dir(), "experiments", **inputs)
+    return figures
 
 
 def everything(store: Store) -> dict[str, list[Path]]:
     """All stages, including the detector's evaluation."""
     evaluation(store)
     return figures(store)
+
+
+def _settings() -> list[tuple[str, int]]:
+    from .veracity import settings
+
+    return settings()
+
+
+def _record(store: Store, artifact: Path, stage: str, **inputs: object) -> None:
+    """Write an artifact's provenance once (a finished artifact keeps the one it has)."""
+    from .store import provenance_path
+
+    if Path(artifact).exists() and not provenance_path(artifact).is_file():
+        store.write_provenance(artifact, stage, **inputs)

@@ -169,3 +169,50 @@ def test_environment_yml_mirrors_pyproject():
                 .strip().lower().replace("_", "-") for s in specs if not s.startswith("-e")}
 
     assert names(declared) == names(pip)
+
+
+@pytest.mark.parametrize("breakage,needles", [
+    ("unknown_label", [".lab:2: unknown label 'speech'; use sing or nosing"]),
+    ("label_past_end", [".lab:2: label ends at 5.5 s", "lasts 4.01 s (tolerance 1 s)"]),
+    ("truncated_wav", ["03 - Chanson d'été 3.wav' is truncated: header promises 88200 samples",
+                       "re-export or replace it"]),
+])
+def test_bad_labels_and_truncated_audio_are_one_line(capsys, tmp_path, corpus, breakage, needles):
+    name = "03 - Chanson d'été 3"  # the validation song, which training reads
+    lab = corpus / "labels" / f"{name}.lab"
+    if breakage == "unknown_label":
+        lab.write_text("0 2 nosing\n2 4 speech\n")
+    elif breakage == "label_past_end":
+        lab.write_text("0 2 nosing\n2 5.5 sing\n")
+    elif breakage == "truncated_wav":
+        signal, rate = sf.read(corpus / "audio" / f"{name}.flac")
+        (corpus / "audio" / f"{name}.flac").unlink()
+        wav = corpus / "audio" / f"{name}.wav"
+        sf.write(wav, signal, rate)
+        wav.write_bytes(wav.read_bytes()[:len(wav.read_bytes()) // 2])
+        (corpus / "filelists" / "valid").write_text(f"{name}.wav\n")
+    results = tmp_path / "r"
+    code, _, err = run(capsys, "train", "--profile", "tiny", "--data", str(corpus),
+                       "--results", str(results), *FAST)
+    _one_line_error(code, err, *needles)
+    _no_half_written_files(results)
+
+
+@pytest.mark.parametrize("ext", ["wav", "ogg"])
+def test_random_bytes_as_audio_give_one_stderr_line_from_a_fresh_process(tmp_path, corpus, ext):
+    # a subprocess, so that what C libraries write to file descriptor 2 is seen too
+    name = "01 - Chanson d'été 1"
+    (corpus / "audio" / f"{name}.flac").unlink()
+    (corpus / "audio" / f"{name}.{ext}").write_bytes(np.random.default_rng(1).bytes(100_000))
+    listed = (corpus / "filelists" / "train").read_text().replace(f"{name}.flac", f"{name}.{ext}")
+    (corpus / "filelists" / "train").write_text(listed)
+    results = tmp_path / "r"
+    result = subprocess.run([sys.executable, "-m", "svdlib.cli", "train", "--profile", "tiny",
+                             "--data", str(corpus), "--results", str(results), "--quiet"],
+                            capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("svd: error: cannot decode audio file ")
+    assert f"{name}.{ext}': not a recognised audio format (format not recognised by " \
+           "libsndfile)" in result.stderr
+    _no_half_written_files(results)

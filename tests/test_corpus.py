@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svdlib import corpus
+from svdlib import corpus, data, stages
+from svdlib.config import load_config
 from svdlib.errors import SvdError
+from svdlib.store import Store
 
 SEED = 1234
 SIZES = {"n_train": 2, "n_valid": 1, "n_test": 1}
@@ -68,7 +70,8 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 
 def test_layout_has_audio_labels_and_filelists(root: pathlib.Path) -> None:
-    assert sorted(p.name for p in root.iterdir()) == ["audio", "filelists", "labels"]
+    assert sorted(p.name for p in root.iterdir()) == [".complete", "audio", "filelists", "labels"]
+    assert corpus.corpus_complete(root)
     assert sorted(p.name for p in (root / "filelists").iterdir()) == ["test", "train", "valid"]
     assert [len(_filelist(root, s)) for s in corpus.SPLITS] == [2, 1, 1]
 
@@ -183,11 +186,13 @@ def test_interrupted_run_leaves_no_filelists_and_resumes(
     with pytest.raises(_Interrupted):
         _generate(tmp_path)
     assert not any((tmp_path / "filelists").iterdir())
+    assert not corpus.corpus_complete(tmp_path)
     assert len(os.listdir(tmp_path / "audio")) == len(os.listdir(tmp_path / "labels")) == 1
     (tmp_path / "audio" / ".stale.flac.1.partial").write_bytes(b"half a file")
 
     calls.clear()
     _generate(tmp_path)
+    assert corpus.corpus_complete(tmp_path)
     assert len(calls) == 3  # the first song was kept
     assert sorted(os.listdir(tmp_path / "audio")) == sorted(os.listdir(root / "audio"))
     for name in _all_names(root):
@@ -202,6 +207,67 @@ def test_song_with_missing_label_is_regenerated(tmp_path: pathlib.Path, root: pa
     lab.unlink()
     _generate(tmp_path)
     assert lab.read_bytes() == (root / "labels" / lab.name).read_bytes()
+
+
+def _tiny_store(tmp_path: pathlib.Path) -> Store:
+    """A store whose embedded corpus has this module's recipe (so it equals ``root``)."""
+    overrides = {f"corpus.{key}": value for key, value in SIZES.items()}
+    overrides.update({"corpus.seed": SEED, "corpus.bars": BARS, "run.progress": False})
+    return Store(load_config("tiny", overrides, results=str(tmp_path / "results")))
+
+
+def _assert_same_corpus(made: pathlib.Path, root: pathlib.Path) -> None:
+    assert _all_names(made) == _all_names(root)
+    for name in _all_names(root):
+        lab = pathlib.Path("labels") / (name.removesuffix(".flac") + ".lab")
+        assert (made / lab).read_bytes() == (root / lab).read_bytes()
+        np.testing.assert_array_equal(sf.read(made / "audio" / name, dtype="int16")[0],
+                                      sf.read(root / "audio" / name, dtype="int16")[0])
+
+
+def test_killed_generation_is_finished_by_the_corpus_stage(
+    tmp_path: pathlib.Path, root: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _tiny_store(tmp_path)
+    real, calls = corpus.synthesize_song, []
+
+    def killed_on_second_song(spec: corpus.SongSpec, sample_rate: int = RATE):
+        calls.append(spec.name)
+        if len(calls) == 2:
+            raise _Interrupted
+        return real(spec, sample_rate)
+
+    monkeypatch.setattr(corpus, "synthesize_song", killed_on_second_song)
+    with pytest.raises(_Interrupted):
+        stages.corpus(store)
+    monkeypatch.undo()
+    made = store.data_root()
+    assert (made / "filelists").is_dir()  # what used to pass for a finished corpus
+    with pytest.raises(SvdError, match="has not been generated .*run `svd corpus`"):
+        data.corpus_layout(store)
+    assert not corpus.corpus_complete(made)
+
+    assert stages.corpus(store) == made
+    assert corpus.corpus_complete(made)
+    assert [song.name for song in data.load_store_split(store, "train")] == _filelist(root, "train")
+    _assert_same_corpus(made, root)
+
+
+def test_corpus_stage_regenerates_a_folder_with_only_empty_filelists(
+    tmp_path: pathlib.Path, root: pathlib.Path
+) -> None:
+    store = _tiny_store(tmp_path)
+    for folder in ("audio", "labels", "filelists"):
+        (store.data_root() / folder).mkdir(parents=True)
+    assert stages.corpus(store) == store.data_root()
+    assert len(data.load_store_split(store, "test")) == 1
+    _assert_same_corpus(store.data_root(), root)
+
+
+def test_completion_marker_names_the_recipe(root: pathlib.Path) -> None:
+    recipe = {"seed": SEED, "bars": BARS, "sample_rate": RATE, **SIZES}
+    assert corpus.corpus_complete(root, recipe)
+    assert not corpus.corpus_complete(root, {**recipe, "seed": SEED + 1})
 
 
 def test_plan_is_deterministic_and_sized(root: pathlib.Path) -> None:

@@ -76,10 +76,19 @@ def test_bad_lab_files(tmp_path, text, message):
     assert str(path) in str(info.value)
 
 
-def test_lab_labels_other_than_sing_are_negative(tmp_path):
+def test_lab_labels_are_sing_or_nosing(tmp_path):
     path = tmp_path / "x.lab"
-    path.write_text("0 1 nosing\n1 2 sing\n2 3 Sing\n")
+    path.write_text("0 1 nosing\n1 2 sing\n2 3 nosing\n")
     assert [s[2] for s in read_lab(path)] == [False, True, False]
+
+
+@pytest.mark.parametrize("label", ["speech", "Sing", "no_sing", "singing"])
+def test_unknown_lab_label_is_an_error_naming_file_and_line(tmp_path, label):
+    path = tmp_path / "x.lab"
+    path.write_text(f"0 1 nosing\n1 2 sing\n2 3 {label}\n")
+    with pytest.raises(SvdError) as info:
+        read_lab(path)
+    assert str(info.value) == f"{path}:3: unknown label '{label}'; use sing or nosing"
 
 
 def test_layout_and_filelist_errors(tmp_path):
@@ -120,3 +129,36 @@ def test_excerpt_sampler_covers_all_positions_once_per_pass():
     a_rows = specs[:, 0, 0] > 0
     assert np.array_equal(labels[a_rows], ((specs[a_rows, 0, 0] // 2 + 57) % 2 == 0))
     assert labels[specs[:, 57, 0] == 0].sum() >= (120 - 115 + 1)
+
+
+def _song_with_labels(root, lab_text, seconds=3.0, sr=22050):
+    """A one-song corpus: ``seconds`` of noise and the given ``.lab`` text."""
+    for folder in ("audio", "filelists", "labels"):
+        (root / folder).mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    sf.write(root / "audio" / "song.wav", 0.1 * rng.standard_normal(int(sr * seconds)), sr)
+    (root / "labels" / "song.lab").write_text(lab_text, encoding="utf-8")
+    (root / "filelists" / "train").write_text("song.wav\n", encoding="utf-8")
+    return open_layout(root)
+
+
+def test_labels_past_the_end_of_the_audio_are_an_error_with_and_without_cache(tmp_path):
+    # 3 s of audio (211 frames at 70 fps: 3.01 s); the label runs to 4.5 s, over 1 s too far
+    layout = _song_with_labels(tmp_path / "j", "0 1 nosing\n1 4.5 sing\n")
+    cache = tmp_path / "cache"
+    expected = (f"{layout.labels / 'song.lab'}:2: label ends at 4.5 s, but the audio 'song.wav' "
+                "lasts 3.01 s (tolerance 1 s); fix the label times or replace the audio")
+    with pytest.raises(SvdError) as first:
+        load_song(layout, "song.wav", FE, cache_dir=cache)
+    assert str(first.value) == expected
+    assert len(list(cache.iterdir())) == 1  # the spectrogram is cached: the next run reads it
+    with pytest.raises(SvdError) as second:
+        load_song(layout, "song.wav", FE, cache_dir=cache)
+    assert str(second.value) == expected
+
+
+def test_labels_may_run_past_the_end_within_the_tolerance(tmp_path):
+    layout = _song_with_labels(tmp_path / "j", "0 1 nosing\n1 3.9 sing\n")
+    for _ in range(2):  # computed, then from the cache
+        song = load_song(layout, "song.wav", FE, cache_dir=tmp_path / "cache")
+        assert song.n_frames == 211 and song.targets[70:].all()
