@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from .config import Config, load_config, parse_overrides
@@ -31,7 +32,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                        metavar="KEY=VALUE", help="override a configuration value, e.g. "
                        "train.epochs=2 (repeatable)")
     group.add_argument("--device", default=None, help="auto (a GPU when present), cpu, cuda:N")
-    group.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    group.add_argument("--threads", type=int, default=None,
+                       help="CPU threads for torch (default: torch's choice; part of every "
+                            "artifact's identity, since results depend on it)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
     group.add_argument("--workers", type=int, default=None,
                        help="run the heavy stages on a local Dask cluster of N worker processes")
@@ -52,12 +55,7 @@ def _configure(args: argparse.Namespace) -> Config:
         overrides["run.workers"] = args.workers
     if args.scheduler:
         overrides["run.scheduler"] = args.scheduler
-    cfg = load_config(args.profile, overrides, results=args.results, data=args.data)
-    if cfg.run.num_threads > 0:
-        import torch
-
-        torch.set_num_threads(cfg.run.num_threads)
-    return cfg
+    return load_config(args.profile, overrides, results=args.results, data=args.data)
 
 
 def cmd_corpus(args: argparse.Namespace, cfg: Config, store: Store) -> int:
@@ -208,18 +206,32 @@ def cmd_explain(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 def cmd_horses(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Draw horses into "no sing" excerpts, calibrate them to flip, and explain them."""
     from . import stages
-    from .horses import horse_found, load_horses
+    from .horses import SHAPES, horse_found, load_horses
     from .segments import Segmentation
 
     path = stages.horses(store)
     segmentation = Segmentation.from_config(cfg.lime)
-    for horse in load_horses(store):
+    horses = load_horses(store)
+    threshold = cfg.evaluate.threshold
+    for horse in horses:
+        if not horse.flipped:
+            print(f"horse {horse.shape:9s} NOT FOUND: no placement flipped the detector; "
+                  f"closest attempt in '{horse.song}' frame {horse.frame}: P(sing) "
+                  f"{horse.p_original:.3f} -> {horse.p_horse:.3f} (threshold {threshold:.2f})")
+            continue
         found = horse_found(horse, segmentation)
         print(f"horse {horse.shape:9s} in '{horse.song}' frame {horse.frame}: P(sing) "
-              f"{horse.p_original:.2f} -> {horse.p_horse:.2f}; LIME fidelity "
+              f"{horse.p_original:.3f} -> {horse.p_horse:.3f}; LIME fidelity "
               f"{found['fidelity']:.2f}, top segment on the shape: "
               f"{'yes' if found['top1_on_shape'] else 'no'}, shape covered by the top 3: "
               f"{100 * found['coverage']:.0f} %")
+    wanted = cfg.experiment.horses_per_shape
+    for shape in SHAPES:
+        made = sum(h.flipped for h in horses if h.shape == shape)
+        if 0 < made < wanted:
+            print(f"horse {shape:9s}: {made} of {wanted} found")
+        elif not any(h.shape == shape for h in horses):
+            print(f"horse {shape:9s} NOT FOUND: no excerpt left to draw it into")
     print(f"horses: {path}")
     return 0
 
@@ -273,13 +285,35 @@ def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
                                   store)),
         ("explain", lambda: cmd_explain(argparse.Namespace(domain="both", target="both",
                                                            horses=False), cfg, store)),
+        ("subsets", lambda: _run_subsets(store)),
+        ("horses", lambda: cmd_horses(argparse.Namespace(), cfg, store)),
         ("experiment all", lambda: cmd_experiment(argparse.Namespace(name="all"), cfg,
                                                   store)),
     ]
+    seconds: dict[str, float] = {}
     for name, stage in stages:
         print(f"== svd {name} (profile {cfg.profile})", flush=True)
+        started = time.perf_counter()
         stage()
+        seconds[name] = round(time.perf_counter() - started, 1)
+    total = sum(seconds.values())
+    print("== wall time per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
+          + f"; total {total:.0f} s ({total / 60:.1f} min)")
+    from .store import save_json
+
+    save_json(store.experiments_dir() / "run_timings.json",
+              {"seconds": seconds, "total": round(total, 1),
+               "threads": cfg.run.num_threads, "device": cfg.run.device,
+               "note": "this invocation only; stages found finished take about 0 s"})
     return 0
+
+
+def _run_subsets(store: Store) -> None:
+    from . import stages
+    from .veracity import settings
+
+    for domain, target in settings():
+        stages.subsets(store, domain, target)
 
 
 def cmd_book(args: argparse.Namespace, cfg: Config, store: Store) -> int:

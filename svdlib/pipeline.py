@@ -39,12 +39,14 @@ from .config import (
     resolve_profile_path,
 )
 from .errors import SvdError
+from .provenance import numeric_environment
 
 #: Version of the stamp's recipe; bump it to invalidate every stored output.
 STAMP_VERSION = 1
 #: Key under the output notebook's metadata that holds the stamp and run details.
 METADATA_KEY = "svdlib"
-#: Configuration sections that never change results (device, threads, progress bars).
+#: Configuration sections left out of a notebook's stamp; the numeric environment they
+#: resolve to (device, threads) enters it separately, since it changes the numbers.
 RUN_ONLY_SECTIONS = ("run",)
 #: The tag papermill gives the cell it injects after the ``parameters`` cell.
 INJECTED_TAG = "injected-parameters"
@@ -398,6 +400,7 @@ def run_stamp(cfg: Config, source: str | Path, parameters: Mapping[str, Any],
         "source": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
         "parameters": params,
         "config": stable_config(cfg),
+        "environment": numeric_environment(cfg.run.device, cfg.run.num_threads),
         "svdlib": svdlib_hash or package_hash(),
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)

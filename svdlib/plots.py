@@ -2,7 +2,8 @@
 
 Each figure follows the original's content and look (seaborn "whitegrid", LIME as blue
 triangles, norm-based as orange circles, magma spectrograms) and adds what a reader needs to
-judge it: bootstrap confidence bands, the number of pairs, and the paper's values for comparison.
+judge it: song-level bootstrap bands, the numbers of pairs and songs, the paired difference
+norm-based − LIME, and the paper's values for comparison.
 """
 
 from __future__ import annotations
@@ -49,26 +50,32 @@ def _panels(settings: Sequence[tuple[str, int]] | None) -> list[tuple[str, int, 
 
 
 def flip_count_figure(curves: pd.DataFrame, settings: Sequence[tuple[str, int]] | None = None,
-                      paper: pd.DataFrame | None = None) -> plt.Figure:
+                      differences: pd.DataFrame | None = None) -> plt.Figure:
     """Figure 2: % of labels flipped vs number of segments, LIME vs norm-based.
 
     Parameters
     ----------
     curves : pandas.DataFrame
-        ``flip_curves`` (domain, target, method, k, percent, ci_low, ci_high, n).
+        ``flip_curves`` (domain, target, method, k, percent, ci_low, ci_high, n, n_songs).
     settings : sequence of (domain, target), optional
         Which panels (default all four, in the paper's order).
-    paper : pandas.DataFrame, optional
-        Not used for curves (the paper gives no table); kept for symmetry.
+    differences : pandas.DataFrame, optional
+        ``flip_differences`` (domain, target, k, difference, diff_ci_low, diff_ci_high); when
+        given, each panel gets a strip below with the paired difference norm-based − LIME and
+        its song-level band.
     """
-    del paper
     style()
     panels = _panels(settings)
     cols = 2 if len(panels) > 1 else 1
     rows = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False,
-                             sharey=True)
-    for ax, (domain, target, title) in zip(axes.flat, panels, strict=False):
+    ratios = [3, 1.3] * rows if differences is not None else [1] * rows
+    fig, axes = plt.subplots(len(ratios), cols, figsize=(5.2 * cols, 3.6 * rows *
+                                                          (1.4 if differences is not None else 1)),
+                             squeeze=False, gridspec_kw={"height_ratios": ratios})
+    step = 2 if differences is not None else 1
+    for index, (domain, target, title) in enumerate(panels):
+        row, col = divmod(index, cols)
+        ax = axes[row * step, col]
         data = curves[(curves["domain"] == domain) & (curves["target"] == target)]
         for method, kw in METHOD_STYLE.items():
             line = data[data["method"] == method].sort_values("k")
@@ -79,18 +86,45 @@ def flip_count_figure(curves: pd.DataFrame, settings: Sequence[tuple[str, int]] 
             ax.plot(line["k"], line["percent"], linestyle="--", markersize=6, linewidth=1,
                     label=method, **kw)
         n = int(data["n"].max()) if not data.empty else 0
-        ax.set_title(f"{title}\n{n} pair{'' if n == 1 else 's'}", fontsize=10)
-        ax.set_xlabel("# segments")
+        songs = int(data["n_songs"].max()) if not data.empty and "n_songs" in data else 0
+        ax.set_title(f"{title}\n{n} pair{'' if n == 1 else 's'} from {songs} "
+                     f"song{'' if songs == 1 else 's'}", fontsize=10)
         ax.set_ylabel("% labels flipped")
         ax.set_ylim(-2, 102)
         ax.set_yticks(range(0, 101, 20))
         ax.set_xticks([1, 3, 6, 9, 12, 15, 18, 20])
-    for ax in list(axes.flat)[len(panels):]:
+        if differences is None:
+            ax.set_xlabel("# segments")
+            continue
+        ax.set_xlabel("")
+        _difference_strip(axes[row * step + 1, col], differences, domain, target)
+    for ax in list(axes[::step].flat)[len(panels):]:
         ax.set_visible(False)
-    axes.flat[0].legend(title="Component selection", loc="lower right", fontsize=9,
-                        title_fontsize=9)
+    if differences is not None:
+        for ax in list(axes[1::step].flat)[len(panels):]:
+            ax.set_visible(False)
+    axes[0, 0].legend(title="Component selection", loc="lower right", fontsize=9,
+                      title_fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _difference_strip(ax: plt.Axes, differences: pd.DataFrame, domain: str,
+                      target: int) -> None:
+    """norm-based − LIME per k with its song-level band, under a Figure 2 panel."""
+    data = differences[(differences["domain"] == domain)
+                       & (differences["target"] == target)].sort_values("k")
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    if not data.empty:
+        ax.fill_between(data["k"], data["diff_ci_low"], data["diff_ci_high"], color="0.5",
+                        alpha=0.25, linewidth=0)
+        ax.plot(data["k"], data["difference"], color="0.2", marker=".", linewidth=1)
+    ax.set_ylabel("norm − LIME\n(points)", fontsize=9)
+    ax.set_xlabel("# segments")
+    ax.set_xticks([1, 3, 6, 9, 12, 15, 18, 20])
+    bound = max(10.0, float(np.nanmax(np.abs(data[["diff_ci_low", "diff_ci_high"]].to_numpy())))
+                if not data.empty else 10.0)
+    ax.set_ylim(-1.1 * bound, 1.1 * bound)
 
 
 def subset_figure(counts: pd.DataFrame,
@@ -153,7 +187,22 @@ def horses_figure(horses: Sequence, segmentation, top: int = 3) -> plt.Figure:
     """Figure 1: original, horse, and the horse's top-3 LIME segments, per horse.
 
     Titles give the model's P(sing) on the original and the horse, and LIME's fidelity; the
-    drawn shape is outlined. Colours share one scale (the min/max of the shown excerpts).
+    drawn shape is outlined. Colours share one scale (the min/max of the shown excerpts). A
+    shape that flipped nothing (``flipped`` false) is shown by its closest attempt, titled in
+    red as "not flipped".
+
+    Parameters
+    ----------
+    horses : sequence of Horse
+        The horses to show, one row each.
+    segmentation : Segmentation
+        LIME's grid (drawn over the third column).
+    top : int
+        How many of the most relevant "sing" segments to show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     style()
     sns.set_style("white")
@@ -169,8 +218,10 @@ def horses_figure(horses: Sequence, segmentation, top: int = 3) -> plt.Figure:
     vmax = max(float(np.max(x)) for triple in shown for x in triple)
     image = None
     for row, (horse, triple) in enumerate(zip(horses, shown, strict=True)):
+        flipped = getattr(horse, "flipped", True)
         titles = (f"f(original) = {horse.p_original:.2f}",
-                  f"f(horse: {horse.shape}) = {horse.p_horse:.2f}",
+                  f"f(horse: {horse.shape}) = {horse.p_horse:.2f}" if flipped else
+                  f"{horse.shape} NOT flipped: best f = {horse.p_horse:.2f}",
                   f"top-{top} LIME, fidelity = {horse.explanation.score[1]:.2f}")
         for col, (excerpt, title) in enumerate(zip(triple, titles, strict=True)):
             ax = axes[row, col]
@@ -179,7 +230,7 @@ def horses_figure(horses: Sequence, segmentation, top: int = 3) -> plt.Figure:
             if col > 0:
                 ax.contour(np.asarray(horse.mask).T.astype(float), levels=[0.5],
                            colors="cyan", linewidths=0.6)
-            ax.set_title(title, fontsize=10)
+            ax.set_title(title, fontsize=10, color="black" if flipped or col != 1 else "red")
             ax.set_xticks([])
             ax.set_yticks([])
         for t in segmentation.time_borders[1:-1]:
@@ -210,6 +261,42 @@ def explanation_grid(weights: np.ndarray, segmentation, ax: plt.Axes, title: str
     ax.set_xticks(range(segmentation.n_time), [f"t{i}" for i in range(segmentation.n_time)])
     ax.set_yticks(range(segmentation.n_freq), [f"f{i}" for i in range(segmentation.n_freq)])
     ax.set_title(title, fontsize=10)
+
+
+def segment_profile_figure(profiles: dict[tuple[str, int], dict], segmentation) -> plt.Figure:
+    """Per setting: δ's mean energy share per segment (top) and LIME's mean weight (bottom).
+
+    Parameters
+    ----------
+    profiles : dict
+        :func:`svdlib.veracity.segment_profile` per ``(domain, target)``.
+    segmentation : Segmentation
+        The grid the profiles are on.
+    """
+    style()
+    panels = [p for p in PANELS if (p[0], p[1]) in profiles]
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.4 * len(panels), 5.2), squeeze=False)
+    for col, (domain, target, title) in enumerate(panels):
+        profile = profiles[(domain, target)]
+        energy = np.asarray(profile["energy_share"]).reshape(segmentation.n_time,
+                                                             segmentation.n_freq).T
+        ax = axes[0, col]
+        ax.imshow(100 * energy, origin="lower", cmap="magma", aspect="auto", vmin=0)
+        ax.grid(False)
+        for c in range(segmentation.n_components):
+            t, f = divmod(c, segmentation.n_freq)
+            ax.text(t, f, f"{100 * energy[f, t]:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if energy[f, t] < 0.6 * np.nanmax(energy) else "black")
+        ax.set_xticks(range(segmentation.n_time), [f"t{i}" for i in range(segmentation.n_time)])
+        ax.set_yticks(range(segmentation.n_freq), [f"f{i}" for i in range(segmentation.n_freq)])
+        ax.set_title(f"{title}\n% of δ's energy (top 3: "
+                     f"{100 * profile['energy_top3_share']:.0f} %)", fontsize=9)
+        explanation_grid(profile["lime_weight"], segmentation, axes[1, col],
+                         f"LIME weight toward the target\n(top segment = δ's strongest in "
+                         f"{100 * profile['top1_agreement']:.0f} % of {profile['n']} pairs)")
+        axes[1, col].title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
 
 
 def training_figure(histories: dict[int, dict[str, list[float]]]) -> plt.Figure:
@@ -276,10 +363,18 @@ def _side_by_side(table: pd.DataFrame, cells) -> pd.DataFrame:
 
 
 def format_table1(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 for display: ours with its 95 % interval next to the paper, per direction."""
+    """Table 1 for display: ours with its song-level 95 % interval next to the paper.
+
+    Beside LIME's rate: the energy ranking's at the same k and the paired difference
+    norm-based − LIME with its interval and the within-song sign-flip test's p-value.
+    """
     return _side_by_side(table, lambda r: {
-        ("ours",): _ci_text(r["LIME %"], r["ci_low"], r["ci_high"], r["n_pairs"]),
-        ("paper",): f"{r['paper %']:.0f} %"})
+        ("LIME",): _ci_text(r["LIME %"], r["ci_low"], r["ci_high"], r["n_pairs"],
+                            r.get("n_songs")),
+        ("paper",): f"{r['paper %']:.0f} %",
+        ("norm-based",): _ci_text(r["norm-based %"], r["norm-based ci_low"],
+                                  r["norm-based ci_high"]),
+        ("norm − LIME",): _difference_text(r)})
 
 
 def format_table2(table: pd.DataFrame) -> pd.DataFrame:
@@ -288,17 +383,31 @@ def format_table2(table: pd.DataFrame) -> pd.DataFrame:
         out = {}
         for method in ("LIME", "norm-based"):
             out[(method, "ours")] = _ci_text(r[f"{method} %"], r[f"{method} ci_low"],
-                                             r[f"{method} ci_high"], r["n_pairs"])
+                                             r[f"{method} ci_high"],
+                                             r["n_pairs"] if method == "LIME" else None,
+                                             r.get("n_songs") if method == "LIME" else None)
             out[(method, "paper")] = f"{r[f'paper {method} %']:.0f} %"
+        out[("norm − LIME", "ours")] = _difference_text(r)
         return out
 
     return _side_by_side(table, cells)
 
 
-def _ci_text(value: float, low: float, high: float, n: int) -> str:
+def _ci_text(value: float, low: float, high: float, n: int | None = None,
+             songs: int | None = None) -> str:
     if not np.isfinite(value):
         return "– (no pairs)"
-    return f"{value:.0f} % [{low:.0f}, {high:.0f}] (n={int(n)})"
+    text = f"{value:.0f} % [{low:.0f}, {high:.0f}]"
+    if n is not None:
+        text += f" ({int(n)} pairs" + (f", {int(songs)} songs)" if songs is not None else ")")
+    return text
+
+
+def _difference_text(r: pd.Series) -> str:
+    if "difference" not in r or not np.isfinite(r["difference"]):
+        return "–"
+    return (f"{r['difference']:+.0f} [{r['diff_ci_low']:+.0f}, {r['diff_ci_high']:+.0f}], "
+            f"p = {r['p_value']:.2g}")
 
 
 def paper_figures(store) -> dict[str, list[Path]]:
@@ -312,22 +421,27 @@ def paper_figures(store) -> dict[str, list[Path]]:
     Returns
     -------
     dict of str to list of Path
-        ``figure1`` … ``figure4``, each as PNG and SVG.
+        ``figure1`` … ``figure4`` and ``segment_profiles``, each as PNG and SVG.
     """
     from .horses import load_horses
     from .segments import Segmentation
-    from .veracity import load_table
+    from .veracity import load_table, segment_profile, settings
 
     out_dir = store.experiments_dir()
     figures = {
-        "figure2": flip_count_figure(load_table(store, "flip_curves")),
+        "figure2": flip_count_figure(load_table(store, "flip_curves"),
+                                     differences=load_table(store, "flip_differences")),
         "figure3": subset_figure(load_table(store, "detected_counts")),
         "figure4": fidelity_figure(load_table(store, "subset")),
+        "segment_profiles": segment_profile_figure(
+            {s: segment_profile(store, *s) for s in settings()},
+            Segmentation.from_config(store.cfg.lime)),
     }
     horses = load_horses(store)
     first = {}
-    for horse in horses:
-        first.setdefault(horse.shape, horse)
+    for horse in horses:              # one row per shape; a flipped horse wherever there is one
+        if horse.shape not in first or (horse.flipped and not first[horse.shape].flipped):
+            first[horse.shape] = horse
     figures["figure1"] = horses_figure(list(first.values()),
                                        Segmentation.from_config(store.cfg.lime))
     paths = {}

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import paper_tables
 from .attacks import load_adversarial_spectrogram, load_record, record_path
 from .config import Config, config_from_dict
 from .data import load_store_split
@@ -63,14 +64,6 @@ from .work import WorkItem, item_seed, raise_failures, run_items
 
 DOMAINS = ("wave", "spec")
 TARGETS = (1, 0)
-DOMAIN_NAMES = {"wave": "waveform", "spec": "spectrogram"}
-DIRECTION_NAMES = {1: "no sing → sing", 0: "sing → no sing"}
-
-#: The paper's numbers (Table 1: % flipped by the 3 most relevant LIME segments; Table 2:
-#: all positively weighted LIME segments vs as many highest-energy segments).
-PAPER_TABLE1 = {("wave", 1): 53.0, ("spec", 1): 41.0, ("wave", 0): 21.0, ("spec", 0): 32.0}
-PAPER_TABLE2 = {("wave", 1): (86.0, 99.0), ("spec", 1): (91.0, 98.0),
-                ("wave", 0): (49.0, 74.0), ("spec", 0): (44.0, 55.0)}
 
 
 def check_setting(domain: str, target: int) -> None:
@@ -98,6 +91,7 @@ def _cached_detector(model_dir: str, profile_json: str) -> tuple[SingingVoiceDet
 
 def detector(store: Store) -> tuple[SingingVoiceDetector, DetectorPredictor]:
     """The trained detector and its batched P(sing) function on log-mel excerpts (cached)."""
+    store.activate()
     cfg = store.cfg.to_dict()
     cfg["run"] = {**cfg["run"], "progress": False}
     return _cached_detector(str(store.model_dir()), json.dumps(cfg, sort_keys=True))
@@ -310,6 +304,8 @@ def explain_pairs(store: Store, domain: str, target: int) -> Path:
     if path.is_file():
         return path
     items = explanation_items(store, domain, target)
+    if any(not item.done for item in items):
+        detector(store)  # a damaged model is reported once, not once per pair
     raise_failures(run_items(items, explain_pair_worker, store.cfg,
                              desc=f"LIME {domain} t{target}"), "explanation")
     return _assemble(items, path, ("orig_", "adv_"))
@@ -385,8 +381,66 @@ def compose_partial(original: np.ndarray, adversarial: np.ndarray,
 
 
 # -- Figure 2 / Table 1 / Table 2 ----------------------------------------------------------------
+PSingFn = Callable[[np.ndarray], np.ndarray]
+"""P(sing) of log-mel excerpts: ``(N, frames, bands)`` array → ``(N,)`` array."""
+
+FLIP_COLUMNS = ["domain", "target", "pair", "song", "frame", "k", "method", "p_sing", "flipped"]
+
+
+def flip_counts_arrays(original: np.ndarray, adversarial: np.ndarray, weights: np.ndarray,
+                       segmentation: Segmentation, predict: PSingFn, target: int,
+                       threshold: float) -> pd.DataFrame:
+    """Flip results of the partial adversaries of plain arrays, for every k and method.
+
+    For k = 1 … ``segmentation.n_components`` and each selection (``LIME``: the
+    :func:`lime_ranking` of ``weights``; ``norm-based``: the :func:`norm_ranking` of
+    ``adversarial − original``), every pair's original excerpt gets δ in its first k ranked
+    segments (:func:`compose_partial`) and ``predict`` says whether the label still flips.
+
+    Parameters
+    ----------
+    original, adversarial : np.ndarray
+        ``(N, frames, bands)`` log-mel excerpts of the pairs.
+    weights : np.ndarray
+        ``(N, n_components)`` class-"sing" LIME weights of the *adversarial* excerpts.
+    segmentation : Segmentation
+        The time-frequency grid over ``(frames, bands)``.
+    predict : callable
+        ``(M, frames, bands)`` float32 array → ``(M,)`` P(sing).
+    target : {0, 1}
+        The attack's direction (see :func:`is_flipped`).
+    threshold : float
+        The detector's threshold.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``pair, k, method, p_sing, flipped``; blocks of N rows ordered by k, then
+        method (``LIME`` first). Empty (with these columns) when there are no pairs.
+    """
+    columns = ["pair", "k", "method", "p_sing", "flipped"]
+    original, adversarial = np.asarray(original), np.asarray(adversarial)
+    if not len(original):
+        return pd.DataFrame(columns=columns)
+    rankings = {"LIME": lime_ranking(weights, target),
+                "norm-based": norm_ranking(adversarial - original, segmentation)}
+    frames = []
+    for k in range(1, segmentation.n_components + 1):
+        for method, ranking in rankings.items():
+            partial = compose_partial(original, adversarial,
+                                      selection_masks(ranking, k, segmentation))
+            p = np.asarray(predict(partial))
+            frames.append(pd.DataFrame({"pair": np.arange(len(p)), "k": k, "method": method,
+                                        "p_sing": p,
+                                        "flipped": is_flipped(p, target, threshold)}))
+    return pd.concat(frames, ignore_index=True)
+
+
 def flip_counts(store: Store, domain: str, target: int) -> pd.DataFrame:
     """Flip results per pair, k = 1 … n_components, and selection method (Fig. 2).
+
+    The stored pairs, the *adversarial* excerpts' LIME weights and the detector go through
+    :func:`flip_counts_arrays`.
 
     Returns
     -------
@@ -400,49 +454,81 @@ def flip_counts(store: Store, domain: str, target: int) -> pd.DataFrame:
     picks = load_picks(store, domain, target)
     weights, _ = stacked_weights(store, domain, target, "adv")
     _, predictor = detector(store)
-    threshold = store.cfg.evaluate.threshold
-    rankings = {"LIME": lime_ranking(weights, target),
-                "norm-based": norm_ranking(adversarial - original, segmentation)}
-    frames = []
-    for k in range(1, segmentation.n_components + 1):
-        for method, ranking in rankings.items():
-            if not len(original):
-                continue
+    table = flip_counts_arrays(original, adversarial, weights, segmentation,
+                               functools.partial(predict_logmel, predictor), target,
+                               store.cfg.evaluate.threshold)
+    if table.empty:
+        return pd.DataFrame(columns=FLIP_COLUMNS)
+    pairs = table["pair"].to_numpy()
+    table.insert(0, "domain", domain)
+    table.insert(1, "target", target)
+    table.insert(3, "song", picks.songs[pairs])
+    table.insert(4, "frame", picks.frames[pairs])
+    return table
+
+
+def table2_rows_arrays(original: np.ndarray, adversarial: np.ndarray, weights: np.ndarray,
+                       segmentation: Segmentation, predict: PSingFn, target: int,
+                       threshold: float) -> pd.DataFrame:
+    """Per pair of plain arrays, Table 2's k and the flips of both selections with that k.
+
+    k is the number of segments LIME finds relevant for the target class
+    (:func:`positive_count`: positive "sing" weights for target 1, negative ones for target 0).
+
+    Parameters
+    ----------
+    original, adversarial : np.ndarray
+        ``(N, frames, bands)`` log-mel excerpts of the pairs.
+    weights : np.ndarray
+        ``(N, n_components)`` class-"sing" LIME weights of the *adversarial* excerpts.
+    segmentation : Segmentation
+        The time-frequency grid over ``(frames, bands)``.
+    predict : callable
+        ``(M, frames, bands)`` float32 array → ``(M,)`` P(sing).
+    target : {0, 1}
+        The attack's direction.
+    threshold : float
+        The detector's threshold.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``pair, k, flipped_LIME, flipped_norm-based``, one row per pair.
+    """
+    original, adversarial = np.asarray(original), np.asarray(adversarial)
+    ks = positive_count(weights, target)
+    out = {"pair": np.arange(len(original)), "k": ks}
+    for method, ranking in (("LIME", lime_ranking(weights, target)),
+                            ("norm-based", norm_ranking(adversarial - original, segmentation))):
+        if len(original):
             partial = compose_partial(original, adversarial,
-                                      selection_masks(ranking, k, segmentation))
-            p = predict_logmel(predictor, partial)
-            frames.append(pd.DataFrame({
-                "domain": domain, "target": target, "pair": np.arange(len(p)),
-                "song": picks.songs, "frame": picks.frames, "k": k, "method": method,
-                "p_sing": p, "flipped": is_flipped(p, target, threshold)}))
-    columns = ["domain", "target", "pair", "song", "frame", "k", "method", "p_sing", "flipped"]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+                                      selection_masks(ranking, ks, segmentation))
+            out[f"flipped_{method}"] = is_flipped(np.asarray(predict(partial)), target,
+                                                  threshold)
+        else:
+            out[f"flipped_{method}"] = np.zeros(0, bool)
+    return pd.DataFrame(out)
 
 
 def table2_rows(store: Store, domain: str, target: int) -> pd.DataFrame:
     """Per pair, Table 2's k and the flips of both selections with that k.
 
     k is the number of segments LIME finds relevant for the target class (positive "sing"
-    weights for target 1, negative ones for target 0).
+    weights for target 1, negative ones for target 0) in the *adversarial* excerpt's
+    explanation; see :func:`table2_rows_arrays`.
     """
     check_setting(domain, target)
     segmentation = Segmentation.from_config(store.cfg.lime)
     original, adversarial = pair_logmel(store, domain, target)
     weights, _ = stacked_weights(store, domain, target, "adv")
     _, predictor = detector(store)
-    threshold = store.cfg.evaluate.threshold
-    ks = positive_count(weights, target)
-    out = {"domain": domain, "target": target, "pair": np.arange(len(original)), "k": ks}
-    for method, ranking in (("LIME", lime_ranking(weights, target)),
-                            ("norm-based", norm_ranking(adversarial - original, segmentation))):
-        if len(original):
-            partial = compose_partial(original, adversarial,
-                                      selection_masks(ranking, ks, segmentation))
-            out[f"flipped_{method}"] = is_flipped(predict_logmel(predictor, partial), target,
-                                                  threshold)
-        else:
-            out[f"flipped_{method}"] = np.zeros(0, bool)
-    return pd.DataFrame(out)
+    table = table2_rows_arrays(original, adversarial, weights, segmentation,
+                               functools.partial(predict_logmel, predictor), target,
+                               store.cfg.evaluate.threshold)
+    table.insert(0, "domain", domain)
+    table.insert(1, "target", target)
+    table.insert(3, "song", load_picks(store, domain, target).songs[table["pair"].to_numpy()])
+    return table
 
 
 # -- Figure 3 / Figure 4: subset perturbations -----------------------------------------------------
@@ -506,10 +592,11 @@ def subset_results(store: Store, domain: str, target: int) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``domain, target, k, pair, modified`` (ids, as text), ``top`` (LIME's top-k
+        Columns ``domain, target, k, pair, song, modified`` (ids, as text), ``top`` (LIME's top-k
         ids), ``detected`` (size of the intersection), ``top1_correct`` (k = 1: LIME's top
         segment is the modified one), ``fidelity``, ``p_sing``.
     """
+    songs = load_picks(store, domain, target).songs
     rows = []
     for k in store.cfg.experiment.subset_ks:
         path = store.subset_path(domain, target, k)
@@ -528,90 +615,16 @@ def subset_results(store: Store, domain: str, target: int) -> pd.DataFrame:
             top = ranking[j, :k].tolist()
             rows.append({"domain": domain, "target": target, "k": k,
                          "pair": int(data["pair"][j]),
+                         "song": str(songs[int(data["pair"][j])]),
                          "modified": " ".join(map(str, modified)),
                          "top": " ".join(map(str, top)),
                          "detected": len(set(modified) & set(top)),
                          "top1_correct": ranking[j, 0] in modified[:1] if k == 1 else None,
                          "fidelity": float(data["exp_score"][j, row]),
                          "p_sing": float(data["exp_instance_output"][j, 1])})
-    columns = ["domain", "target", "k", "pair", "modified", "top", "detected", "top1_correct",
-               "fidelity", "p_sing"]
+    columns = ["domain", "target", "k", "pair", "song", "modified", "top", "detected",
+               "top1_correct", "fidelity", "p_sing"]
     return pd.DataFrame(rows, columns=columns)
-
-
-# -- uncertainty and the paper's tables ------------------------------------------------------------
-def bootstrap_ci(flags: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float, float]:
-    """Percentage of true flags with a percentile bootstrap confidence interval (over pairs).
-
-    Returns
-    -------
-    tuple of float
-        ``(percent, low, high)``; NaNs when there are no flags.
-    """
-    flags = np.asarray(flags, dtype=float)
-    if len(flags) == 0:
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = flags[rng.integers(0, len(flags), (n_boot, len(flags)))].mean(1)
-    alpha = (1 - level) / 2
-    return (100 * flags.mean(), 100 * float(np.quantile(means, alpha)),
-            100 * float(np.quantile(means, 1 - alpha)))
-
-
-def flip_curve(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Figure 2's curve: % flipped per k and method, with bootstrap intervals."""
-    rows = []
-    for (method, k), group in table.groupby(["method", "k"], sort=True):
-        pct, low, high = bootstrap_ci(group["flipped"].to_numpy(), n_boot,
-                                      item_seed(seed, method, k))
-        rows.append({"method": method, "k": int(k), "percent": pct, "ci_low": low,
-                     "ci_high": high, "n": len(group)})
-    return pd.DataFrame(rows, columns=["method", "k", "percent", "ci_low", "ci_high", "n"])
-
-
-def table1(flips: dict[tuple[str, int], pd.DataFrame], k: int = 3, n_boot: int = 2000,
-           seed: int = 0) -> pd.DataFrame:
-    """Table 1: % of pairs flipped by the k most relevant LIME segments, next to the paper."""
-    rows = []
-    for (domain, target), table in flips.items():
-        flags = table[(table["method"] == "LIME") & (table["k"] == k)]["flipped"].to_numpy()
-        pct, low, high = bootstrap_ci(flags, n_boot, item_seed(seed, "table1", domain, target))
-        rows.append({"direction": DIRECTION_NAMES[target], "attack": DOMAIN_NAMES[domain],
-                     "domain": domain, "target": target, "n_pairs": len(flags),
-                     "LIME %": pct, "ci_low": low, "ci_high": high,
-                     "paper %": PAPER_TABLE1[(domain, target)]})
-    return pd.DataFrame(rows)
-
-
-def table2(rows: dict[tuple[str, int], pd.DataFrame], n_boot: int = 2000,
-           seed: int = 0) -> pd.DataFrame:
-    """Table 2: all positively relevant LIME segments vs as many highest-energy segments."""
-    out = []
-    for (domain, target), table in rows.items():
-        record: dict[str, Any] = {"direction": DIRECTION_NAMES[target],
-                                  "attack": DOMAIN_NAMES[domain], "domain": domain,
-                                  "target": target, "n_pairs": len(table),
-                                  "mean k": float(table["k"].mean()) if len(table) else np.nan}
-        for method, paper in zip(("LIME", "norm-based"), PAPER_TABLE2[(domain, target)],
-                                 strict=True):
-            pct, low, high = bootstrap_ci(table[f"flipped_{method}"].to_numpy(), n_boot,
-                                          item_seed(seed, "table2", domain, target, method))
-            record.update({f"{method} %": pct, f"{method} ci_low": low,
-                           f"{method} ci_high": high, f"paper {method} %": paper})
-        out.append(record)
-    return pd.DataFrame(out)
-
-
-def detected_counts(subset: pd.DataFrame) -> pd.DataFrame:
-    """Figure 3's bars: number of successful partial adversaries per k and detected count."""
-    rows = []
-    for k, group in subset.groupby("k"):
-        counts = group["detected"].value_counts()
-        for detected in range(int(k) + 1):
-            rows.append({"k": int(k), "detected": detected,
-                         "count": int(counts.get(detected, 0))})
-    return pd.DataFrame(rows, columns=["k", "detected", "count"])
 
 
 # -- running everything --------------------------------------------------------------------------
@@ -620,50 +633,125 @@ def settings() -> list[tuple[str, int]]:
     return [("wave", 1), ("spec", 1), ("wave", 0), ("spec", 0)]
 
 
+def segment_profile(store: Store, domain: str, target: int) -> dict[str, Any]:
+    """Where the perturbation has its energy and where LIME puts its weight, per segment.
+
+    Parameters
+    ----------
+    store : Store
+        The artifact store (explanations of the setting computed).
+    domain, target
+        The setting.
+
+    Returns
+    -------
+    dict
+        ``energy_share`` ``(n_components,)``: mean share of δ's energy per segment;
+        ``lime_weight``: mean class-"sing" weight of the adversarial explanations, sign-flipped
+        for target 0 so that positive means "towards the target"; ``energy_top3_share``: mean
+        share of δ's energy in its 3 strongest segments; ``top1_agreement``: share of pairs
+        whose strongest segment is LIME's top segment; ``n``.
+    """
+    segmentation = Segmentation.from_config(store.cfg.lime)
+    original, adversarial = pair_logmel(store, domain, target)
+    weights, _ = stacked_weights(store, domain, target, "adv")
+    n = segmentation.n_components
+    if not len(original):
+        return {"energy_share": np.full(n, np.nan), "lime_weight": np.full(n, np.nan),
+                "energy_top3_share": np.nan, "top1_agreement": np.nan, "n": 0}
+    energy = np.atleast_2d(segmentation.energy(adversarial - original))
+    share = energy / np.maximum(energy.sum(-1, keepdims=True), 1e-30)
+    toward = weights if target == 1 else -weights
+    top3 = -np.sort(-share, axis=-1)[:, :3].sum(-1)
+    agreement = norm_ranking(adversarial - original, segmentation)[:, 0] == \
+        lime_ranking(weights, target)[:, 0]
+    return {"energy_share": share.mean(0), "lime_weight": toward.mean(0),
+            "energy_top3_share": float(top3.mean()), "top1_agreement": float(agreement.mean()),
+            "n": len(original)}
+
+
+TABLE_GROUPS = {
+    "flips": ("flip_counts", "flip_curves", "flip_differences", "table1"),
+    "table2": ("table2_pairs", "table2"),
+    "subset": ("subset", "subset_recovery", "detected_counts", "fidelity"),
+}
+"""Which tables each group of :func:`compute_tables` gives."""
+
+
+def compute_tables(store: Store, chosen: Sequence[tuple[str, int]] | None = None,
+                   groups: Sequence[str] = tuple(TABLE_GROUPS)) -> dict[str, pd.DataFrame]:
+    """The experiments' tables for some settings, from the stored artifacts.
+
+    Every interval's seed is derived from the setting, method and k alone, so the rows of a
+    setting are the same whether it is computed alone (a section notebook) or with the others
+    (:func:`experiment_tables`, the results page).
+
+    Parameters
+    ----------
+    store : Store
+        The artifact store.
+    chosen : sequence of (domain, target), optional
+        The settings (default all four).
+    groups : sequence of str
+        Which tables (keys of :data:`TABLE_GROUPS`): ``flips`` needs the explanations,
+        ``table2`` too, ``subset`` the subset explanations.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The tables of the chosen groups by name.
+    """
+    cfg: Config = store.cfg
+    chosen = list(settings() if chosen is None else chosen)
+    n_boot, seed = cfg.experiment.bootstrap, cfg.seed
+    tables: dict[str, pd.DataFrame] = {}
+    if "flips" in groups:
+        flips = pd.concat([flip_counts(store, *s) for s in chosen], ignore_index=True)
+        tables.update({
+            "flip_counts": flips,
+            "flip_curves": paper_tables.flip_curves(flips, n_boot, seed),
+            "flip_differences": paper_tables.flip_differences(flips, n_boot, seed),
+            "table1": paper_tables.table1(flips, cfg.experiment.table1_k, n_boot, seed)})
+    if "table2" in groups:
+        rows = pd.concat([table2_rows(store, *s) for s in chosen], ignore_index=True)
+        tables.update({"table2_pairs": rows, "table2": paper_tables.table2(rows, n_boot, seed)})
+    if "subset" in groups:
+        subsets = {s: subset_results(store, *s) for s in chosen}
+        subset = pd.concat(list(subsets.values()), ignore_index=True)
+        counts = []
+        for (domain, target), part in subsets.items():
+            count = paper_tables.detected_counts(part)
+            count.insert(0, "target", target)
+            count.insert(0, "domain", domain)
+            counts.append(count)
+        tables.update({
+            "subset": subset,
+            "subset_recovery": paper_tables.subset_recovery(subset, n_boot, seed),
+            "detected_counts": pd.concat(counts, ignore_index=True),
+            "fidelity": paper_tables.fidelity_table(subset, n_boot, seed)})
+    return tables
+
+
 def experiment_tables(store: Store) -> dict[str, Path]:
-    """Compute every experiment's tables from the stored artifacts and write them as CSV.
+    """Compute every experiment's tables (:func:`compute_tables`) and write them as CSV.
+
+    The per-pair tables (``flip_counts``, ``table2_pairs``, ``subset``) carry each pair's song;
+    the summary tables (:mod:`svdlib.paper_tables`) give song-level intervals and paired tests.
 
     Returns
     -------
     dict of str to Path
-        The CSV files by name (``flip_counts``, ``flip_curves``, ``table1``, ``table2``,
-        ``subset``, ``detected_counts``).
+        The CSV files by name (every table of :data:`TABLE_GROUPS`).
     """
-    cfg: Config = store.cfg
     out_dir = store.experiments_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_boot, seed = cfg.experiment.bootstrap, cfg.seed
-    flips = {s: flip_counts(store, *s) for s in settings()}
-    t2_rows = {s: table2_rows(store, *s) for s in settings()}
-    subsets = {s: subset_results(store, *s) for s in settings()}
-    curves = []
-    for (domain, target), table in flips.items():
-        curve = flip_curve(table, n_boot, item_seed(seed, domain, target))
-        curve.insert(0, "target", target)
-        curve.insert(0, "domain", domain)
-        curves.append(curve)
-    counts = []
-    for (domain, target), subset in subsets.items():
-        count = detected_counts(subset)
-        count.insert(0, "target", target)
-        count.insert(0, "domain", domain)
-        counts.append(count)
-    tables = {
-        "flip_counts": pd.concat(list(flips.values()), ignore_index=True),
-        "flip_curves": pd.concat(curves, ignore_index=True),
-        "table1": table1(flips, cfg.experiment.table1_k, n_boot, seed),
-        "table2_pairs": pd.concat(list(t2_rows.values()), ignore_index=True),
-        "table2": table2(t2_rows, n_boot, seed),
-        "subset": pd.concat(list(subsets.values()), ignore_index=True),
-        "detected_counts": pd.concat(counts, ignore_index=True),
-    }
     paths = {}
-    for name, table in tables.items():
+    for name, table in compute_tables(store).items():
         path = out_dir / f"{name}.csv"
         with atomic_path(path, suffix=".csv") as tmp:
             table.to_csv(tmp, index=False)
         paths[name] = path
-    save_json(out_dir / "config.json", cfg.to_dict())
+    save_json(out_dir / "config.json", store.cfg.to_dict())
     return paths
 
 
@@ -673,36 +761,3 @@ def load_table(store: Store, name: str) -> pd.DataFrame:
     if not path.is_file():
         raise SvdError(f"no table '{path}'; run `svd experiment all` first")
     return pd.read_csv(path)
-
-
-def fidelity_separation(subset: pd.DataFrame) -> dict[str, float]:
-    """How well fidelity tells correct single-segment explanations from wrong ones (Fig. 4).
-
-    Parameters
-    ----------
-    subset : pandas.DataFrame
-        :func:`subset_results` rows; those with k = 1 are used.
-
-    Returns
-    -------
-    dict
-        ``n``, ``correct`` (LIME's top segment is the modified one), median fidelity of the
-        correct and the wrong ones, the AUROC of fidelity as a detector of correctness and the
-        Mann-Whitney U test's p-value (NaN when one group is empty).
-    """
-    from scipy.stats import mannwhitneyu
-    from sklearn.metrics import roc_auc_score
-
-    k1 = subset[subset["k"] == 1]
-    correct = k1["top1_correct"].astype(bool).to_numpy()
-    fidelity = k1["fidelity"].to_numpy(dtype=float)
-    result = {"n": len(k1), "correct": int(correct.sum()),
-              "median_correct": float(np.median(fidelity[correct])) if correct.any()
-              else float("nan"),
-              "median_wrong": float(np.median(fidelity[~correct])) if (~correct).any()
-              else float("nan"),
-              "auroc": float("nan"), "p_value": float("nan")}
-    if correct.any() and (~correct).any():
-        result["auroc"] = float(roc_auc_score(correct, fidelity))
-        result["p_value"] = float(mannwhitneyu(fidelity[correct], fidelity[~correct]).pvalue)
-    return result

@@ -21,12 +21,11 @@ from .audio import filterbank, load_audio
 from .data import corpus_layout
 from .errors import SvdError
 from .model import HALF_BLOCK
+from .paper_tables import DIRECTION_NAMES, DOMAIN_NAMES
 from .plots import explanation_grid, style
 from .segments import Segmentation
 from .store import Store
 from .veracity import (
-    DIRECTION_NAMES,
-    DOMAIN_NAMES,
     compose_partial,
     detector,
     is_flipped,

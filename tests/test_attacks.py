@@ -310,3 +310,108 @@ def test_nan_gradients_are_zeroed(net):
     result = attack_waveform(net, signal, AttackDomainConfig(lr=1e-3, max_iterations=3), 0.5)
     assert np.isfinite(result.adversary).all()
     assert torch.isfinite(torch.from_numpy(result.adv_probs)).all()
+
+
+# -- one step by hand ---------------------------------------------------------------------------
+# The loss is L = Σ δ² + α · mean_t BCE(z_t, y_t), z_t the logit of frame t and y_t the target
+# (the opposite of the clean prediction). For a logit that is linear in δ, z_t = Σ_b a_b δ_tb + c_t,
+#   ∂L/∂δ_tb = 2 δ_tb + (α / T) · (σ(z_t) − y_t) · a_b.
+# Adam's first step from zero moments: m = (1 − β1) g, v = (1 − β2) g², bias corrections
+# m̂ = m / (1 − β1) = g and v̂ = v / (1 − β2) = g², so the step is lr · g / (|g| + eps) (eps = 1e-8):
+# ±lr for a sign gradient (and for any |g| ≫ eps), 0 where g = 0. Then δ is clipped to [−ε, ε]
+# (and, in the spectrogram domain, raised to at least −x).
+ADAM_EPS = 1e-8
+
+
+def adam_first_step(g: np.ndarray, lr: float) -> np.ndarray:
+    return lr * g / (np.abs(g) + ADAM_EPS)
+
+
+@pytest.mark.parametrize("sign", [True, False])
+def test_one_optimisation_step_by_hand(sign):
+    # two frames, five "bins"; the analytic model: z = δ @ a + c, with c chosen so that at the
+    # starting δ0 the logits are −ln 3 (σ = .25, "no sing", target 1) and ln 3 (σ = .75, "sing",
+    # target 0). α = 2 over T = 2 frames: the BCE part of the gradient is (σ − y) · a_b,
+    # −.75 · a for frame 0 and +.75 · a for frame 1.
+    a = np.array([1.0, -2.0, 0.0, 0.1, 1e-9])
+    delta0 = np.array([[0.2, 0.0, 0.0, 0.05, 0.0],
+                       [-0.2, 0.1, -0.05, -0.2, 0.0]])
+    z0 = np.array([-np.log(3), np.log(3)])
+    c = z0 - delta0 @ a
+    a_t, c_t = torch.tensor(a, dtype=torch.float32), torch.tensor(c, dtype=torch.float32)
+    params = AttackDomainConfig(lr=0.1, alpha=2.0, clip_eps=0.25, max_iterations=1, sign=sign,
+                                clipping=True, req_change_factor=1.0)
+    seen = {}
+
+    def callback(step, n_flipped, delta):
+        seen[step] = delta.clone().numpy()
+
+    out = attacks._optimise(lambda d: d @ a_t + c_t, torch.tensor(delta0, dtype=torch.float32),
+                            params, 0.5, None, callback)
+    # the gradient at δ0, by hand:
+    #   frame 0: 2δ0 = [.4, 0, 0, .1, 0],     BCE [−.75, 1.5, 0, −.075, −7.5e-10]
+    #            g = [−.35, 1.5, 0, .025, −7.5e-10]      (bin 3: Σδ² outweighs the BCE part)
+    #   frame 1: 2δ0 = [−.4, .2, −.1, −.4, 0], BCE [.75, −1.5, 0, .075, 7.5e-10]
+    #            g = [.35, −1.3, −.1, −.325, 7.5e-10]    (bin 2: only Σδ² pulls)
+    g = np.array([[-0.35, 1.5, 0.0, 0.025, -7.5e-10],
+                  [0.35, -1.3, -0.1, -0.325, 7.5e-10]])
+    np.testing.assert_allclose(2 * delta0 + (np.array([-0.75, 0.75])[:, None] * a), g,
+                               rtol=0, atol=1e-12)
+    # δ0 − lr · sign(g), then the clip to ±.25 (active in bin 0 of both frames):
+    #   frame 0: [.3 → .25, −.1, 0, −.05, .1];  frame 1: [−.3 → −.25, .2, .05, −.1, −.1]
+    # Without the sign, bin 4's gradient (7.5e-10) is far below Adam's eps: it moves by
+    # .1 · 7.5e-10 / (7.5e-10 + 1e-8) = .1 · .075 / 1.075 instead of .1; the rest as with it.
+    expected = np.array([[0.25, -0.1, 0.0, -0.05, 0.1],
+                         [-0.25, 0.2, 0.05, -0.1, -0.1]])
+    if not sign:
+        expected[:, 4] = [0.1 * 0.075 / 1.075, -0.1 * 0.075 / 1.075]
+    step = adam_first_step(np.sign(g) if sign else g, params.lr)
+    np.testing.assert_allclose(np.clip(delta0 - step, -0.25, 0.25), expected, rtol=0, atol=1e-7)
+    assert out["iterations"] == 1
+    np.testing.assert_allclose(seen[0], delta0, atol=1e-7)
+    np.testing.assert_allclose(seen[1], expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(out["delta"].numpy(), expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(out["orig_probs"].numpy(), [0.25, 0.75], atol=1e-6)
+
+
+class FrameLinear(torch.nn.Module):
+    """A detector whose logit for frame t is ``a · x[t] + c[t]`` (padded input, like the CNN)."""
+
+    def __init__(self, a, c):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(a, dtype=torch.float32))
+        self.register_buffer("c", torch.tensor(c, dtype=torch.float32))
+
+    def forward(self, x):
+        assert x.shape[1] == len(self.c) + 114
+        assert (x[:, :57] == 0).all() and (x[:, -57:] == 0).all()
+        return x[:, 57:-57] @ self.a + self.c
+
+
+@pytest.mark.parametrize("lr, expected", [
+    # lr = .2 > ε = .1: the clip is active for every moved bin, then δ ≥ −x lifts two of them
+    (0.2, [[0.1, -0.05, 0.0], [-0.02, 0.1, 0.0], [0.1, -0.1, 0.0]]),
+    # lr = .08 < ε: no clip; δ ≥ −x is still active for the same two bins
+    (0.08, [[0.08, -0.05, 0.0], [-0.02, 0.08, 0.0], [0.08, -0.08, 0.0]]),
+])
+def test_one_spectrogram_attack_step_by_hand(lr, expected):
+    # three frames of three bins; a = [1, −1, 0]; c gives the logits [−1, 2, −.5]:
+    # predictions no sing, sing, no sing → targets 1, 0, 1, so σ − y is −, +, −.
+    # From δ = 0 only the BCE part is left: sign(g_tb) = sign(σ_t − y_t) · sign(a_b), and δ moves
+    # against it: frames 0 and 2 by [+lr, −lr, 0], frame 1 by [−lr, +lr, 0] (bin 2: g = 0).
+    # Clip to ±.1, then δ ≥ −x: x[0, 1] = .05 and x[1, 0] = .02 cap the decreases there.
+    x = np.array([[0.5, 0.05, 0.3], [0.02, 0.4, 0.1], [0.3, 0.3, 0.3]], np.float32)
+    a = np.array([1.0, -1.0, 0.0])
+    c = np.array([-1.0, 2.0, -0.5]) - x.astype(np.float64) @ a
+    net = FrameLinear(a, c)
+    params = AttackDomainConfig(lr=lr, alpha=3.0, clip_eps=0.1, max_iterations=1)
+    result = attack_spectrogram(net, x, params, threshold=0.5, device="cpu")
+    expected = np.array(expected)
+    assert result.iterations == 1
+    np.testing.assert_allclose(result.adversary - x, expected, rtol=0, atol=1e-6)
+    assert (result.adversary >= 0).all()
+    assert result.distortion == pytest.approx((expected ** 2).sum(), rel=1e-5)
+    np.testing.assert_allclose(result.orig_probs, 1 / (1 + np.exp(-np.array([-1.0, 2.0, -0.5]))),
+                               atol=1e-6)
+    assert net.a.requires_grad                      # frozen during the attack, restored after
+    np.testing.assert_array_equal(net.a.detach().numpy(), a.astype(np.float32))

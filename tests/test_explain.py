@@ -352,3 +352,66 @@ def test_toy_detector_explanation(toy_store):
     outputs = predict_neighborhood(predict, exp.factorization, exp.neighborhood_data[:32],
                                    batch_size=32)
     np.testing.assert_allclose(outputs, exp.neighborhood_labels[:32], atol=1e-6)
+
+
+def test_surrogate_is_the_kernel_weighted_ridge_by_formula():
+    # six one-cell segments (3 × 2), zero baseline: switching segment c off sets its cell to 0.
+    # The model: a linear function of the kept cells plus an interaction, so that the surrogate
+    # is not exact (R² < 1) and the ridge penalty and the weighting both matter.
+    seg = Segmentation(3, 2, 3, 2)
+    values = np.array([1.0, 2.0, -1.0, 0.5, 1.5, -0.5])
+    u = np.array([0.1, -0.1, 0.05, 0.0, 0.2, -0.05])
+    excerpt = values.reshape(3, 2).astype(np.float32)
+
+    def model_of_masks(m: np.ndarray) -> np.ndarray:
+        x = m * values
+        return 0.3 + x @ u + 0.05 * x[:, 0] * x[:, 1]
+
+    def predict(batch: torch.Tensor) -> torch.Tensor:
+        x = batch.reshape(len(batch), 6).double()
+        return 0.3 + x @ torch.as_tensor(u) + 0.05 * x[:, 0] * x[:, 1]
+
+    exp = explain_excerpt(predict, excerpt, seg, baseline="zero", num_samples=40, seed=3,
+                          device="cpu")
+    masks = exp.neighborhood_data.astype(np.float64)
+    # the documented sampler: row 0 all ones, the rest Generator(seed).integers(0, 2)
+    expected_masks = np.random.default_rng(3).integers(0, 2, (40, 6), dtype=np.uint8)
+    expected_masks[0] = 1
+    np.testing.assert_array_equal(exp.neighborhood_data, expected_masks)
+    y = model_of_masks(masks)
+    np.testing.assert_allclose(exp.neighborhood_labels[:, 1], y, atol=1e-12)
+    # kernel: cosine distance of a row with k of n ones to the all-ones row is 1 − sqrt(k/n)
+    # (1 for the empty row); weight sqrt(exp(−d² / w²)) with w = .25
+    d = 1 - np.sqrt(masks.sum(1) / 6)
+    pi = np.sqrt(np.exp(-d ** 2 / 0.25 ** 2))
+
+    def ridge(alpha: float, weights: np.ndarray) -> tuple[np.ndarray, float]:
+        # sklearn's Ridge with sample weights and an intercept: centre X and y on their
+        # weighted means, then minimise Σ π (yc − Xc β)² + α |β|²
+        x_mean, y_mean = weights @ masks / weights.sum(), weights @ y / weights.sum()
+        xc, yc = masks - x_mean, y - y_mean
+        beta = np.linalg.solve(xc.T @ (weights[:, None] * xc) + alpha * np.eye(6),
+                               xc.T @ (weights * yc))
+        return beta, y_mean - x_mean @ beta
+
+    def r2(beta: np.ndarray, intercept: float, weights: np.ndarray) -> float:
+        fit = intercept + masks @ beta
+        y_mean = weights @ y / weights.sum()
+        return 1 - weights @ (y - fit) ** 2 / (weights @ (y - y_mean) ** 2)
+
+    beta, intercept = ridge(1.0, pi)
+    np.testing.assert_allclose(exp.weights(1), beta, rtol=0, atol=1e-10)
+    assert exp.intercept[1] == pytest.approx(intercept, abs=1e-10)
+    assert exp.score[1] == pytest.approx(r2(beta, intercept, pi), abs=1e-10)
+    assert exp.local_pred[1] == pytest.approx(intercept + beta.sum(), abs=1e-10)  # all ones
+    assert [c for c, _ in exp.local_exp[1]] == np.argsort(-beta).tolist()  # signed, descending
+    # label 0 explains 1 − p: the negated surrogate, the same fidelity
+    np.testing.assert_allclose(exp.weights(0), -beta, rtol=0, atol=1e-10)
+    assert exp.intercept[0] == pytest.approx(1 - intercept, abs=1e-10)
+    assert exp.score[0] == pytest.approx(exp.score[1], abs=1e-10)
+    # the check tells α = 1 from 0 and .1, and weighted from unweighted fits and R²
+    tol = 1e-10
+    for wrong in (ridge(0.0, pi), ridge(0.1, pi), ridge(1.0, np.ones(40))):
+        assert np.abs(wrong[0] - beta).max() > 1e4 * tol
+    assert abs(r2(beta, intercept, np.ones(40)) - exp.score[1]) > 1e4 * tol
+    assert 0.5 < exp.score[1] < 0.999
