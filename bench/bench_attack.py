@@ -17,12 +17,14 @@ attack domain, on one ~30 s song, it times side by side in one run:
   clipping/projection, success check; early stopping disabled).
 
 Both are medians over repeats that alternate baseline and attack, so load from other processes
-hits both alike. Target: ``ratio = attack it / fwd+bwd <= 1.5``.
+hits both alike. Target: ``ratio = attack it / fwd+bwd <= 1.5``. ``--json OUT`` also writes
+the rows as JSON (bench/gpu.sh).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -101,6 +103,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=4,
                         help="attack iterations timed per repeat")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--json", default=None, metavar="OUT", help="also write rows as JSON")
     args = parser.parse_args()
 
     device = best_device(args.device)
@@ -135,6 +138,15 @@ def main() -> None:
         print(f"| {width:g} | {domain} | {1e3 * b:.1f} | {1e3 * a:.1f} | {ratio:.2f} |")
     worst = max(r[4] for r in rows)
     print(f"\nworst ratio {worst:.2f} (target <= 1.5): {'ok' if worst <= 1.5 else 'MISSED'}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"device": str(device), "torch": torch.__version__,
+                       "seconds": args.seconds, "frames": int(spec_np.shape[0]),
+                       "repeats": args.repeats, "iterations": args.iterations,
+                       "rows": [{"width": w, "domain": d, "fwd_bwd_s": b, "attack_iteration_s": a,
+                                 "ratio": r} for w, d, b, a, r in rows],
+                       "worst_ratio": worst}, handle, indent=1)
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

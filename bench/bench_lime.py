@@ -20,11 +20,16 @@ so that the ratios compare runs made side by side under the same machine load:
 
 ``--sweep`` also times forward-only throughput of the inference variants (plain batch sizes,
 folded NCHW vs channels-last, micro-batch sizes, optionally ``torch.compile``).
+
+``--device cuda`` runs every path on the GPU (timings synchronise the device; each path is
+run once untimed first so cuDNN's autotuning stays out of the medians); ``--json OUT`` also
+writes the table, the ratios and the detector's FLOPs per excerpt as JSON (bench/gpu.sh).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -41,14 +46,31 @@ from svdlib.explain import (
     explain_excerpt,
     sample_masks,
 )
-from svdlib.model import build_model
+from svdlib.model import best_device, build_model
 from svdlib.segments import Segmentation, TimeFrequencyFactorization
 
 
-def timed(fn: Callable[[], object]) -> float:
+def sync(device: torch.device | None) -> None:
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], device: torch.device | None = None) -> float:
+    sync(device)
     start = time.perf_counter()
     fn()
+    sync(device)
     return time.perf_counter() - start
+
+
+def flops_per_excerpt(net: torch.nn.Module) -> float:
+    """FLOPs of one 115-frame excerpt through the detector (torch's FLOP counter, on the CPU)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module = FoldedDetector(net.cpu().eval())
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        module(torch.zeros(1, 115, 80))
+    return float(counter.get_total_flops())
 
 
 def load_avg() -> str:
@@ -65,8 +87,9 @@ def captum_runner(predict, excerpt: np.ndarray, samples: int, batch: int, seg: S
         from captum.attr import Lime
     except ImportError:
         return None
-    x = torch.as_tensor(excerpt)[None]
-    feature_mask = torch.as_tensor(seg.cell_ids())[None]
+    device = getattr(predict, "device", "cpu")  # captum perturbs on the input's device
+    x = torch.as_tensor(excerpt)[None].to(device)
+    feature_mask = torch.as_tensor(seg.cell_ids())[None].to(device)
     baseline = float(excerpt.astype(np.float64).mean())
     n = seg.n_components
 
@@ -127,6 +150,10 @@ def main() -> None:
                         help="chunk size inside the fast predictor (default: its own)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--no-captum", action="store_true")
+    parser.add_argument("--no-per-sample", action="store_true",
+                        help="leave out the per-sample rows")
+    parser.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda")
+    parser.add_argument("--json", default=None, metavar="OUT", help="also write results as JSON")
     parser.add_argument("--sweep", action="store_true", help="also sweep inference variants")
     parser.add_argument("--compile", action="store_true", help="include torch.compile in sweep")
     args = parser.parse_args()
@@ -135,9 +162,11 @@ def main() -> None:
 
     torch.manual_seed(0)
     net = build_model(ModelConfig(width=args.width), FrontEndConfig()).eval()
+    flops = flops_per_excerpt(net)
     seg = Segmentation()
     excerpt = np.random.default_rng(0).normal(-3.0, 2.0, (115, 80)).astype(np.float32)
-    fast = detector_predict_fn(net, micro_batch=args.micro_batch)
+    fast = detector_predict_fn(net, device=best_device(args.device), micro_batch=args.micro_batch)
+    on_gpu = fast.device.type == "cuda"
     plain = detector_predict_fn(net, device=fast.device, fast=False, micro_batch=0)
     samples, subset, batch = args.samples, min(args.subset, args.samples), args.batch_size
     inputs = TimeFrequencyFactorization(excerpt, seg).compose_batch(
@@ -156,12 +185,7 @@ def main() -> None:
         for chunk in inputs.split(batch):
             fast(chunk)
 
-    paths: dict[str, tuple[Callable[[], object], float]] = {
-        "batched explanation (ours)": (
-            lambda: explain_excerpt(fast, excerpt, seg, num_samples=samples, seed=0,
-                                    batch_size=batch), 1.0),
-        "plain forward only, batch 256": (plain_forward, 1.0),
-        "fast forward only": (fast_forward, 1.0),
+    per_sample = {} if args.no_per_sample else {
         "per-sample explanation, plain module": (
             lambda: explain_excerpt(plain, excerpt, seg, num_samples=subset, seed=0,
                                     per_sample=True), samples / subset),
@@ -169,18 +193,33 @@ def main() -> None:
             lambda: explain_excerpt(fast, excerpt, seg, num_samples=subset, seed=0,
                                     per_sample=True), samples / subset),
     }
+
+    plain_key = f"plain forward only, batch {batch}"
+    paths: dict[str, tuple[Callable[[], object], float]] = {
+        "batched explanation (ours)": (
+            lambda: explain_excerpt(fast, excerpt, seg, num_samples=samples, seed=0,
+                                    batch_size=batch), 1.0),
+        plain_key: (plain_forward, 1.0),
+        "fast forward only": (fast_forward, 1.0),
+        **per_sample,
+    }
+    captum_note = None
     if not args.no_captum:
         run = captum_runner(fast, excerpt, samples, batch, seg)
         if run is None:
-            print("captum is not importable: skipping its row")
+            captum_note = "captum is not importable: skipping its row"
+            print(captum_note)
         else:
             paths["captum Lime (same mask, same predictor)"] = (run, 1.0)
     explain_excerpt(fast, excerpt, seg, num_samples=batch, seed=0)  # warm up
+    if on_gpu:  # cuDNN autotunes each new shape once: keep that out of the timings
+        for fn, _ in paths.values():
+            fn()
     print()
     times: dict[str, list[float]] = {k: [] for k in paths}
     for _ in range(args.repeats):
         for name, (fn, scale) in paths.items():
-            times[name].append(timed(fn) * scale)
+            times[name].append(timed(fn, fast.device) * scale)
 
     ours = statistics.median(times["batched explanation (ours)"])
     print(f"\nseconds for one explanation of {samples} samples, median of {args.repeats} "
@@ -192,19 +231,44 @@ def main() -> None:
         med = statistics.median(values)
         print(f"| {name:44s} | {med:9.2f} | {min(values):6.2f} - {max(values):6.2f} "
               f"| {samples / med:9.1f} | {med / ours:7.2f} |")
+    ratios: dict[str, dict[str, float]] = {}
     for label, pick in (("medians", statistics.median), ("minima (least disturbed)", min)):
         t = {name: pick(values) for name, values in times.items()}
         mine = t["batched explanation (ours)"]
-        line = (f"explanation / plain forward = {mine / t['plain forward only, batch 256']:.2f} "
-                f"(target <= 1.2), / fast forward = {mine / t['fast forward only']:.2f}; "
-                f"per-sample plain / ours = "
-                f"{t['per-sample explanation, plain module'] / mine:.2f}, per-sample fast / ours "
-                f"= {t['per-sample explanation, fast module'] / mine:.2f}")
+        ratios[label] = {"explanation / plain forward": mine / t[plain_key],
+                         "explanation / fast forward": mine / t["fast forward only"]}
+        line = (f"explanation / plain forward = {mine / t[plain_key]:.2f} "
+                f"(target <= 1.2), / fast forward = {mine / t['fast forward only']:.2f}")
+        if per_sample:
+            plain_ratio = t["per-sample explanation, plain module"] / mine
+            fast_ratio = t["per-sample explanation, fast module"] / mine
+            ratios[label].update({"per-sample plain / ours": plain_ratio,
+                                  "per-sample fast / ours": fast_ratio})
+            line += (f"; per-sample plain / ours = {plain_ratio:.2f}, per-sample fast / ours "
+                     f"= {fast_ratio:.2f}")
         captum_key = "captum Lime (same mask, same predictor)"
         if captum_key in t:
+            ratios[label]["captum / ours"] = t[captum_key] / mine
             line += f", captum / ours = {t[captum_key] / mine:.2f}"
         print(f"ratios of {label}: {line}")
     print(f"\nload average after: {load_avg()}")
+    if args.json:
+        record = {
+            "device": str(fast.device),
+            "device_name": torch.cuda.get_device_name(fast.device) if on_gpu else "cpu",
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "width": args.width,
+            "samples": samples, "subset": subset, "batch": batch, "micro_batch": fast.micro_batch,
+            "repeats": args.repeats, "flops_per_excerpt": flops,
+            "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+            "captum_note": captum_note,
+            "paths": {name: {"seconds": values, "median_s": statistics.median(values),
+                             "samples_per_s": samples / statistics.median(values),
+                             "scaled_from": subset if name in per_sample else samples}
+                      for name, values in times.items()},
+            "ratios": ratios}
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, indent=1)
+        print(f"wrote {args.json}")
     if args.sweep:
         sweep(net, args.repeats, 256, args.compile)
 

@@ -143,7 +143,10 @@ def snr(original: np.ndarray, adversarial: np.ndarray, edge: int = SNR_EDGE) -> 
     Returns
     -------
     float
-        ``20 log10(|x| / (|x - x_adv| + 1e-12))`` over the kept samples.
+        ``20 log10(max(|x|, 1e-12) / (|x - x_adv| + 1e-12))`` over the kept samples. The floor
+        on the original's norm keeps silence finite and free of warnings: a silent original
+        and a silent adversary give 0 dB, a silent original with added noise ``d`` gives
+        ``20 log10(1e-12 / (|d| + 1e-12))`` (very negative, but finite).
     """
     x = np.asarray(original, dtype=np.float64)
     y = np.asarray(adversarial, dtype=np.float64)
@@ -153,7 +156,8 @@ def snr(original: np.ndarray, adversarial: np.ndarray, edge: int = SNR_EDGE) -> 
     if stop <= edge:
         edge, stop = 0, len(x)
     x, y = x[edge:stop], y[edge:stop]
-    return float(20 * np.log10(np.linalg.norm(x) / (np.linalg.norm(x - y) + 1e-12)))
+    return float(20 * np.log10(max(float(np.linalg.norm(x)), 1e-12)
+                               / (np.linalg.norm(x - y) + 1e-12)))
 
 
 def _adam(delta: torch.Tensor, lr: float) -> torch.optim.Optimizer:
@@ -233,9 +237,11 @@ class _Frozen:
 
 
 def _device_of(net: torch.nn.Module, device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return next(net.parameters()).device
+    """The attack's device; on CUDA also let cuDNN tune for the song's (repeated) shape."""
+    dev = torch.device(device) if device is not None else next(net.parameters()).device
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return dev
 
 
 def _finish(domain: str, out: dict[str, Any], adversary: np.ndarray, distortion: float,
@@ -382,7 +388,7 @@ def _check_domain(domain: str) -> None:
 
 
 def save_result(folder: str | Path, name: str, result: AttackResult, ground_truth: np.ndarray,
-                sample_rate: int = 22050) -> Path:
+                sample_rate: int = 22050, source: str = "") -> Path:
     """Store one song's adversary and its per-frame record, atomically (record last).
 
     Parameters
@@ -397,6 +403,9 @@ def save_result(folder: str | Path, name: str, result: AttackResult, ground_trut
         bool ``(T,)`` labels of the song.
     sample_rate : int
         Sample rate of a waveform adversary.
+    source : str
+        Fingerprint of the song's audio and labels (:meth:`svdlib.store.Store.song_fingerprint`);
+        a record whose fingerprint no longer matches the song is computed again.
 
     Returns
     -------
@@ -423,7 +432,7 @@ def save_result(folder: str | Path, name: str, result: AttackResult, ground_trut
                 iterations=np.int64(result.iterations),
                 best_iteration=np.int64(result.best_iteration),
                 converged=np.bool_(result.converged), distortion=np.float64(result.distortion),
-                seconds=np.float64(result.seconds))
+                seconds=np.float64(result.seconds), source=np.array(source))
     return path
 
 
@@ -439,7 +448,7 @@ def load_record(folder: str | Path, name: str) -> dict[str, Any]:
     """
     data = load_arrays(record_path(folder, name))
     scalars = ("name", "domain", "iterations", "best_iteration", "converged", "distortion",
-               "seconds")
+               "seconds", "source")
     return {key: (value.item() if key in scalars else value) for key, value in data.items()}
 
 
@@ -529,6 +538,29 @@ def attack_items(store: Store, domain: str) -> list[WorkItem]:
             for index, name in enumerate(names, start=1)]
 
 
+def discard_stale_records(store: Store, domain: str) -> list[str]:
+    """Delete the records (and adversaries) of songs whose audio or labels changed since.
+
+    Returns
+    -------
+    list of str
+        The songs whose records were discarded; with any, the merged log and summary go too.
+    """
+    folder = store.attack_dir(domain)
+    subset = store.cfg.attack.subset
+    stale = []
+    for name, fingerprint in store.split_files(subset).items():
+        path = record_path(folder, name)
+        if path.is_file() and load_record(folder, name).get("source") != fingerprint:
+            adversary_path(folder, name, domain).unlink(missing_ok=True)
+            path.unlink()
+            stale.append(name)
+    if stale:
+        for merged in ("logger.csv", "summary.json"):
+            (folder / merged).unlink(missing_ok=True)
+    return stale
+
+
 def attack_worker(cfg_dict: dict, item: WorkItem) -> None:
     """Work item: attack one song and save its adversary and per-frame record."""
     from .config import config_from_dict
@@ -558,7 +590,8 @@ def attack_worker(cfg_dict: dict, item: WorkItem) -> None:
     finally:
         if bar is not None:
             bar.close()
-    save_result(store.attack_dir(domain), name, result, song.targets, cfg.frontend.sample_rate)
+    save_result(store.attack_dir(domain), name, result, song.targets, cfg.frontend.sample_rate,
+                source=store.song_fingerprint(cfg.attack.subset, name))
     if cfg.run.progress:
         from tqdm.auto import tqdm
 
@@ -589,12 +622,18 @@ def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
     Path
         The attack folder.
     """
+    from .evaluate import load_trained
+
     _check_domain(domain)
     cfg = store.cfg
     folder = store.attack_dir(domain)
+    store.check_reuse(folder)
     items = attack_items(store, domain)
+    if folder.is_dir():
+        discard_stale_records(store, domain)
     if (folder / "summary.json").is_file() and all(item.done for item in items):
         return folder
+    load_trained(store)  # a damaged model is reported once, not once per song
     folder.mkdir(parents=True, exist_ok=True)
     save_json(folder / "config.json", cfg.to_dict())
     raise_failures(run_items(items, attack_worker, cfg, desc=f"attack {domain}",
@@ -602,6 +641,8 @@ def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
     names = [item.params["song"] for item in items]
     write_log(folder, names)
     write_summary(folder, names, domain, cfg)
+    store.write_provenance(folder, f"attack {domain}", model=store.model_dir().name,
+                           songs=store.split_files(cfg.attack.subset))
     return folder
 
 
