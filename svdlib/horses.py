@@ -8,6 +8,11 @@ programmatically into the log-mel excerpts of test-set frames that are labelled 
 lifts P(sing) to ``experiment.horse_probability`` (or, where no placement gets that far, that
 just crosses the decision threshold). Each horse and its original are explained with LIME, and
 we measure whether the shape's segments are the ones LIME ranks highest.
+
+A weak detector (a short training run, as in the ``tiny`` profile) may not be flipped by some
+shape anywhere. That is a result, not an error: the search then turns to the "no sing" excerpts
+closest to the threshold, and if the shape still flips none of them, the closest attempt is
+stored with ``flipped=False`` and reported as such (CLI, notebook, Figure 1).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import load_store_split
+from .data import Song, load_store_split
 from .errors import SvdError
 from .evaluate import load_predictions
 from .explain import (
@@ -95,7 +100,7 @@ PLACEMENTS = [(band, frame, scale) for scale in (1.0, 1.5) for band in (8, 16, 2
 
 
 def place_horse(predictor, excerpt: np.ndarray, shape: str, probability: float,
-                threshold: float, rng: np.random.Generator
+                threshold: float, rng: np.random.Generator, closest: bool = False
                 ) -> tuple[np.ndarray, float, float] | None:
     """Find where and how strongly to draw a shape so that the detector says "sing".
 
@@ -103,12 +108,30 @@ def place_horse(predictor, excerpt: np.ndarray, shape: str, probability: float,
     with a grid of intensities. The weakest intensity reaching ``probability`` wins; if no
     placement gets there, the weakest that crosses the ``threshold``.
 
+    Parameters
+    ----------
+    predictor : callable
+        The detector on log-mel excerpts (see :func:`svdlib.veracity.detector`).
+    excerpt : np.ndarray
+        ``(frames, bands)`` log-mel excerpt to draw into.
+    shape : str
+        One of :data:`SHAPES`.
+    probability, threshold : float
+        The P(sing) to aim for, and the decision threshold that must at least be crossed.
+    rng : np.random.Generator
+        Source of the placement jitter.
+    closest : bool
+        If no placement crosses the threshold, return the one with the highest P(sing)
+        instead of None (its P(sing) is then at most ``threshold``).
+
     Returns
     -------
     tuple or None
-        ``(mask, intensity, P(sing))``, or None if no placement flips the label.
+        ``(mask, intensity, P(sing))``, or None if no placement flips the label (and
+        ``closest`` is false).
     """
     best: dict[bool, tuple[np.ndarray, float, float]] = {}
+    nearest: tuple[np.ndarray, float, float] | None = None
     for band, frame, scale in PLACEMENTS:
         mask = draw_shape(shape, *excerpt.shape, frame + rng.uniform(-2, 2),
                           band + rng.uniform(-1, 1), scale)
@@ -119,16 +142,26 @@ def place_horse(predictor, excerpt: np.ndarray, shape: str, probability: float,
                 i = reached[0]
                 if confident not in best or grid[i] < best[confident][1]:
                     best[confident] = (mask, float(grid[i]), float(p[i]))
-    return best.get(True) or best.get(False)
+        top = int(np.argmax(p))
+        if nearest is None or p[top] > nearest[2]:
+            nearest = (mask, float(grid[top]), float(p[top]))
+    return best.get(True) or best.get(False) or (nearest if closest else None)
 
 
 #: Candidate excerpts tried per shape and pass before giving up.
 MAX_TRIES = 8
 
+#: Least distance (frames) between two excerpts of one song in the near-threshold pass.
+NEAR_SPACING = HALF_BLOCK // 2
+
 
 @dataclass
 class Horse:
-    """One horse: where it came from, the edit, the model's outputs and the explanations."""
+    """One horse: where it came from, the edit, the model's outputs and the explanations.
+
+    ``flipped`` is False for the closest attempt at a shape that flipped no excerpt at all (see
+    :func:`make_horses`); its ``p_horse`` is then at most the decision threshold.
+    """
 
     shape: str
     song: str
@@ -141,6 +174,40 @@ class Horse:
     p_horse: float
     explanation: Explanation
     original_explanation: Explanation
+    flipped: bool = True
+
+
+def _candidates(songs: list[Song], predictions: dict[str, np.ndarray], threshold: float,
+                rng: np.random.Generator
+                ) -> tuple[list[tuple[Song, int]], list[tuple[Song, int]]]:
+    """The excerpts to draw into: first choices and near-threshold fallbacks.
+
+    The first choices come in a seeded random order; the fallbacks, up to :data:`MAX_TRIES`
+    per song spaced :data:`NEAR_SPACING` frames apart, in order of decreasing P(sing) (see
+    :func:`make_horses`).
+    """
+    candidates: list[tuple[Song, int]] = []
+    near: list[tuple[float, int, int]] = []
+    for index, song in enumerate(songs):
+        probs = predictions.get(song.name)
+        if probs is None:
+            continue
+        n = len(probs)
+        frames = np.arange(HALF_BLOCK, n - HALF_BLOCK)
+        frames = frames[~song.targets[frames]]
+        low = frames[probs[frames] < 0.1]
+        below = frames[probs[frames] < threshold]
+        chosen = low if len(low) else below
+        candidates.extend((song, int(f)) for f in rng.permutation(chosen)[:50])
+        kept: list[int] = []
+        for f in below[np.argsort(-probs[below], kind="stable")]:
+            if all(abs(int(f) - k) >= NEAR_SPACING for k in kept):
+                kept.append(int(f))
+                near.append((-float(probs[f]), index, int(f)))
+                if len(kept) == MAX_TRIES:
+                    break
+    order = rng.permutation(len(candidates))
+    return [candidates[j] for j in order], [(songs[i], f) for _, i, f in sorted(near)]
 
 
 def make_horses(store: Store) -> list[Horse]:
@@ -149,7 +216,31 @@ def make_horses(store: Store) -> list[Horse]:
     Candidates are test-set frames labelled "no sing" with P(sing) below 0.1 (else below the
     threshold), at least a window away from the song's edges, taken in a seeded random order
     from different songs where possible. Each shape is placed where it needs the weakest
-    intensity (:func:`place_horse`); candidates where no placement works are skipped.
+    intensity (:func:`place_horse`); candidates where no placement works are skipped. Three
+    passes of up to :data:`MAX_TRIES` excerpts each are made per shape: one song per horse,
+    any song, then (for a weak detector) the "no sing" frames closest to the threshold, in
+    order of decreasing P(sing). No excerpt is tried twice for one shape, and no excerpt holds
+    two horses.
+
+    A shape that flips none of the excerpts tried is not an error: it is recorded by its
+    closest attempt (the highest P(sing) reached), explained like a horse and marked
+    ``flipped=False``.
+
+    Parameters
+    ----------
+    store : Store
+        The artifact store (trained detector and test-set predictions).
+
+    Returns
+    -------
+    list of Horse
+        Per shape of :data:`SHAPES`, in order: its horses (up to
+        ``experiment.horses_per_shape``), or its closest attempt (``flipped`` false).
+
+    Raises
+    ------
+    SvdError
+        If no test frame is labelled and predicted "no sing" (nothing to draw into).
     """
     cfg = store.cfg
     net, predictor = detector(store)
@@ -157,67 +248,96 @@ def make_horses(store: Store) -> list[Horse]:
     target_p = max(cfg.experiment.horse_probability, threshold + 1e-3)
     rng = np.random.default_rng(item_seed(cfg.seed, "horses"))
     songs = load_store_split(store, "test")
-    candidates = []
-    predictions = load_predictions(store.model_dir() / "predictions-test.npz")
-    for song in songs:
-        probs = predictions.get(song.name)
-        if probs is None:
-            continue
-        n = len(probs)
-        frames = np.arange(HALF_BLOCK, n - HALF_BLOCK)
-        frames = frames[~song.targets[frames]]
-        low = frames[probs[frames] < 0.1]
-        chosen = low if len(low) else frames[probs[frames] < threshold]
-        candidates.extend((song, int(f)) for f in rng.permutation(chosen)[:50])
-    order = rng.permutation(len(candidates))
+    predictions = load_predictions(store.predictions_path("test"))
+    first, near = _candidates(songs, predictions, threshold, rng)
+    if not first:
+        raise SvdError("no test frame is labelled and predicted 'no sing', so there is nothing "
+                       "to draw horses into")
+    passes = ((first, True), (first, False), (near, False))
     horses: list[Horse] = []
     used: set[tuple[str, int]] = set()
+
+    def explained(shape_index: int, number: int, song: Song, frame: int, excerpt: np.ndarray,
+                  mask: np.ndarray, intensity: float, p_horse: float, flipped: bool) -> Horse:
+        horse = paint(excerpt, mask, intensity)
+        p_original = float(predict_logmel(predictor, excerpt[None])[0])
+        seeds = (cfg.seed, "horse", shape_index, number)
+        explanation = explain_excerpt(predictor, horse, seed=item_seed(*seeds, "horse"),
+                                      labels=(0, 1), **lime_settings(cfg.lime))
+        original_explanation = explain_excerpt(
+            predictor, excerpt, seed=item_seed(*seeds, "original"), labels=(0, 1),
+            **lime_settings(cfg.lime))
+        return Horse(SHAPES[shape_index], song.name, frame, excerpt, horse, mask, intensity,
+                     p_original, p_horse, explanation, original_explanation, flipped)
+
     for shape_index, shape in enumerate(SHAPES):
         made = 0
         used_songs: set[str] = set()
-        for pass_ in (0, 1):
+        tried: set[tuple[str, int]] = set()
+        closest: tuple | None = None
+        for pool, one_per_song in passes:
             tries = 0
-            for j in order:
+            for song, frame in pool:
                 if made == cfg.experiment.horses_per_shape or tries == MAX_TRIES:
                     break
-                song, frame = candidates[j]
-                if (song.name, frame) in used or (pass_ == 0 and song.name in used_songs):
+                key = (song.name, frame)
+                if key in used or key in tried or (one_per_song and song.name in used_songs):
                     continue
                 tries += 1
+                tried.add(key)
                 window = np.asarray(song.spec[frame - HALF_BLOCK:frame + HALF_BLOCK + 1])
                 excerpt = to_logmel(net, window[None])[0]
-                found = place_horse(predictor, excerpt, shape, target_p, threshold, rng)
-                if found is None:
+                mask, intensity, p_horse = place_horse(predictor, excerpt, shape, target_p,
+                                                       threshold, rng, closest=True)
+                if p_horse <= threshold:
+                    if closest is None or p_horse > closest[-1]:
+                        closest = (song, frame, excerpt, mask, intensity, p_horse)
                     continue
-                mask, intensity, p_horse = found
-                horse = paint(excerpt, mask, intensity)
-                p_original = float(predict_logmel(predictor, excerpt[None])[0])
-                seeds = (cfg.seed, "horse", shape_index, made)
-                explanation = explain_excerpt(predictor, horse, seed=item_seed(*seeds, "horse"),
-                                              labels=(0, 1), **lime_settings(cfg.lime))
-                original_explanation = explain_excerpt(
-                    predictor, excerpt, seed=item_seed(*seeds, "original"), labels=(0, 1),
-                    **lime_settings(cfg.lime))
-                horses.append(Horse(shape, song.name, frame, excerpt, horse, mask, intensity,
-                                    p_original, p_horse, explanation, original_explanation))
-                used.add((song.name, frame))
+                horses.append(explained(shape_index, made, song, frame, excerpt, mask,
+                                        intensity, p_horse, True))
+                used.add(key)
                 used_songs.add(song.name)
                 made += 1
-        if made == 0:
-            raise SvdError(f"no '{shape}' horse could flip the detector on the test songs; "
-                           "the detector may be too weak (train longer)")
+        if made == 0 and closest is not None:
+            horses.append(explained(shape_index, 0, *closest, False))
     return horses
+
+
+def shapes_not_flipped(horses: list[Horse]) -> list[str]:
+    """The shapes of :data:`SHAPES` without a horse that flipped the detector.
+
+    Parameters
+    ----------
+    horses : list of Horse
+        As from :func:`make_horses` or :func:`load_horses`.
+
+    Returns
+    -------
+    list of str
+        In the order of :data:`SHAPES`.
+    """
+    flipped = {h.shape for h in horses if h.flipped}
+    return [shape for shape in SHAPES if shape not in flipped]
 
 
 def shape_segments(mask: np.ndarray, segmentation: Segmentation,
                    min_share: float = 0.1) -> list[int]:
-    """Components holding at least ``min_share`` of the shape's cells."""
+    """Components holding at least ``min_share`` of the shape's cells (and at least one)."""
     counts = segmentation.energy(mask.astype(np.float64))
-    return [int(c) for c in np.flatnonzero(counts >= min_share * mask.sum())]
+    return [int(c) for c in np.flatnonzero((counts > 0) & (counts >= min_share * mask.sum()))]
 
 
 def horse_found(horse: Horse, segmentation: Segmentation, top: int = 3) -> dict[str, float]:
     """How well LIME's explanation of the horse points at the drawn shape.
+
+    Parameters
+    ----------
+    horse : Horse
+        A horse with its explanation.
+    segmentation : Segmentation
+        The grid LIME's segments come from.
+    top : int
+        How many of the most relevant "sing" segments count.
 
     Returns
     -------
@@ -232,13 +352,16 @@ def horse_found(horse: Horse, segmentation: Segmentation, top: int = 3) -> dict[
     inside = segmentation.mask_of(positive).astype(bool) if positive else np.zeros_like(
         horse.mask)
     on_shape = shape_segments(horse.mask, segmentation, min_share=0.0)
-    return {"top1_on_shape": float(int(order[0]) in on_shape),
+    return {"top1_on_shape": float(bool(positive) and positive[0] in on_shape),
             "coverage": float((inside & horse.mask).sum() / max(horse.mask.sum(), 1)),
             "fidelity": float(horse.explanation.score[1])}
 
 
 def horses_stage(store: Store) -> str:
-    """Make the horses and store them (skipped if stored); returns the file path."""
+    """Make the horses and store them (skipped if stored); returns the file path.
+
+    Shapes that flipped nothing are stored too, by their closest attempt (``flipped`` false).
+    """
     path = store.horses_path()
     if path.is_file():
         return str(path)
@@ -253,6 +376,7 @@ def horses_stage(store: Store) -> str:
         "intensity": np.array([h.intensity for h in horses], dtype=np.float32),
         "p_original": np.array([h.p_original for h in horses], dtype=np.float32),
         "p_horse": np.array([h.p_horse for h in horses], dtype=np.float32),
+        "flipped": np.array([h.flipped for h in horses], dtype=bool),
     }
     arrays.update(prefix_keys(stack_explanations([h.explanation for h in horses], False),
                             "exp_"))
@@ -263,15 +387,19 @@ def horses_stage(store: Store) -> str:
 
 
 def load_horses(store: Store) -> list[Horse]:
-    """Read the stored horses with their explanations."""
+    """Read the stored horses with their explanations.
+
+    Files written before shapes that flip nothing were recorded hold flipped horses only.
+    """
     path = store.horses_path()
     if not path.is_file():
         raise SvdError(f"no horses at '{path}'; run `svd horses` first")
     data = load_arrays(path)
     explanations = unstack_explanations(strip_prefix(data, "exp_"))
     originals = unstack_explanations(strip_prefix(data, "orig_"))
+    flipped = data.get("flipped", np.ones(len(data["shape"]), dtype=bool))
     return [Horse(str(data["shape"][i]), str(data["song"][i]), int(data["frame"][i]),
                   data["original"][i], data["horse"][i], data["mask"][i],
                   float(data["intensity"][i]), float(data["p_original"][i]),
-                  float(data["p_horse"][i]), explanations[i], originals[i])
+                  float(data["p_horse"][i]), explanations[i], originals[i], bool(flipped[i]))
             for i in range(len(data["shape"]))]
