@@ -10,6 +10,7 @@ notebooks, the results page and the CLI all read these tables, so they show the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -104,8 +105,31 @@ def flip_differences(flips: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
                                        "only_norm", "n", "n_songs"])
 
 
-def table1(flips: pd.DataFrame, k: int = 3, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def _groups(table: pd.DataFrame,
+            settings: Sequence[tuple[str, int]] | None) -> list[tuple[tuple[str, int],
+                                                                      pd.DataFrame]]:
+    """Per setting its rows; every given setting appears, with no rows if it has no pairs."""
+    if settings is None:
+        settings = list(dict.fromkeys(zip(table["domain"], table["target"].astype(int),
+                                          strict=True)))
+    return [((d, int(t)), table[(table["domain"] == d) & (table["target"] == t)])
+            for d, t in settings]
+
+
+def table1(flips: pd.DataFrame, k: int = 3, n_boot: int = 2000, seed: int = 0,
+           settings: Sequence[tuple[str, int]] | None = None) -> pd.DataFrame:
     """Table 1: % flipped by the k most relevant LIME segments, the energy ranking beside it.
+
+    Parameters
+    ----------
+    flips : pandas.DataFrame
+        Columns ``domain, target, pair, song, k, method, flipped``.
+    k : int
+        The number of segments.
+    n_boot, seed : int
+        Bootstrap samples and seed.
+    settings : sequence of (domain, target), optional
+        The rows, in order (default: the settings in ``flips``); one without pairs gets NaNs.
 
     Returns
     -------
@@ -114,9 +138,8 @@ def table1(flips: pd.DataFrame, k: int = 3, n_boot: int = 2000, seed: int = 0) -
         the paired difference; ``n_pairs, n_songs``; ``paper %``.
     """
     rows = []
-    for (domain, target), table in flips.groupby(["domain", "target"], sort=False):
+    for key, table in _groups(flips, settings):
         lime, norm, songs = _by_method(table, k)
-        key = (domain, int(target))
         lime_rate = song_rate(lime, songs, n_boot, item_seed(seed, "table1", *key))
         norm_rate = song_rate(norm, songs, n_boot, item_seed(seed, "table1", *key, "norm"))
         diff = paired_difference(lime, norm, songs, n_boot,
@@ -130,13 +153,18 @@ def table1(flips: pd.DataFrame, k: int = 3, n_boot: int = 2000, seed: int = 0) -
     return pd.DataFrame(rows)
 
 
-def table2(rows: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def table2(rows: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
+           settings: Sequence[tuple[str, int]] | None = None) -> pd.DataFrame:
     """Table 2: all positively relevant LIME segments vs as many highest-energy segments.
 
     Parameters
     ----------
     rows : pandas.DataFrame
         Columns ``domain, target, pair, song, k, flipped_LIME, flipped_norm-based``.
+    n_boot, seed : int
+        Bootstrap samples and seed.
+    settings : sequence of (domain, target), optional
+        As in :func:`table1`.
 
     Returns
     -------
@@ -145,8 +173,7 @@ def table2(rows: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFram
         difference, ``n_pairs, n_songs`` and the paper's values.
     """
     out = []
-    for (domain, target), table in rows.groupby(["domain", "target"], sort=False):
-        key = (domain, int(target))
+    for key, table in _groups(rows, settings):
         songs = table["song"].to_numpy()
         record: dict[str, Any] = {**_setting_columns(*key), "n_pairs": len(table),
                                   "n_songs": len(set(songs.tolist())),

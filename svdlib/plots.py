@@ -68,11 +68,12 @@ def flip_count_figure(curves: pd.DataFrame, settings: Sequence[tuple[str, int]] 
     panels = _panels(settings)
     cols = 2 if len(panels) > 1 else 1
     rows = int(np.ceil(len(panels) / cols))
-    ratios = [3, 1.3] * rows if differences is not None else [1] * rows
-    fig, axes = plt.subplots(len(ratios), cols, figsize=(5.2 * cols, 3.6 * rows *
-                                                          (1.4 if differences is not None else 1)),
-                             squeeze=False, gridspec_kw={"height_ratios": ratios})
     step = 2 if differences is not None else 1
+    ratios = [3, 1.3] * rows if step == 2 else [1] * rows
+    fig, axes = plt.subplots(len(ratios), cols,
+                             figsize=(5.2 * cols, 3.6 * rows * (1.4 if step == 2 else 1)),
+                             squeeze=False, gridspec_kw={"height_ratios": ratios,
+                                                         "hspace": 0.12 if step == 2 else 0.3})
     for index, (domain, target, title) in enumerate(panels):
         row, col = divmod(index, cols)
         ax = axes[row * step, col]
@@ -97,6 +98,7 @@ def flip_count_figure(curves: pd.DataFrame, settings: Sequence[tuple[str, int]] 
             ax.set_xlabel("# segments")
             continue
         ax.set_xlabel("")
+        ax.tick_params(labelbottom=False)
         _difference_strip(axes[row * step + 1, col], differences, domain, target)
     for ax in list(axes[::step].flat)[len(panels):]:
         ax.set_visible(False)
@@ -285,12 +287,19 @@ def segment_profile_figure(profiles: dict[tuple[str, int], dict], segmentation) 
         ax.grid(False)
         for c in range(segmentation.n_components):
             t, f = divmod(c, segmentation.n_freq)
+            if not np.isfinite(energy[f, t]):
+                continue
             ax.text(t, f, f"{100 * energy[f, t]:.0f}", ha="center", va="center", fontsize=7,
                     color="white" if energy[f, t] < 0.6 * np.nanmax(energy) else "black")
         ax.set_xticks(range(segmentation.n_time), [f"t{i}" for i in range(segmentation.n_time)])
         ax.set_yticks(range(segmentation.n_freq), [f"f{i}" for i in range(segmentation.n_freq)])
         ax.set_title(f"{title}\n% of δ's energy (top 3: "
                      f"{100 * profile['energy_top3_share']:.0f} %)", fontsize=9)
+        if not profile["n"]:
+            for ax in axes[:, col]:
+                ax.set_title(f"{title}\nno pairs", fontsize=9)
+                ax.axis("off")
+            continue
         explanation_grid(profile["lime_weight"], segmentation, axes[1, col],
                          f"LIME weight toward the target\n(top segment = δ's strongest in "
                          f"{100 * profile['top1_agreement']:.0f} % of {profile['n']} pairs)")
@@ -399,7 +408,10 @@ def _ci_text(value: float, low: float, high: float, n: int | None = None,
         return "– (no pairs)"
     text = f"{value:.0f} % [{low:.0f}, {high:.0f}]"
     if n is not None:
-        text += f" ({int(n)} pairs" + (f", {int(songs)} songs)" if songs is not None else ")")
+        text += f" ({int(n)} pair{'' if int(n) == 1 else 's'}"
+        if songs is not None:
+            text += f", {int(songs)} song{'' if int(songs) == 1 else 's'}"
+        text += ")"
     return text
 
 

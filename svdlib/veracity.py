@@ -711,10 +711,12 @@ def compute_tables(store: Store, chosen: Sequence[tuple[str, int]] | None = None
             "flip_counts": flips,
             "flip_curves": paper_tables.flip_curves(flips, n_boot, seed),
             "flip_differences": paper_tables.flip_differences(flips, n_boot, seed),
-            "table1": paper_tables.table1(flips, cfg.experiment.table1_k, n_boot, seed)})
+            "table1": paper_tables.table1(flips, cfg.experiment.table1_k, n_boot, seed,
+                                          chosen)})
     if "table2" in groups:
         rows = pd.concat([table2_rows(store, *s) for s in chosen], ignore_index=True)
-        tables.update({"table2_pairs": rows, "table2": paper_tables.table2(rows, n_boot, seed)})
+        tables.update({"table2_pairs": rows,
+                       "table2": paper_tables.table2(rows, n_boot, seed, chosen)})
     if "subset" in groups:
         subsets = {s: subset_results(store, *s) for s in chosen}
         subset = pd.concat(list(subsets.values()), ignore_index=True)
