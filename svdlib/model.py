@@ -271,7 +271,11 @@ def load_original_state_dict(path: str | Path, frontend: FrontEndConfig,
         raise SvdError(f"model file '{path}' does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as err:
+        if "weights only" not in str(err).lower():
+            raise SvdError(f"model file '{path}' cannot be read as a state dict "
+                           f"({first_line(err)}); it may be truncated or not a torch file"
+                           ) from None
         raise SvdError(f"model file '{path}' holds pickled Python objects, not just tensors; "
                        "svdlib never unpickles foreign files: re-save it as a state dict "
                        "(torch.save(model.state_dict(), path))") from None

@@ -72,8 +72,8 @@ def flip_count_figure(curves: pd.DataFrame, settings: Sequence[tuple[str, int]] 
     ratios = [3, 1.3] * rows if step == 2 else [1] * rows
     fig, axes = plt.subplots(len(ratios), cols,
                              figsize=(5.2 * cols, 3.6 * rows * (1.4 if step == 2 else 1)),
-                             squeeze=False, gridspec_kw={"height_ratios": ratios,
-                                                         "hspace": 0.12 if step == 2 else 0.3})
+                             squeeze=False, gridspec_kw={"height_ratios": ratios},
+                             layout="constrained")
     for index, (domain, target, title) in enumerate(panels):
         row, col = divmod(index, cols)
         ax = axes[row * step, col]
@@ -107,7 +107,6 @@ def flip_count_figure(curves: pd.DataFrame, settings: Sequence[tuple[str, int]] 
             ax.set_visible(False)
     axes[0, 0].legend(title="Component selection", loc="lower right", fontsize=9,
                       title_fontsize=9)
-    fig.tight_layout()
     return fig
 
 
