@@ -258,6 +258,16 @@ def _load_state(net: SingingVoiceDetector, state: dict[str, torch.Tensor], path:
     net.load_state_dict({k: state[k] for k in own}, strict=True)
 
 
+def _looks_like_torch_file(path: Path) -> bool:
+    """A zip archive (torch.save's format) or a pickle stream (its legacy format)."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80"
+
+
 def load_original_state_dict(path: str | Path, frontend: FrontEndConfig,
                              device: torch.device | str = "cpu") -> SingingVoiceDetector:
     """Load the paper's released PyTorch ``model.pt`` (``model_log_0mean``).
@@ -272,7 +282,7 @@ def load_original_state_dict(path: str | Path, frontend: FrontEndConfig,
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only" not in str(err).lower():
+        if not _looks_like_torch_file(path):
             raise SvdError(f"model file '{path}' cannot be read as a state dict "
                            f"({first_line(err)}); it may be truncated or not a torch file"
                            ) from None
