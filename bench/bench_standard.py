@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--results", default=None)
     parser.add_argument("--out", default=None, help="folder for tradeoff.csv / .png")
     parser.add_argument("--draws", type=int, default=30)
+    parser.add_argument("--train-seconds", type=float, default=None,
+                        help="training time measured on its own, for a run that reused its "
+                             "model (e.g. 8 x the time of `svd train --set train.epochs=1`)")
     args = parser.parse_args()
     cfg = load_config(args.profile, results=args.results)
     store = Store(cfg)
@@ -85,6 +88,8 @@ def main() -> None:
     flips = pd.read_csv(folder / "flip_counts.csv")
     rows = pd.read_csv(folder / "table2_pairs.csv")
     timings = json.loads((folder / "run_timings.json").read_text())["seconds"]
+    if args.train_seconds is not None:
+        timings["train"] = args.train_seconds
     measured = rates(flips, rows, cfg.experiment.table1_k)
     all_songs = sorted(set(flips["song"]))
     max_per_song = cfg.lime.pick_per_file

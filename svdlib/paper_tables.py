@@ -326,15 +326,21 @@ def conclusion(table1_rows: pd.DataFrame, table2_rows: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
+def conclusion_sentences(verdicts: pd.DataFrame) -> dict[tuple[str, int], str]:
+    """One plain-text sentence per setting saying what :func:`conclusion` found."""
+    out = {}
+    for _, r in verdicts.iterrows():
+        out[(r["domain"], int(r["target"]))] = (
+            f"at k = 3 the energy ranking flips {r['table1_difference']:+.0f} points more than "
+            f"LIME {r['table1_interval']} (p = {r['table1_p']:.2g}), so the finding "
+            f"{r['table1_verdict']}; with Table 2's k {r['table2_difference']:+.0f} points "
+            f"{r['table2_interval']} (p = {r['table2_p']:.2g}): it {r['table2_verdict']}. "
+            f"Averaged over k = 1…20 the difference is {r['curve_mean_difference']:+.1f} points.")
+    return out
+
+
 def conclusion_text(verdicts: pd.DataFrame) -> str:
     """The conclusion as Markdown bullet points, one per setting (see :func:`conclusion`)."""
-    lines = []
-    for _, r in verdicts.iterrows():
-        lines.append(
-            f"- **{r['setting']}**: at k = 3 the energy ranking flips "
-            f"{r['table1_difference']:+.0f} points more than LIME {r['table1_interval']} "
-            f"(p = {r['table1_p']:.2g}), so the finding {r['table1_verdict']}; with Table 2's k "
-            f"{r['table2_difference']:+.0f} points {r['table2_interval']} (p = "
-            f"{r['table2_p']:.2g}): {r['table2_verdict']}. Averaged over k = 1…20 the "
-            f"difference is {r['curve_mean_difference']:+.1f} points.")
-    return "\n".join(lines)
+    sentences = conclusion_sentences(verdicts)
+    return "\n".join(f"- **{r['setting']}**: {sentences[(r['domain'], int(r['target']))]}"
+                     for _, r in verdicts.iterrows())
