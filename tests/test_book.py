@@ -244,7 +244,8 @@ def test_results_page_has_its_glued_values(built_book):
     assert len(pasted) >= len(text_refs), "glued values are missing"
     numeric = [value for value, ref in zip(pasted, text_refs, strict=False)
                if not ref.endswith(":s`")]
-    assert all(re.search(r"\d", value) for value in numeric), pasted
+    # a number, or "nan" for a setting that has no pairs (tiny's weak detector may give none)
+    assert all(re.search(r"\d", value) or "nan" in value for value in numeric), pasted
     assert "tiny" in pasted                   # the profile's name is glued as text
     # Table 1: our numbers are shown next to the paper's
     assert "53 %" in text and "21 %" in text and "41 %" in text and "32 %" in text
