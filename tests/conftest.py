@@ -102,3 +102,12 @@ def toy_store(tmp_path_factory, toy_corpus) -> Store:
     train_all(cfg, store)
     predict_all(store)
     return store
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``svd`` in this process; return the exit code, stdout and stderr."""
+    from svdlib.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -11,19 +11,14 @@ import pytest
 import soundfile as sf
 import tomllib
 import yaml
-from conftest import write_toy_corpus
-
-from svdlib.cli import main
+from conftest import run_cli, write_toy_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--set", "train.epochs=1", "--set", "train.epochsize=5", "--set", "train.batchsize=8",
         "--quiet"]
 
 
-def run(capsys, *args):
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import write_toy_corpus
+from conftest import run_cli, write_toy_corpus
 
-from svdlib.cli import main
 from svdlib.config import load_config
 from svdlib.errors import SvdError
 from svdlib.model import load_original_state_dict
@@ -28,10 +27,7 @@ FAST = ["--profile", "tiny", "--set", "train.epochs=1", "--set", "train.epochsiz
         "--set", "train.batchsize=8", "--set", "attack.spec.max_iterations=3", "--quiet"]
 
 
-def run(capsys, *args):
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 @pytest.fixture
