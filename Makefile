@@ -5,6 +5,7 @@ VENV ?= .venv
 PROFILE ?= quick
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.svdlib-installed
+PINS := $(VENV)/constraints.txt
 
 .PHONY: env book run test notebooks lint bench clean help
 
@@ -16,14 +17,19 @@ help:
 	@echo "make lint     ruff"
 	@echo "make bench    run the benchmarks in bench/"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml environment.yml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# environment.yml holds the exact pins; pyproject.toml the ranges
+	$(PYTHON) tools/pins.py > $(PINS)
 	# the CPU build of torch first, so nothing pulls a CUDA build
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[book,scale,dev]"
-	# tinysoundfont's declared pyaudio dependency is only for live playback and does not build
-	$(BIN)/pip install --quiet --no-deps tinysoundfont==0.3.7
+	$(BIN)/pip install --quiet -c $(PINS) torch
+	# the corpus extra's tinysoundfont declares pyaudio (live playback, unused), which pip builds
+	# against PortAudio's headers (Debian: portaudio19-dev); without them it goes in without it
+	$(BIN)/pip install --quiet -c $(PINS) -e ".[corpus,book,scale,dev]" || { \
+	  echo "pyaudio did not build (no PortAudio headers): installing tinysoundfont without it"; \
+	  $(BIN)/pip install --quiet -c $(PINS) -e ".[book,scale,dev]" pysinsy pretty_midi setuptools && \
+	  $(BIN)/pip install --quiet -c $(PINS) --no-deps tinysoundfont; }
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

@@ -36,10 +36,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from svdlib.attacks import attack_spectrogram, attack_waveform
-from svdlib.audio import spectrogram_np
-from svdlib.config import AttackDomainConfig, FrontEndConfig, ModelConfig
-from svdlib.model import HALF_BLOCK, best_device, build_model
+from svdlib.attacks.optimise import attack_spectrogram, attack_waveform
+from svdlib.attacks.settings import AttackDomainConfig
+from svdlib.audio.frontend import spectrogram_np
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.detector.model import HALF_BLOCK, best_device, build_model
+from svdlib.detector.settings import ModelConfig
 
 
 def make_song(seconds: float, sample_rate: int = 22050) -> np.ndarray:

@@ -22,10 +22,11 @@ import time
 import numpy as np
 import torch
 
-from svdlib.config import FrontEndConfig, ModelConfig, TrainConfig
-from svdlib.evaluate import predict_song
-from svdlib.model import best_device, build_model
-from svdlib.train import augment_batch
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.detector.inference import predict_song
+from svdlib.detector.model import best_device, build_model
+from svdlib.detector.settings import ModelConfig, TrainConfig
+from svdlib.detector.training import augment_batch
 
 
 def median_time(fn, repeats: int) -> float:

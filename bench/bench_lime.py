@@ -38,16 +38,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from svdlib.config import FrontEndConfig, ModelConfig
-from svdlib.explain import (
-    DetectorPredictor,
-    FoldedDetector,
-    detector_predict_fn,
-    explain_excerpt,
-    sample_masks,
-)
-from svdlib.model import best_device, build_model
-from svdlib.segments import Segmentation, TimeFrequencyFactorization
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.detector.model import best_device, build_model
+from svdlib.detector.predictor import DetectorPredictor, FoldedDetector, detector_predict_fn
+from svdlib.detector.settings import ModelConfig
+from svdlib.explain.factorization import TimeFrequencyFactorization
+from svdlib.explain.lime import explain_excerpt, sample_masks
+from svdlib.explain.segments import Segmentation
 
 
 def sync(device: torch.device | None) -> None:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from svdlib.config import load_config
-from svdlib.scale import run_items_dask
-from svdlib.store import Store
-from svdlib.veracity import explain_pair_worker, explanation_items
-from svdlib.work import WorkItem, run_items
+from svdlib.experiments.config import load_config
+from svdlib.experiments.dask import run_items_dask
+from svdlib.experiments.explanations import explain_pair_worker, explanation_items
+from svdlib.experiments.store import Store
+from svdlib.experiments.work import WorkItem, run_items
 
 
 def relocated(items: list[WorkItem], folder: Path) -> list[WorkItem]:

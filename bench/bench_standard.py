@@ -25,9 +25,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from svdlib.config import load_config
-from svdlib.statistics import song_rate
-from svdlib.store import Store
+from svdlib.experiments.config import load_config
+from svdlib.experiments.store import Store
+from svdlib.veracity.statistics import song_rate
 
 PER_PAIR = ("explain", "subsets", "experiment all", "pick")
 PER_TEST_SONG = ("attack wave", "attack spec", "predict", "eval")

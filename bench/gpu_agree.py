@@ -27,11 +27,13 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from svdlib.config import FrontEndConfig, ModelConfig
-from svdlib.evaluate import predict_song
-from svdlib.explain import detector_predict_fn, explain_excerpt
-from svdlib.model import build_model
-from svdlib.segments import Segmentation
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.detector.inference import predict_song
+from svdlib.detector.model import build_model
+from svdlib.detector.predictor import detector_predict_fn
+from svdlib.detector.settings import ModelConfig
+from svdlib.explain.lime import explain_excerpt
+from svdlib.explain.segments import Segmentation
 
 TOLERANCES = {"forward P(sing)": 1e-4, "dense song P(sing)": 1e-4,
               "fast predictor P(sing)": 1e-4, "LIME outputs": 1e-4, "LIME weights": 1e-4,

@@ -27,7 +27,7 @@ _RATE = 22050
 
 
 def _make(spec: object) -> str:
-    from svdlib import corpus
+    from svdlib.data.synthetic import plan as corpus
 
     assert _ROOT is not None
     audio_path = _ROOT / "audio" / spec.name
@@ -53,8 +53,9 @@ def main() -> int:
     parser.add_argument("svd", nargs=argparse.REMAINDER, help="-- then an svd corpus command")
     args = parser.parse_args()
     argv = args.svd[1:] if args.svd[:1] == ["--"] else args.svd
-    from svdlib import cli, corpus
-    from svdlib.store import Store
+    from svdlib import cli
+    from svdlib.data.synthetic import plan as corpus
+    from svdlib.experiments.store import Store
 
     start = time.perf_counter()
     helpers = all(hasattr(corpus, name) for name in (

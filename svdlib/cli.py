@@ -12,9 +12,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from .config import Config, load_config, parse_overrides
+from svdlib.experiments.config import Config, load_config, parse_overrides
+from svdlib.experiments.factories import segmentation_from
+from svdlib.experiments.store import Store
+
 from .errors import SvdError
-from .store import Store
 
 Handler = Callable[[argparse.Namespace, Config, Store], int | None]
 
@@ -60,7 +62,9 @@ def _configure(args: argparse.Namespace) -> Config:
 
 def cmd_corpus(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Generate the embedded corpus (or check an external one)."""
-    from .data import SPLITS, corpus_layout, read_filelist
+    from svdlib.constants import SPLITS
+    from svdlib.data.jamendo import read_filelist
+    from svdlib.experiments.splits import corpus_layout
 
     if store.external_data:
         layout = corpus_layout(store)
@@ -68,7 +72,7 @@ def cmd_corpus(args: argparse.Namespace, cfg: Config, store: Store) -> int:
         print(f"external corpus {layout.root}: " +
               ", ".join(f"{n} {split}" for split, n in counts.items()))
         return 0
-    from .corpus import generate_corpus
+    from svdlib.data.synthetic.generate import generate_corpus
 
     c = cfg.corpus
     root = generate_corpus(store.data_root(), seed=c.seed, n_train=c.n_train, n_valid=c.n_valid,
@@ -76,7 +80,7 @@ def cmd_corpus(args: argparse.Namespace, cfg: Config, store: Store) -> int:
                            progress=cfg.run.progress)
     print(f"corpus: {root}")
     if args.check:
-        from .baselines import corpus_baselines
+        from svdlib.experiments.corpus_checks import corpus_baselines
 
         report = corpus_baselines(store)
         print(f"test-split AUROC of frame loudness: {report['loudness_auroc']:.3f}; "
@@ -86,7 +90,7 @@ def cmd_corpus(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_train(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Train the detector for every seed of the profile."""
-    from .train import train_all
+    from svdlib.experiments.training import train_all
 
     seeds = [args.seed] if args.seed is not None else None
     validate = None if args.validate is None else args.validate
@@ -97,7 +101,7 @@ def cmd_train(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_predict(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Predict per-frame probabilities for the validation and test songs."""
-    from .evaluate import predict_all
+    from svdlib.experiments.evaluation import predict_all
 
     seeds = [args.seed] if args.seed is not None else None
     for path in predict_all(store, args.splits.split(","), seeds):
@@ -107,7 +111,7 @@ def cmd_predict(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_eval(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Evaluate the predictions: threshold on validation, metrics on test."""
-    from .evaluate import evaluate_all
+    from svdlib.experiments.evaluation import evaluate_all
 
     report = evaluate_all(store, args.threshold)
     for run in report["runs"]:
@@ -128,8 +132,11 @@ def cmd_eval(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_attack(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Compute adversarial songs (waveform and/or spectrogram) for the attack subset."""
-    from .attacks import DOMAINS, overall_statistics, read_log, run_attack
-    from .config import set_value, validate
+    from svdlib.attacks.records import read_log
+    from svdlib.attacks.statistics import overall_statistics
+    from svdlib.constants import DOMAINS
+    from svdlib.experiments.attack import run_attack
+    from svdlib.experiments.config import set_value, validate
 
     domains = list(DOMAINS) if args.domain in (None, "both") else [args.domain]
     if any(d not in DOMAINS for d in domains):
@@ -160,7 +167,9 @@ def cmd_attack(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def _settings(args: argparse.Namespace) -> list[tuple[str, int]]:
     """The (domain, target) settings selected by --domain and --target."""
-    from .veracity import DOMAINS, check_setting, settings
+    from svdlib.constants import DOMAINS
+    from svdlib.experiments.picks import check_setting
+    from svdlib.experiments.tables import settings
 
     domains = DOMAINS if args.domain in (None, "both") else [args.domain]
     if args.target in (None, "both"):
@@ -176,8 +185,8 @@ def _settings(args: argparse.Namespace) -> list[tuple[str, int]]:
 
 def cmd_pick(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Pick successful adversarial excerpts (up to lime.pick_per_file per song)."""
-    from . import stages
-    from .veracity import load_picks
+    from svdlib.experiments import stages
+    from svdlib.experiments.picks import load_picks
 
     for domain, target in _settings(args):
         path = stages.picks(store, domain, target)
@@ -189,8 +198,8 @@ def cmd_pick(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_explain(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Explain the picked pairs (original and adversarial excerpt) with LIME."""
-    from . import stages
-    from .veracity import stacked_weights
+    from svdlib.experiments import stages
+    from svdlib.experiments.explanations import stacked_weights
 
     if args.horses:
         return cmd_horses(args, cfg, store)
@@ -205,12 +214,12 @@ def cmd_explain(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_horses(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Draw horses into "no sing" excerpts, calibrate them to flip, and explain them."""
-    from . import stages
-    from .horses import SHAPES, horse_found, load_horses
-    from .segments import Segmentation
+    from svdlib.experiments import stages
+    from svdlib.experiments.horses import load_horses
+    from svdlib.veracity.horses import SHAPES, horse_found
 
     path = stages.horses(store)
-    segmentation = Segmentation.from_config(cfg.lime)
+    segmentation = segmentation_from(cfg.lime)
     horses = load_horses(store)
     threshold = cfg.evaluate.threshold
     for horse in horses:
@@ -243,9 +252,9 @@ def cmd_experiment(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Run the paper's experiments from the stored artifacts; write tables and figures."""
     import pandas as pd
 
-    from . import stages
-    from .plots import format_table1, format_table2
-    from .veracity import load_table
+    from svdlib.experiments import stages
+    from svdlib.experiments.tables import load_table
+    from svdlib.viz.tables_text import format_table1, format_table2
 
     if args.name not in EXPERIMENTS:
         raise SvdError(f"unknown experiment '{args.name}'; use one of {', '.join(EXPERIMENTS)}")
@@ -299,7 +308,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     total = sum(seconds.values())
     print("== wall time per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
           + f"; total {total:.0f} s ({total / 60:.1f} min)")
-    from .store import save_json
+    from svdlib.files import save_json
 
     save_json(store.experiments_dir() / "run_timings.json",
               {"seconds": seconds, "total": round(total, 1),
@@ -309,14 +318,14 @@ def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 
 def _compute_horses(store: Store) -> None:
-    from . import stages
+    from svdlib.experiments import stages
 
     stages.horses(store)   # `svd experiment` prints them
 
 
 def _run_subsets(store: Store) -> None:
-    from . import stages
-    from .veracity import settings
+    from svdlib.experiments import stages
+    from svdlib.experiments.tables import settings
 
     for domain, target in settings():
         stages.subsets(store, domain, target)
@@ -324,7 +333,7 @@ def _run_subsets(store: Store) -> None:
 
 def cmd_book(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Run the notebooks with papermill (skipping up-to-date ones) and build the book."""
-    from .pipeline import book
+    from svdlib.book.build import book
 
     del store
     return book(cfg, profile=args.profile, only=args.only, force=args.force,

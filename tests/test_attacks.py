@@ -13,28 +13,27 @@ import soundfile as sf
 import torch
 from conftest import toy_config, toy_song
 
-import svdlib.attacks as attacks
-from svdlib.attacks import (
+import svdlib.attacks.optimise as opt
+import svdlib.experiments.attack as attack_stage
+from svdlib.attacks.optimise import attack_spectrogram, attack_waveform, snr
+from svdlib.attacks.records import (
     LOG_COLUMNS,
-    attack_spectrogram,
-    attack_waveform,
-    iter_successful_excerpts,
     load_adversarial_spectrogram,
     load_record,
-    overall_statistics,
     read_log,
     record_path,
-    run_attack,
-    snr,
     song_key,
-    song_statistics,
 )
-from svdlib.audio import load_audio, spectrogram_np
+from svdlib.attacks.settings import AttackDomainConfig
+from svdlib.attacks.statistics import iter_successful_excerpts, overall_statistics, song_statistics
+from svdlib.audio.frontend import spectrogram_np
+from svdlib.audio.io import load_audio
 from svdlib.cli import main
-from svdlib.config import AttackDomainConfig
-from svdlib.data import load_store_split
-from svdlib.evaluate import load_trained, predict_song
-from svdlib.store import Store
+from svdlib.detector.inference import predict_song
+from svdlib.experiments.attack import run_attack
+from svdlib.experiments.evaluation import load_trained
+from svdlib.experiments.splits import load_store_split
+from svdlib.experiments.store import Store
 
 WAVE = AttackDomainConfig(lr=3e-3, alpha=50.0, clip_eps=0.02, max_iterations=20)
 SPEC = AttackDomainConfig(lr=0.05, alpha=1e5, clip_eps=1.0, max_iterations=20)
@@ -243,13 +242,13 @@ def test_resume_skips_finished_songs(toy_store, toy_corpus, tmp_path, monkeypatc
     kept = first.stat().st_mtime_ns
     second.unlink()
     calls = []
-    real = attacks.attack_song
+    real = attack_stage.attack_song
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(attacks, "attack_song", counting)
+    monkeypatch.setattr(attack_stage, "attack_song", counting)
     run_attack(store, "spec")
     assert len(calls) == 1
     assert first.stat().st_mtime_ns == kept
@@ -346,7 +345,7 @@ def test_one_optimisation_step_by_hand(sign):
     def callback(step, n_flipped, delta):
         seen[step] = delta.clone().numpy()
 
-    out = attacks._optimise(lambda d: d @ a_t + c_t, torch.tensor(delta0, dtype=torch.float32),
+    out = opt._optimise(lambda d: d @ a_t + c_t, torch.tensor(delta0, dtype=torch.float32),
                             params, 0.5, None, callback)
     # the gradient at δ0, by hand:
     #   frame 0: 2δ0 = [.4, 0, 0, .1, 0],     BCE [−.75, 1.5, 0, −.075, −7.5e-10]

@@ -3,8 +3,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from svdlib.audio import LogMel, Spectrogram, load_audio, mel_orig_filterbank, n_frames
-from svdlib.config import FrontEndConfig
+from svdlib.audio.frontend import LogMel, Spectrogram, mel_orig_filterbank
+from svdlib.audio.io import load_audio, n_frames
+from svdlib.audio.settings import FrontEndConfig
 from svdlib.errors import SvdError
 
 FE = FrontEndConfig()
@@ -164,9 +165,9 @@ def test_random_bytes_are_not_a_recognised_format_and_print_nothing(tmp_path, ca
 def test_silence_gives_finite_numbers_without_warnings(tmp_path):
     import warnings
 
-    from svdlib.attacks import snr
-    from svdlib.audio import logmel_np, spectrogram_np
-    from svdlib.config import FrontEndConfig
+    from svdlib.attacks.optimise import snr
+    from svdlib.audio.frontend import logmel_np, spectrogram_np
+    from svdlib.audio.settings import FrontEndConfig
 
     silence = np.zeros(22050, np.float32)
     noise = 1e-3 * np.random.default_rng(0).standard_normal(22050).astype(np.float32)

@@ -2,7 +2,7 @@
 built HTML as a reader sees it (files, links, scripts, and headless Chromium).
 
 The copy holds the repository's tracked and untracked-but-not-ignored files. With
-``SVD_BOOK_STAND_INS=1`` every notebook of ``svdlib.pipeline.RUNS`` that is missing from
+``SVD_BOOK_STAND_INS=1`` every notebook of ``svdlib.book.runs.RUNS`` that is missing from
 ``notebooks/`` is replaced, in the copy only, by a trivial stand-in (parameters cell, a figure, a
 table, math, glue values for every key the narrative pages reference, and a widget in the
 explorer); this checks the runner, the build and the browser checks before the real notebooks
@@ -23,7 +23,8 @@ from urllib.parse import unquote, urlparse
 import nbformat
 import pytest
 
-from svdlib.pipeline import RUNS, toc_files
+from svdlib.book.build import toc_files
+from svdlib.book.runs import RUNS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -117,8 +117,10 @@ def test_bad_model_files(capsys, tmp_path, corpus):
     _one_line_error(code, err, "truncated", str(model))
     assert not list(model.parent.glob("predictions-*.npz"))
     # a model of another architecture (a wider network saved under this name)
-    from svdlib.config import FrontEndConfig, ModelConfig
-    from svdlib.model import build_model, save_model
+    from svdlib.audio.settings import FrontEndConfig
+    from svdlib.detector.checkpoint import save_model
+    from svdlib.detector.model import build_model
+    from svdlib.detector.settings import ModelConfig
 
     save_model(model, build_model(ModelConfig(width=0.5), FrontEndConfig()))
     code, _, err = run(capsys, "predict", *common)
@@ -150,20 +152,27 @@ def test_console_script_and_help():
         assert command in result.stdout
 
 
-def test_environment_yml_mirrors_pyproject():
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    project = pyproject["project"]
+def test_environment_yml_pins_every_declared_dependency_within_its_range():
+    """pyproject.toml declares ranges; environment.yml pins each exactly, inside its range."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = list(project["dependencies"])
     for extra in project["optional-dependencies"].values():
         declared += extra
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "pins.py")],
+                            capture_output=True, text=True, check=True)
+    pins = dict(line.split("==") for line in result.stdout.split())
+    pins = {canonicalize_name(name): version for name, version in pins.items()}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-
-    def names(specs):
-        return {s.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0]
-                .strip().lower().replace("_", "-") for s in specs if not s.startswith("-e")}
-
-    assert names(declared) == names(pip)
+    assert len(pins) == sum(not s.startswith("-e") for s in pip)   # every line is a pin
+    for spec in declared:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is declared in pyproject.toml but not pinned"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (spec, pins[name])
 
 
 @pytest.mark.parametrize("breakage,needles", [

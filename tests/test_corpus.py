@@ -15,10 +15,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svdlib import corpus, data, stages
-from svdlib.config import load_config
+import svdlib.data.synthetic.generate as generate_module
+from svdlib.constants import SPLITS
+from svdlib.data.synthetic.generate import corpus_complete, generate_corpus
+from svdlib.data.synthetic.mix import _segments, _vocal_activity, synthesize_song
+from svdlib.data.synthetic.plan import SongSpec, corpus_plan
 from svdlib.errors import SvdError
-from svdlib.store import Store
+from svdlib.experiments import stages
+from svdlib.experiments.config import load_config
+from svdlib.experiments.splits import corpus_layout, load_store_split
+from svdlib.experiments.store import Store
 
 SEED = 1234
 SIZES = {"n_train": 2, "n_valid": 1, "n_test": 1}
@@ -32,7 +38,7 @@ class _Interrupted(Exception):
 
 
 def _generate(root: pathlib.Path, seed: int = SEED) -> pathlib.Path:
-    return corpus.generate_corpus(root, seed, bars=BARS, progress=False, **SIZES)
+    return generate_corpus(root, seed, bars=BARS, progress=False, **SIZES)
 
 
 def _read_lab(path: pathlib.Path) -> list[tuple[float, float, str]]:
@@ -48,7 +54,7 @@ def _filelist(root: pathlib.Path, split: str) -> list[str]:
 
 
 def _all_names(root: pathlib.Path) -> list[str]:
-    return [name for split in corpus.SPLITS for name in _filelist(root, split)]
+    return [name for split in SPLITS for name in _filelist(root, split)]
 
 
 def _mtimes(root: pathlib.Path) -> dict[str, int]:
@@ -71,9 +77,9 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 def test_layout_has_audio_labels_and_filelists(root: pathlib.Path) -> None:
     assert sorted(p.name for p in root.iterdir()) == [".complete", "audio", "filelists", "labels"]
-    assert corpus.corpus_complete(root)
+    assert corpus_complete(root)
     assert sorted(p.name for p in (root / "filelists").iterdir()) == ["test", "train", "valid"]
-    assert [len(_filelist(root, s)) for s in corpus.SPLITS] == [2, 1, 1]
+    assert [len(_filelist(root, s)) for s in SPLITS] == [2, 1, 1]
 
 
 def test_filelists_list_exactly_the_audio_files(root: pathlib.Path) -> None:
@@ -141,18 +147,18 @@ def test_same_seed_gives_identical_labels_and_audio(
 
 
 def test_different_seed_gives_a_different_corpus(root: pathlib.Path) -> None:
-    plan = corpus.corpus_plan(SEED, bars=BARS, **SIZES)
-    other = corpus.corpus_plan(SEED + 1, bars=BARS, **SIZES)
+    plan = corpus_plan(SEED, bars=BARS, **SIZES)
+    other = corpus_plan(SEED + 1, bars=BARS, **SIZES)
     assert [s.seed for s in plan] != [s.seed for s in other]
     assert [s.name for s in plan] != [s.name for s in other]
-    audio, _ = corpus.synthesize_song(other[0])
+    audio, _ = synthesize_song(other[0])
     mine, _ = sf.read(root / "audio" / plan[0].name, dtype="float32")
     assert len(audio) != len(mine) or not np.allclose(audio, mine, atol=1e-3)
 
 
 def test_synthesize_song_matches_the_files(root: pathlib.Path) -> None:
-    spec = corpus.corpus_plan(SEED, bars=BARS, **SIZES)[-1]
-    audio, segments = corpus.synthesize_song(spec)
+    spec = corpus_plan(SEED, bars=BARS, **SIZES)[-1]
+    audio, segments = synthesize_song(spec)
     assert audio.dtype == np.float32
     stored, _ = sf.read(root / "audio" / spec.name, dtype="float32")
     np.testing.assert_allclose(audio, stored, atol=1 / 32768 + 1e-7)
@@ -162,37 +168,37 @@ def test_synthesize_song_matches_the_files(root: pathlib.Path) -> None:
 
 def test_rerun_skips_existing_songs_and_leaves_files_untouched(root: pathlib.Path) -> None:
     before = _mtimes(root)
-    lists_before = {s: (root / "filelists" / s).stat().st_mtime_ns for s in corpus.SPLITS}
+    lists_before = {s: (root / "filelists" / s).stat().st_mtime_ns for s in SPLITS}
     _generate(root)
     assert _mtimes(root) == before
-    assert {s: (root / "filelists" / s).stat().st_mtime_ns for s in corpus.SPLITS} == lists_before
+    assert {s: (root / "filelists" / s).stat().st_mtime_ns for s in SPLITS} == lists_before
 
 
 def test_interrupted_run_leaves_no_filelists_and_resumes(
     tmp_path: pathlib.Path, root: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = corpus.synthesize_song
+    real = synthesize_song
     calls = []
     crash_at = [2]  # crash on the second song, once
 
-    def fail_on_second_song(spec: corpus.SongSpec, sample_rate: int = RATE):
+    def fail_on_second_song(spec: SongSpec, sample_rate: int = RATE):
         calls.append(spec.name)
         if len(calls) == crash_at[0]:
             crash_at[0] = 0
             raise _Interrupted
         return real(spec, sample_rate)
 
-    monkeypatch.setattr(corpus, "synthesize_song", fail_on_second_song)
+    monkeypatch.setattr(generate_module, "synthesize_song", fail_on_second_song)
     with pytest.raises(_Interrupted):
         _generate(tmp_path)
     assert not any((tmp_path / "filelists").iterdir())
-    assert not corpus.corpus_complete(tmp_path)
+    assert not corpus_complete(tmp_path)
     assert len(os.listdir(tmp_path / "audio")) == len(os.listdir(tmp_path / "labels")) == 1
     (tmp_path / "audio" / ".stale.flac.1.partial").write_bytes(b"half a file")
 
     calls.clear()
     _generate(tmp_path)
-    assert corpus.corpus_complete(tmp_path)
+    assert corpus_complete(tmp_path)
     assert len(calls) == 3  # the first song was kept
     assert sorted(os.listdir(tmp_path / "audio")) == sorted(os.listdir(root / "audio"))
     for name in _all_names(root):
@@ -229,27 +235,27 @@ def test_killed_generation_is_finished_by_the_corpus_stage(
     tmp_path: pathlib.Path, root: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = _tiny_store(tmp_path)
-    real, calls = corpus.synthesize_song, []
+    real, calls = synthesize_song, []
 
-    def killed_on_second_song(spec: corpus.SongSpec, sample_rate: int = RATE):
+    def killed_on_second_song(spec: SongSpec, sample_rate: int = RATE):
         calls.append(spec.name)
         if len(calls) == 2:
             raise _Interrupted
         return real(spec, sample_rate)
 
-    monkeypatch.setattr(corpus, "synthesize_song", killed_on_second_song)
+    monkeypatch.setattr(generate_module, "synthesize_song", killed_on_second_song)
     with pytest.raises(_Interrupted):
         stages.corpus(store)
     monkeypatch.undo()
     made = store.data_root()
     assert (made / "filelists").is_dir()  # what used to pass for a finished corpus
     with pytest.raises(SvdError, match="has not been generated .*run `svd corpus`"):
-        data.corpus_layout(store)
-    assert not corpus.corpus_complete(made)
+        corpus_layout(store)
+    assert not corpus_complete(made)
 
     assert stages.corpus(store) == made
-    assert corpus.corpus_complete(made)
-    assert [song.name for song in data.load_store_split(store, "train")] == _filelist(root, "train")
+    assert corpus_complete(made)
+    assert [song.name for song in load_store_split(store, "train")] == _filelist(root, "train")
     _assert_same_corpus(made, root)
 
 
@@ -260,19 +266,19 @@ def test_corpus_stage_regenerates_a_folder_with_only_empty_filelists(
     for folder in ("audio", "labels", "filelists"):
         (store.data_root() / folder).mkdir(parents=True)
     assert stages.corpus(store) == store.data_root()
-    assert len(data.load_store_split(store, "test")) == 1
+    assert len(load_store_split(store, "test")) == 1
     _assert_same_corpus(store.data_root(), root)
 
 
 def test_completion_marker_names_the_recipe(root: pathlib.Path) -> None:
     recipe = {"seed": SEED, "bars": BARS, "sample_rate": RATE, **SIZES}
-    assert corpus.corpus_complete(root, recipe)
-    assert not corpus.corpus_complete(root, {**recipe, "seed": SEED + 1})
+    assert corpus_complete(root, recipe)
+    assert not corpus_complete(root, {**recipe, "seed": SEED + 1})
 
 
 def test_plan_is_deterministic_and_sized(root: pathlib.Path) -> None:
-    plan = corpus.corpus_plan(7, n_train=61, n_valid=16, n_test=16, bars=24)
-    assert plan == corpus.corpus_plan(7, n_train=61, n_valid=16, n_test=16, bars=24)
+    plan = corpus_plan(7, n_train=61, n_valid=16, n_test=16, bars=24)
+    assert plan == corpus_plan(7, n_train=61, n_valid=16, n_test=16, bars=24)
     assert [s.split for s in plan].count("train") == 61
     assert len({s.name.casefold() for s in plan}) == 93
     assert not plan[0].name.isascii()
@@ -286,7 +292,7 @@ def test_plan_is_deterministic_and_sized(root: pathlib.Path) -> None:
 )
 def test_plan_rejects_bad_arguments(sizes: tuple[int, int, int], bars: int) -> None:
     with pytest.raises(SvdError):
-        corpus.corpus_plan(0, *sizes, bars=bars)
+        corpus_plan(0, *sizes, bars=bars)
 
 
 def test_vocal_activity_closes_short_gaps_and_drops_short_islands() -> None:
@@ -296,7 +302,7 @@ def test_vocal_activity_closes_short_gaps_and_drops_short_islands() -> None:
     voice[rate // 2 : rate // 2 + rate] = tone  # 0.5..1.5 s sung
     voice[rate // 2 + rate // 2 : rate // 2 + rate // 2 + rate // 10] = 0.0  # 100 ms gap
     voice[3 * rate : 3 * rate + rate // 40] = tone[: rate // 40]  # 25 ms island
-    segments = corpus._segments(corpus._vocal_activity(voice, rate), len(voice), rate)
+    segments = _segments(_vocal_activity(voice, rate), len(voice), rate)
     assert [on for _, _, on in segments] == [False, True, False]
     (_, start, _), (_, end, _) = segments[0], segments[1]
     assert abs(start - 0.5) < 2 * hop / rate

@@ -2,16 +2,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svdlib.config import FrontEndConfig
-from svdlib.data import (
-    ExcerptSampler,
-    frame_targets,
-    load_song,
-    load_split,
-    open_layout,
-    read_filelist,
-    read_lab,
-)
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.data.jamendo import frame_targets, open_layout, read_filelist, read_lab
+from svdlib.data.songs import ExcerptSampler, load_song, load_split
 from svdlib.errors import SvdError
 
 FE = FrontEndConfig()
@@ -115,7 +108,7 @@ def test_missing_label_file(tmp_path):
 
 
 def test_excerpt_sampler_covers_all_positions_once_per_pass():
-    from svdlib.data import Song
+    from svdlib.data.songs import Song
 
     songs = [Song("a", None, np.arange(130 * 2, dtype=np.float32).reshape(130, 2),
                   np.arange(130) % 2 == 0),

@@ -2,21 +2,19 @@ import numpy as np
 import pytest
 import torch
 
-from svdlib.config import FrontEndConfig, ModelConfig
-from svdlib.evaluate import (
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.detector.inference import load_predictions, predict_song, save_predictions, smooth
+from svdlib.detector.metrics import (
     THRESHOLDS,
     best_threshold,
     confusion,
     evaluate_predictions,
     format_summary,
-    load_predictions,
     metrics_from_counts,
-    predict_song,
-    save_predictions,
-    smooth,
     summarize_runs,
 )
-from svdlib.model import build_model
+from svdlib.detector.model import build_model
+from svdlib.detector.settings import ModelConfig
 
 
 def test_threshold_grid():

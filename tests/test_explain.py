@@ -6,25 +6,24 @@ import numpy as np
 import pytest
 import torch
 
-from svdlib.config import FrontEndConfig, LimeConfig, ModelConfig
-from svdlib.explain import (
-    DetectorPredictor,
-    Explanation,
-    FoldedDetector,
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.detector.model import build_model
+from svdlib.detector.predictor import DetectorPredictor, FoldedDetector, detector_predict_fn
+from svdlib.detector.settings import ModelConfig
+from svdlib.experiments.config import LimeConfig
+from svdlib.experiments.factories import lime_settings
+from svdlib.explain.explanation import Explanation, stack_explanations, unstack_explanations
+from svdlib.explain.factorization import TimeFrequencyFactorization
+from svdlib.explain.lime import (
     LimeAudioExplainer,
     default_kernel,
-    detector_predict_fn,
     explain_excerpt,
-    lime_settings,
     neighborhood_distances,
-    predict_neighborhood,
     sample_masks,
-    stack_explanations,
-    unstack_explanations,
 )
-from svdlib.model import build_model
-from svdlib.segments import Segmentation, TimeFrequencyFactorization
-from svdlib.store import load_arrays, save_arrays
+from svdlib.explain.neighbourhood import predict_neighborhood
+from svdlib.explain.segments import Segmentation
+from svdlib.files import load_arrays, save_arrays
 
 SEG = Segmentation()
 
@@ -331,8 +330,8 @@ def test_fast_detector_equals_plain_forward():
 
 
 def test_toy_detector_explanation(toy_store):
-    from svdlib.data import load_store_split
-    from svdlib.evaluate import load_trained
+    from svdlib.experiments.evaluation import load_trained
+    from svdlib.experiments.splits import load_store_split
 
     net = load_trained(toy_store, device="cpu")
     song = load_store_split(toy_store, "test")[0]

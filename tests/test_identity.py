@@ -18,10 +18,11 @@ import soundfile as sf
 import torch
 from conftest import run_cli, write_toy_corpus
 
-from svdlib.config import load_config
+from svdlib.detector.checkpoint import load_original_state_dict
 from svdlib.errors import SvdError
-from svdlib.model import load_original_state_dict
-from svdlib.store import Store, atomic_path, provenance_path
+from svdlib.experiments.config import load_config
+from svdlib.experiments.store import Store, provenance_path
+from svdlib.files import atomic_path
 
 FAST = ["--profile", "tiny", "--set", "train.epochs=1", "--set", "train.epochsize=5",
         "--set", "train.batchsize=8", "--set", "attack.spec.max_iterations=3", "--quiet"]
@@ -134,7 +135,7 @@ def test_editing_one_audio_file_recomputes_exactly_what_depends_on_it(capsys, tm
     assert len(predictions) == 2                           # the test split's new predictions
     assert all("predictions-test-" in p for p in predictions)  # (+ provenance); valid kept
     attack = changed_files("attacks/")
-    from svdlib.attacks import song_key
+    from svdlib.attacks.records import song_key
 
     assert any(song_key(changed) in p for p in attack)     # the edited song attacked again
     assert not any(song_key(kept) in p for p in attack)    # the other one kept

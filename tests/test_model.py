@@ -2,16 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from svdlib.config import FrontEndConfig, ModelConfig
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.detector.checkpoint import load_model, load_original_state_dict, save_model
+from svdlib.detector.model import ZeroMeanConv2d, best_device, build_model
+from svdlib.detector.settings import ModelConfig
 from svdlib.errors import SvdError
-from svdlib.model import (
-    ZeroMeanConv2d,
-    best_device,
-    build_model,
-    load_model,
-    load_original_state_dict,
-    save_model,
-)
 
 FE = FrontEndConfig()
 

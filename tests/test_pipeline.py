@@ -12,20 +12,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from svdlib import pipeline
+from svdlib.book import runs as pipeline
+from svdlib.book.build import toc_files
+from svdlib.book.execute import run_notebooks
+from svdlib.book.runs import RUNS, NotebookRun, config_overrides, notebook_parameters, select_runs
+from svdlib.book.stamps import read_stamp
 from svdlib.cli import main
-from svdlib.config import load_config
 from svdlib.errors import SvdError
-from svdlib.pipeline import (
-    RUNS,
-    NotebookRun,
-    config_overrides,
-    notebook_parameters,
-    read_stamp,
-    run_notebooks,
-    select_runs,
-    toc_files,
-)
+from svdlib.experiments.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -189,7 +183,7 @@ def test_overrides_rebuild_the_same_configuration(tmp_path):
 
 def test_profile_file_becomes_an_absolute_path(tmp_path):
     profile = tmp_path / "mine.yml"
-    profile.write_text((REPO / "profiles" / "tiny.yml").read_text(), encoding="utf-8")
+    profile.write_text((REPO / "svdlib" / "profiles" / "tiny.yml").read_text(), encoding="utf-8")
     cfg = load_config(str(profile))
     params = notebook_parameters(cfg, NotebookRun("model"), profile=str(profile))
     assert params["profile"] == str(profile.resolve())

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from conftest import toy_config
 
-from svdlib import stages
-from svdlib.store import Store, load_arrays
-from svdlib.veracity import explanation_items
-from svdlib.work import WorkItem, item_seed, run_items
+from svdlib.experiments import stages
+from svdlib.experiments.explanations import explanation_items
+from svdlib.experiments.store import Store
+from svdlib.experiments.work import WorkItem, run_items
+from svdlib.files import load_arrays
+from svdlib.seeding import item_seed
 
 pytest.importorskip("dask.distributed")
 
@@ -77,8 +79,8 @@ def test_killed_worker_does_not_lose_or_corrupt_work(picked, toy_corpus, tmp_pat
                            dashboard_address=None, silence_logs=50)
     client = Client(cluster)
     try:
-        from svdlib.scale import run_items_dask
-        from svdlib.veracity import explain_pair_worker
+        from svdlib.experiments.dask import run_items_dask
+        from svdlib.experiments.explanations import explain_pair_worker
 
         outcome = {}
 

@@ -6,14 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from svdlib.config import LimeConfig
-from svdlib.segments import (
-    Segmentation,
-    TimeFrequencyFactorization,
-    compose,
-    equal_borders,
-    make_baseline,
-)
+from svdlib.experiments.config import LimeConfig
+from svdlib.experiments.factories import segmentation_from
+from svdlib.explain.factorization import TimeFrequencyFactorization
+from svdlib.explain.segments import Segmentation, compose, equal_borders, make_baseline
 
 
 @pytest.fixture
@@ -59,7 +55,7 @@ def test_bad_grids():
 
 
 def test_from_config():
-    seg = Segmentation.from_config(LimeConfig(n_time_segments=3, n_freq_segments=2))
+    seg = segmentation_from(LimeConfig(n_time_segments=3, n_freq_segments=2))
     assert (seg.n_time, seg.n_freq, seg.n_components) == (3, 2, 6)
     assert seg.time_borders == (0, 38, 76, 115)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from svdlib import paper_tables
-from svdlib.statistics import (
+from svdlib.veracity import tables as paper_tables
+from svdlib.veracity.statistics import (
     mcnemar_p_value,
     pair_rate,
     paired_difference,

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from svdlib.config import load_config
 from svdlib.errors import SvdError
-from svdlib.store import Store, atomic_path, load_arrays, load_json, save_arrays, save_json
+from svdlib.experiments.config import load_config
+from svdlib.experiments.store import Store
+from svdlib.files import atomic_path, load_arrays, load_json, save_arrays, save_json
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):

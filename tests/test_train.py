@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from svdlib.config import load_config
-from svdlib.data import Song
+from svdlib.data.songs import Song
+from svdlib.detector.checkpoint import load_model
+from svdlib.detector.training import excerpt_frames, random_filters, stretch_shift, train_detector
 from svdlib.errors import SvdError
-from svdlib.model import load_model
-from svdlib.train import excerpt_frames, random_filters, stretch_shift, train_detector
+from svdlib.experiments.config import load_config
 
 
 def toy_songs(n, seed, frames=400):
@@ -58,7 +58,7 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, tiny_cfg, monkey
     device = torch.device("cpu")
     straight = train_detector(tiny_cfg, train, valid, tmp_path / "a", 7, device, progress=False)
 
-    import svdlib.train as train_module
+    import svdlib.detector.training as train_module
 
     calls = {"n": 0}
     original = train_module.validate

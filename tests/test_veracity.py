@@ -1,3 +1,4 @@
+
 """The paper's experiments on the toy detector: picking, explanations, flip counts, Table 2,
 subset perturbations, horses, figures, and the identities the method must satisfy."""
 
@@ -9,32 +10,35 @@ import pandas as pd
 import pytest
 from conftest import toy_config
 
-from svdlib import stages
 from svdlib.cli import main
-from svdlib.explain import Explanation, stack_explanations
-from svdlib.horses import draw_shape, horse_found, load_horses, paint, shape_segments
-from svdlib.segments import Segmentation, TimeFrequencyFactorization
-from svdlib.store import Store, prefix_keys, save_arrays
-from svdlib.veracity import (
-    compose_partial,
+from svdlib.experiments import stages
+from svdlib.experiments.explanations import load_pair_explanations, pair_logmel
+from svdlib.experiments.factories import segmentation_from
+from svdlib.experiments.horses import load_horses
+from svdlib.experiments.picks import detector, load_picks, predict_logmel
+from svdlib.experiments.store import Store
+from svdlib.experiments.subsets import subset_results
+from svdlib.experiments.tables import (
     compute_tables,
-    detector,
     experiment_tables,
     flip_counts,
+    load_table,
+    settings,
+    table2_rows,
+)
+from svdlib.explain.explanation import Explanation, stack_explanations
+from svdlib.explain.factorization import TimeFrequencyFactorization
+from svdlib.explain.segments import Segmentation
+from svdlib.files import prefix_keys, save_arrays
+from svdlib.veracity.flips import (
+    compose_partial,
     flip_counts_arrays,
     is_flipped,
     lime_ranking,
-    load_pair_explanations,
-    load_picks,
-    load_table,
-    pair_logmel,
     positive_count,
-    predict_logmel,
-    settings,
-    subset_results,
-    table2_rows,
     table2_rows_arrays,
 )
+from svdlib.veracity.horses import draw_shape, horse_found, paint, shape_segments
 
 EXPERIMENT = {
     # the toy detector is robust: strong attacks, so that every setting has pairs
@@ -87,7 +91,7 @@ def test_picking_is_seeded(store, toy_corpus, tmp_path):
 
 
 def test_flip_count_identities(store):
-    segmentation = Segmentation.from_config(store.cfg.lime)
+    segmentation = segmentation_from(store.cfg.lime)
     for domain, target in settings():
         table = flip_counts(store, domain, target)
         at20 = table[table["k"] == segmentation.n_components]
@@ -163,7 +167,7 @@ def test_tables_and_figures_exist(store):
 
 def test_horses_flip_and_change_only_the_shape(store):
     horses = load_horses(store)
-    segmentation = Segmentation.from_config(store.cfg.lime)
+    segmentation = segmentation_from(store.cfg.lime)
     assert {h.shape for h in horses} == {"blob", "wavy line", "zig-zag"}
     threshold = store.cfg.evaluate.threshold
     _, predictor = detector(store)
@@ -208,12 +212,13 @@ def test_a_shape_that_cannot_flip_is_recorded_not_fatal(tmp_path, monkeypatch, c
     """
     import torch
 
-    import svdlib.horses as horses_module
+    import svdlib.experiments.horses as horses_module
     from svdlib.cli import cmd_horses
-    from svdlib.config import load_config
-    from svdlib.data import Song
-    from svdlib.horses import horses_stage, make_horses, shapes_not_flipped
-    from svdlib.plots import horses_figure
+    from svdlib.data.songs import Song
+    from svdlib.experiments.config import load_config
+    from svdlib.experiments.horses import horses_stage, make_horses
+    from svdlib.veracity.horses import shapes_not_flipped
+    from svdlib.viz.figures import horses_figure
 
     n = 115 + 100                         # centre frames 57 … 157 are candidates
     base = np.full(n, 0.05, np.float32)
@@ -258,7 +263,7 @@ def test_a_shape_that_cannot_flip_is_recorded_not_fatal(tmp_path, monkeypatch, c
     searched = make_horses(store)
     assert [(h.shape, h.flipped, h.frame) for h in searched] == [
         (h.shape, h.flipped, h.frame) for h in made]
-    fig = horses_figure(made, Segmentation.from_config(cfg.lime))
+    fig = horses_figure(made, segmentation_from(cfg.lime))
     titles = [ax.get_title() for ax in fig.axes[:9]]
     assert titles[1] == "f(horse: blob) = 0.70"
     assert titles[4] == "wavy line NOT flipped: best f = 0.05"
@@ -274,7 +279,7 @@ def test_a_shape_that_cannot_flip_is_recorded_not_fatal(tmp_path, monkeypatch, c
 
 
 def test_explorer_and_audio(store):
-    from svdlib.widgets import explorer, pair_audio, pair_view
+    from svdlib.experiments.explorer import explorer, pair_audio, pair_view
 
     view = pair_view(store, "wave", 1, 0, 3)
     assert len(view.lime_ids) == 3 and len(view.norm_ids) == 3
@@ -306,7 +311,7 @@ def test_cli_experiment_and_bad_settings(store, capsys):
 
 
 def test_fidelity_separation_by_hand():
-    from svdlib.paper_tables import fidelity_separation
+    from svdlib.veracity.tables import fidelity_separation
 
     frame = pd.DataFrame({"k": [1] * 6 + [3],
                           "top1_correct": [True, True, True, False, False, False, None],
@@ -466,7 +471,7 @@ def test_flip_counts_on_a_hand_made_linear_detector(target):
 
 
 def test_table1_and_table2_by_hand():
-    from svdlib import paper_tables
+    from svdlib.veracity import tables as paper_tables
 
     seg = Segmentation()
     flips, rows = [], []
@@ -542,12 +547,12 @@ def test_experiment_tables_read_the_adversarial_explanation_and_table1_k(
         toy_corpus, tmp_path, monkeypatch):
     import torch
 
-    import svdlib.veracity as veracity
+    import svdlib.experiments.tables as veracity
 
     store = Store(toy_config(tmp_path / "results", toy_corpus,
                              **{"experiment.table1_k": 4, "experiment.bootstrap": 100}))
     assert store.cfg.evaluate.threshold == 0.5
-    assert Segmentation.from_config(store.cfg.lime) == Segmentation()
+    assert segmentation_from(store.cfg.lime) == Segmentation()
     write_hand_store(store)
 
     def identity_front_end(store, domain, target):

@@ -1,0 +1,1 @@
+"""Adversarial attacks on waveform or spectrogram: the optimisation loop, records and statistics."""

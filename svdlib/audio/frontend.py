@@ -1,0 +1,130 @@
+"""The front end: magnitude STFT, mel filterbanks and scaling, as functions and modules."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.constants import MEL_BANDS
+from svdlib.errors import SvdError
+
+
+class Spectrogram(nn.Module):
+    """Linear-magnitude STFT, as the paper's code computes it (torchaudio defaults).
+
+    Parameters
+    ----------
+    frontend : FrontEndConfig
+        Sample rate, window length and frame rate.
+
+    Notes
+    -----
+    Input ``(..., n_samples)``; output ``(..., n_frames, n_bins)`` with frames first, the
+    layout the detector takes. The signal must be longer than half a window (reflect padding).
+    """
+
+    def __init__(self, frontend: FrontEndConfig) -> None:
+        super().__init__()
+        self.n_fft = frontend.frame_len
+        self.hop = frontend.hop
+        self.register_buffer("window", torch.hann_window(self.n_fft, periodic=True),
+                             persistent=False)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Return ``|STFT(waveform)|`` as ``(..., frames, bins)``."""
+        shape = waveform.shape
+        flat = waveform.reshape(-1, shape[-1])
+        if shape[-1] <= self.n_fft // 2:
+            raise SvdError(f"signal of {shape[-1]} samples is too short for the STFT "
+                           f"(needs more than {self.n_fft // 2})")
+        spec = torch.stft(flat, n_fft=self.n_fft, hop_length=self.hop, win_length=self.n_fft,
+                          window=self.window, center=True, pad_mode="reflect",
+                          normalized=False, onesided=True, return_complex=True)
+        magnitude = spec.abs().transpose(-1, -2)
+        return magnitude.reshape(*shape[:-1], *magnitude.shape[-2:])
+
+
+def mel_orig_filterbank(sample_rate: int = 22050, frame_len: int = 1024, n_bands: int = MEL_BANDS,
+                        min_freq: float = 27.5, max_freq: float = 8000.0) -> np.ndarray:
+    """Schlüter's ``mel_orig`` filterbank (yaafe-compatible triangles).
+
+    ``n_bands + 2`` peaks lie equally spaced on the mel scale ``1127 ln(1 + f / 700)``
+    between ``min_freq`` and ``max_freq``; each peak snaps to the first FFT bin at or above
+    it. The rising slope is ``(f - f_left) / (bin_top - bin_left)``, a Hz difference over a bin
+    count, as in yaafe; each filter is then normalised to sum to one.
+
+    Returns
+    -------
+    np.ndarray
+        float32 matrix of shape ``(frame_len // 2 + 1, n_bands)``.
+    """
+    n_bins = frame_len // 2 + 1
+    fft_freqs = np.linspace(0, sample_rate / 2, n_bins)
+    mel_lo, mel_hi = (1127 * np.log1p(np.array([min_freq, max_freq]) / 700.0))
+    peaks_mel = np.linspace(mel_lo, mel_hi, n_bands + 2)
+    peaks_hz = 700 * (np.exp(peaks_mel / 1127) - 1)
+    peak_bins = np.searchsorted(fft_freqs, peaks_hz)
+    bank = np.zeros((n_bins, n_bands), dtype=np.float64)
+    for band in range(n_bands):
+        left_hz, top_hz, right_hz = peaks_hz[band:band + 3]
+        left, top, right = peak_bins[band:band + 3]
+        if top > left:
+            bank[left:top, band] = (fft_freqs[left:top] - left_hz) / (top - left)
+        if right > top:
+            bank[top:right, band] = (right_hz - fft_freqs[top:right]) / (right - top)
+        total = bank[:, band].sum()
+        if total > 0:
+            bank[:, band] /= total
+    del top_hz
+    return bank.astype(np.float32)
+
+
+def slaney_filterbank(sample_rate: int = 22050, frame_len: int = 1024, n_bands: int = MEL_BANDS,
+                      min_freq: float = 27.5, max_freq: float = 8000.0) -> np.ndarray:
+    """The alternative ``mel`` filterbank: HTK mel scale, Slaney area normalisation."""
+    import librosa
+
+    bank = librosa.filters.mel(sr=sample_rate, n_fft=frame_len, n_mels=n_bands, fmin=min_freq,
+                               fmax=max_freq, htk=True, norm="slaney")
+    return bank.T.astype(np.float32)
+
+
+def filterbank(frontend: FrontEndConfig) -> np.ndarray:
+    """The filterbank matrix ``(n_bins, mel_bands)`` named by ``frontend.filterbank``."""
+    make = mel_orig_filterbank if frontend.filterbank == "mel_orig" else slaney_filterbank
+    return make(frontend.sample_rate, frontend.frame_len, frontend.mel_bands, frontend.mel_min,
+                frontend.mel_max)
+
+
+class LogMel(nn.Module):
+    """Linear STFT magnitudes ``(..., bins)`` to scaled mel magnitudes ``(..., mel_bands)``."""
+
+    def __init__(self, frontend: FrontEndConfig) -> None:
+        super().__init__()
+        self.magscale = frontend.magscale
+        self.register_buffer("filterbank", torch.from_numpy(filterbank(frontend)),
+                             persistent=False)
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """Apply the filterbank and the magnitude scaling."""
+        mel = spec @ self.filterbank
+        if self.magscale == "log":
+            return torch.log(torch.clamp(mel, min=1e-7))
+        if self.magscale == "log1p":
+            return torch.log1p(mel)
+        return mel
+
+
+def spectrogram_np(signal: np.ndarray, frontend: FrontEndConfig) -> np.ndarray:
+    """Linear-magnitude spectrogram ``(frames, bins)`` of a 1-D signal, as float32 numpy."""
+    with torch.no_grad():
+        spec = Spectrogram(frontend)(torch.from_numpy(np.array(signal, dtype=np.float32)))
+    return spec.numpy()
+
+
+def logmel_np(spec: np.ndarray, frontend: FrontEndConfig) -> np.ndarray:
+    """Scaled mel spectrogram ``(frames, mel_bands)`` of a linear spectrogram, as numpy."""
+    with torch.no_grad():
+        return LogMel(frontend)(torch.from_numpy(np.array(spec, dtype=np.float32))).numpy()

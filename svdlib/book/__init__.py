@@ -1,0 +1,1 @@
+"""The book: notebooks executed with papermill, and the Jupyter Book build."""

@@ -1,0 +1,313 @@
+"""Which notebooks run, with which parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from svdlib.book.stamps import _clock, _rel
+from svdlib.errors import SvdError
+from svdlib.experiments.config import (
+    PROFILES_DIR,
+    Config,
+    load_config,
+    resolve_path,
+    resolve_profile_path,
+)
+
+#: The tag papermill gives the cell it injects after the ``parameters`` cell.
+INJECTED_TAG = "injected-parameters"
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """One papermill execution of a parameterized notebook.
+
+    Parameters
+    ----------
+    notebook : str
+        The notebook's name in ``notebooks/`` without ``.ipynb``.
+    parameters : Mapping
+        Section parameters injected besides ``profile`` and ``overrides``
+        (e.g. ``{"attack_type": "wave"}``).
+    output : str
+        Name of the executed notebook in ``book/generated/`` without ``.ipynb``; defaults to
+        ``notebook``. It is also the page's name in the book (``_toc.yml``).
+    subtitle : str
+        Appended to the first ``# heading`` of the executed notebook (``# Flip counts`` becomes
+        ``# Flip counts — waveform attack``), so that runs of one notebook get distinct page
+        titles in the book; empty leaves the heading alone.
+    """
+
+    notebook: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    output: str = ""
+    subtitle: str = ""
+
+    @property
+    def name(self) -> str:
+        """The output's name (``output``, or ``notebook`` when that is empty)."""
+        return self.output or self.notebook
+
+    def describe(self, source: str | Path | None = None) -> str:
+        """A short human-readable description: the notebook and the section parameters."""
+        where = _rel(Path(source)) if source else f"notebooks/{self.notebook}.ipynb"
+        if not self.parameters:
+            return where
+        params = ", ".join(f"{k}={v!r}" for k, v in self.parameters.items())
+        return f"{where} with {params}"
+
+
+#: Every notebook execution of the book, in the order they run (and appear in the book).
+#: Later notebooks reuse the artifacts earlier ones computed (through the store).
+RUNS: tuple[NotebookRun, ...] = (
+    NotebookRun("model"),
+    NotebookRun("attacks", {"attack_type": "wave"}, "attacks-wave", "waveform attack"),
+    NotebookRun("attacks", {"attack_type": "spec"}, "attacks-spec", "spectrogram attack"),
+    NotebookRun("horses"),
+    NotebookRun("flip_counts", {"attack_type": "wave"}, "flip_counts-wave", "waveform attack"),
+    NotebookRun("flip_counts", {"attack_type": "spec"}, "flip_counts-spec",
+                "spectrogram attack"),
+    NotebookRun("subset_perturbations", {"attack_type": "wave"}, "subset_perturbations-wave",
+                "waveform attack"),
+    NotebookRun("subset_perturbations", {"attack_type": "spec"}, "subset_perturbations-spec",
+                "spectrogram attack"),
+    NotebookRun("fidelity", {"attack_type": "wave"}, "fidelity-wave", "waveform attack"),
+    NotebookRun("fidelity", {"attack_type": "spec"}, "fidelity-spec", "spectrogram attack"),
+    NotebookRun("results"),
+    NotebookRun("explorer"),
+)
+
+
+@dataclass
+class RunError:
+    """Why a notebook run failed.
+
+    Attributes
+    ----------
+    ename, evalue : str
+        The exception's class name and message.
+    cell_index : int or None
+        0-based index of the failing cell in the source notebook (None when no cell failed,
+        e.g. the kernel did not start).
+    exec_count : int or None
+        The failing cell's execution count (``In [n]``) in the failed notebook.
+    failed_notebook : Path or None
+        The executed notebook kept for inspection (``<output>.failed.ipynb``).
+    """
+
+    ename: str
+    evalue: str
+    cell_index: int | None = None
+    exec_count: int | None = None
+    failed_notebook: Path | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome of one :class:`NotebookRun`.
+
+    Attributes
+    ----------
+    run : NotebookRun
+        What was run.
+    source : Path
+        The source notebook.
+    status : {"ran", "skipped", "failed"}
+        ``skipped`` means the output was up to date.
+    seconds : float
+        Wall time of the execution (0 when skipped).
+    output : Path
+        The output notebook (absent when the run failed).
+    parameters : dict
+        The parameters injected into the notebook.
+    error : RunError or None
+        Details of a failure.
+    """
+
+    run: NotebookRun
+    source: Path
+    status: str
+    seconds: float
+    output: Path
+    parameters: dict[str, Any]
+    error: RunError | None = None
+
+
+@dataclass
+class RunReport:
+    """The outcomes of a batch of notebook runs.
+
+    Attributes
+    ----------
+    results : list of RunResult
+        One per run, in order.
+    seconds : float
+        Wall time of the whole batch.
+    """
+
+    results: list[RunResult]
+    seconds: float
+
+    @property
+    def failures(self) -> list[RunResult]:
+        """The runs that failed."""
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every run succeeded or was up to date."""
+        return not self.failures
+
+    def summary(self) -> str:
+        """One line: how many runs ran, were up to date, failed, and the total time."""
+        counts = {s: sum(r.status == s for r in self.results) for s in ("ran", "skipped", "failed")}
+        return (f"{len(self.results)} notebook runs: {counts['ran']} ran, "
+                f"{counts['skipped']} up to date, {counts['failed']} failed "
+                f"({_clock(self.seconds)})")
+
+    def failure_report(self) -> str:
+        """Every failure with its notebook, parameters, cell and exception (empty if none)."""
+        if not self.failures:
+            return ""
+        lines = [f"{len(self.failures)} of {len(self.results)} notebook runs failed:"]
+        for result in self.failures:
+            lines.extend(_describe_failure(result))
+        return "\n".join(lines)
+
+
+def _describe_failure(result: RunResult) -> list[str]:
+    error = result.error or RunError("Error", "unknown")
+    lines = [f"  {result.run.name}: {result.run.describe(result.source)}"]
+    if error.cell_index is not None:
+        where = f"    cell {error.cell_index} (0-based) of {_rel(result.source)}"
+        if error.exec_count is not None:
+            where += f", In [{error.exec_count}]"
+        lines.append(where)
+    message = error.evalue.strip().splitlines()
+    text = f"{error.ename}: {message[0]}" if message else error.ename
+    if len(message) > 1:
+        text += f" (+{len(message) - 1} more lines)"
+    lines.append(f"    {text}")
+    if error.failed_notebook is not None:
+        lines.append(f"    executed notebook: {_rel(error.failed_notebook)}")
+    return lines
+
+
+# -- selection, parameters and stamps ----------------------------------------------------------
+
+
+def select_runs(only: Iterable[str] | None = None,
+                runs: Sequence[NotebookRun] | None = None) -> list[NotebookRun]:
+    """Pick runs by notebook name or output name.
+
+    Parameters
+    ----------
+    only : iterable of str, optional
+        Names: a notebook (``attacks``: all its runs) or an output (``attacks-wave``);
+        comma-separated lists are split. None or empty selects every run.
+    runs : sequence of NotebookRun, optional
+        The table to select from (default :data:`RUNS`).
+
+    Returns
+    -------
+    list of NotebookRun
+        The selected runs, in table order.
+
+    Raises
+    ------
+    SvdError
+        If a name matches no run.
+    """
+    table = list(RUNS if runs is None else runs)
+    names = [n.strip() for item in (only or []) for n in item.split(",") if n.strip()]
+    if not names:
+        return table
+    known = {r.notebook for r in table} | {r.name for r in table}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SvdError(f"unknown notebook run '{unknown[0]}'; known: "
+                       f"{', '.join(sorted(known))}")
+    return [r for r in table if r.notebook in names or r.name in names]
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def notebook_profile(profile: str) -> str:
+    """The ``profile`` parameter handed to a notebook.
+
+    A profile of ``profiles/`` stays a name; a YAML file becomes an absolute path, so that
+    it resolves from the notebook's working directory too.
+    """
+    path = resolve_profile_path(profile)
+    if path.resolve() == (PROFILES_DIR / f"{path.stem}.yml").resolve():
+        return path.stem
+    return str(path.resolve())
+
+
+def config_overrides(cfg: Config, profile: str) -> dict[str, Any]:
+    """The dotted overrides that turn ``profile``'s configuration into ``cfg``.
+
+    The notebooks rebuild their configuration with ``load_config(profile, overrides)``; these
+    overrides make it equal to ``cfg`` (whatever came from ``--set``, ``--results``,
+    ``--data``, ``--device``). Relative results and data paths become absolute, so they mean
+    the same from the notebook's working directory.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration the notebooks must see.
+    profile : str
+        The profile the notebooks load (name or YAML path).
+
+    Returns
+    -------
+    dict
+        Dotted keys to values, only where ``cfg`` differs from the profile.
+    """
+    base = _flatten(load_config(profile).to_dict())
+    wanted = _flatten(cfg.to_dict())
+    overrides = {key: value for key, value in wanted.items()
+                 if key != "profile" and base.get(key) != value}
+    for key in ("paths.results", "paths.data"):
+        if overrides.get(key):
+            overrides[key] = str(resolve_path(str(overrides[key])))
+    return overrides
+
+
+def notebook_parameters(cfg: Config, run: NotebookRun, profile: str | None = None,
+                        progress: bool = False) -> dict[str, Any]:
+    """The parameters papermill injects into one run's notebook.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration; the notebook rebuilds it from ``profile`` and ``overrides``.
+    run : NotebookRun
+        The run, whose section parameters are added.
+    profile : str, optional
+        The profile name or path (default ``cfg.profile``).
+    progress : bool
+        Whether progress bars inside the notebook stay on (``run.progress``); off by default
+        because they would end up in the book.
+
+    Returns
+    -------
+    dict
+        ``{"profile": ..., "overrides": {...}, **run.parameters}``.
+    """
+    name = notebook_profile(profile or cfg.profile)
+    overrides = config_overrides(cfg, name)
+    if not progress:
+        overrides["run.progress"] = False
+    return {"profile": name, "overrides": overrides, **dict(run.parameters)}

@@ -1,0 +1,109 @@
+"""Run stamps: what a notebook was run with, so unchanged notebooks are not rerun."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from svdlib.experiments.config import (
+    Config,
+    resolve_path,
+)
+from svdlib.provenance import numeric_environment
+
+#: Version of the stamp's recipe; bump it to invalidate every stored output.
+STAMP_VERSION = 1
+#: Key under the output notebook's metadata that holds the stamp and run details.
+METADATA_KEY = "svdlib"
+#: Configuration sections left out of a notebook's stamp; the numeric environment they
+#: resolve to (device, threads) enters it separately, since it changes the numbers.
+RUN_ONLY_SECTIONS = ("run",)
+
+
+def package_hash() -> str:
+    """SHA-256 over the svdlib package's Python sources (relative paths and bytes)."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def stable_config(cfg: Config) -> dict[str, Any]:
+    """``cfg.to_dict()`` without run-only settings, with resolved results and data paths."""
+    data = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY_SECTIONS}
+    paths = dict(data["paths"])
+    paths["results"] = str(resolve_path(paths["results"]))
+    if paths["data"]:
+        paths["data"] = str(resolve_path(paths["data"]))
+    data["paths"] = paths
+    return data
+
+
+def run_stamp(cfg: Config, source: str | Path, parameters: Mapping[str, Any],
+              svdlib_hash: str | None = None) -> str:
+    """The stamp that identifies one run's output.
+
+    Parameters
+    ----------
+    cfg : Config
+        The resolved configuration; run-only settings (``run.*``) are left out.
+    source : str or Path
+        The source notebook; its bytes are hashed.
+    parameters : Mapping
+        The injected parameters; ``run.*`` overrides are left out.
+    svdlib_hash : str, optional
+        :func:`package_hash`, when already computed.
+
+    Returns
+    -------
+    str
+        A SHA-256 hex digest.
+    """
+    params = dict(parameters)
+    if isinstance(params.get("overrides"), Mapping):
+        params["overrides"] = {k: v for k, v in params["overrides"].items()
+                               if k.split(".")[0] not in RUN_ONLY_SECTIONS}
+    payload = {
+        "version": STAMP_VERSION,
+        "source": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
+        "parameters": params,
+        "config": stable_config(cfg),
+        "environment": numeric_environment(cfg.run.device, cfg.run.num_threads),
+        "svdlib": svdlib_hash or package_hash(),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_stamp(path: str | Path) -> str | None:
+    """The stamp stored in an output notebook, or None if absent or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            nb = json.load(handle)
+        return nb["metadata"][METADATA_KEY]["stamp"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+def _clock(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def _rel(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    return str(path)

@@ -1,0 +1,16 @@
+"""The few numbers and names every layer shares, defined once."""
+
+#: The corpus splits, in the Jamendo layout's filelist names.
+SPLITS = ("train", "valid", "test")
+
+#: The attack domains: the waveform and the linear-magnitude spectrogram.
+DOMAINS = ("wave", "spec")
+
+#: The target classes of the paper's settings: sing → no sing is target 0, no sing → sing is 1.
+TARGETS = (1, 0)
+
+#: Frames the detector sees per prediction (its receptive field, about 1.64 s at 70 fps).
+EXCERPT_FRAMES = 115
+
+#: Mel bands of the paper's front end.
+MEL_BANDS = 80

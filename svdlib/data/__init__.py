@@ -1,0 +1,1 @@
+"""Data: the Jamendo layout (audio, filelists, .lab labels), songs as spectrograms, excerpts."""

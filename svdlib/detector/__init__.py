@@ -1,0 +1,1 @@
+"""The singing voice detector: model, checkpoints, inference, training and metrics."""

@@ -1,0 +1,149 @@
+"""Saving and loading detectors (state dicts with JSON metadata) and the released model.pt."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.detector.model import SingingVoiceDetector, build_model
+from svdlib.detector.settings import ModelConfig
+from svdlib.errors import SvdError, first_line
+from svdlib.files import atomic_path
+
+
+def _metadata(net: SingingVoiceDetector, extra: dict | None = None) -> dict[str, str]:
+    meta = {
+        "format": "svdlib-detector-1",
+        "model": json.dumps(asdict(net.model_config), sort_keys=True),
+        "frontend": json.dumps(asdict(net.frontend_config), sort_keys=True),
+    }
+    for key, value in (extra or {}).items():
+        meta[key] = json.dumps(value, sort_keys=True)
+    return meta
+
+
+def save_model(path: str | Path, net: SingingVoiceDetector, extra: dict | None = None) -> None:
+    """Save weights and architecture as safetensors, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination (``.safetensors``).
+    net : SingingVoiceDetector
+        The model; its configuration is stored in the file's metadata.
+    extra : dict, optional
+        JSON-serialisable facts to store alongside (e.g. the training seed).
+    """
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        save_file(state, str(tmp), metadata=_metadata(net, extra))
+
+
+def read_model_metadata(path: str | Path) -> dict[str, str]:
+    """Read the metadata of a saved detector without loading its weights."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise SvdError(f"model file '{path}' does not exist; run `svd train` first")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except Exception as err:  # safetensors raises its own error types for bad headers
+        raise SvdError(f"model file '{path}' is not a valid safetensors file ({first_line(err)}); "
+                       "it may be truncated: delete it and re-train") from None
+
+
+def load_model(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
+               device: torch.device | str = "cpu") -> SingingVoiceDetector:
+    """Load a detector saved by :func:`save_model`, checking it matches the configuration.
+
+    Raises
+    ------
+    SvdError
+        If the file is missing, truncated or corrupt, or holds another architecture.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta = read_model_metadata(path)
+    if meta.get("format") != "svdlib-detector-1":
+        raise SvdError(f"model file '{path}' was not written by svdlib (no detector metadata)")
+    saved = json.loads(meta["model"])
+    expected = asdict(model)
+    if saved != expected:
+        diffs = ", ".join(f"{k}: file {saved.get(k)!r} vs profile {expected[k]!r}"
+                          for k in expected if saved.get(k) != expected[k])
+        raise SvdError(f"model file '{path}' has another architecture ({diffs}); train it again "
+                       "or use the matching profile")
+    try:
+        state = load_file(str(path))
+    except Exception as err:
+        raise SvdError(f"model file '{path}' cannot be read ({first_line(err)}); it may be "
+                       "truncated: delete it and re-train") from None
+    net = build_model(model, frontend)
+    _load_state(net, state, path)
+    return net.to(device).eval()
+
+
+def _load_state(net: SingingVoiceDetector, state: dict[str, torch.Tensor], path: Path) -> None:
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise SvdError(f"model file '{path}' lacks weights {missing[:3]}; it is of another "
+                       "architecture")
+    for key, value in own.items():
+        if state[key].shape != value.shape:
+            raise SvdError(f"model file '{path}' has {key} of shape {tuple(state[key].shape)}, "
+                           f"the profile's architecture needs {tuple(value.shape)}")
+    net.load_state_dict({k: state[k] for k in own}, strict=True)
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """A zip archive (torch.save's format) or a pickle stream (its legacy format)."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80"
+
+
+def load_original_state_dict(path: str | Path, frontend: FrontEndConfig,
+                             device: torch.device | str = "cpu") -> SingingVoiceDetector:
+    """Load the paper's released PyTorch ``model.pt`` (``model_log_0mean``).
+
+    The file is read with ``torch.load(weights_only=True)``, which never runs foreign code.
+    Its unused ismir2016 weights (``conv_16``, ``bn_16``) and the unused first-layer bias are
+    dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SvdError(f"model file '{path}' does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if not _looks_like_torch_file(path):
+            raise SvdError(f"model file '{path}' cannot be read as a state dict "
+                           f"({first_line(err)}); it may be truncated or not a torch file"
+                           ) from None
+        raise SvdError(f"model file '{path}' holds pickled Python objects, not just tensors; "
+                       "svdlib never unpickles foreign files: re-save it as a state dict "
+                       "(torch.save(model.state_dict(), path))") from None
+    except Exception as err:
+        raise SvdError(f"model file '{path}' cannot be read as a state dict "
+                       f"({first_line(err)}); it may be truncated or not a torch file") from None
+    if not isinstance(state, dict):
+        raise SvdError(f"model file '{path}' does not hold a state dict")
+    state = {k: v for k, v in state.items()
+             if not k.startswith(("conv_16.", "bn_16.")) and k != "conv1.bias"}
+    net = build_model(ModelConfig(width=1.0), frontend)
+    _load_state(net, state, path)
+    return net.to(device).eval()

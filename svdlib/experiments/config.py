@@ -1,0 +1,401 @@
+"""One typed configuration for every stage, filled from a YAML profile.
+
+A profile (``svdlib/profiles/quick.yml``, ``paper.yml`` or any YAML file) is a nested
+mapping whose sections mirror the dataclasses below. Keys are checked: an unknown key is an
+error, so a typo never silently falls back to a default. Overrides use dotted names
+(``train.epochs=2``), the same names the CLI's ``--set`` and the notebooks' ``overrides``
+parameter take. The original project's ``.vars`` files (``key = value`` lines) load too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.resources
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from svdlib.attacks.settings import AttackDomainConfig
+from svdlib.audio.settings import FrontEndConfig
+from svdlib.detector.settings import ModelConfig, TrainConfig
+from svdlib.errors import SvdError
+from svdlib.experiments.checks import (
+    _corpus_run_checks,
+    _evaluate_attack_checks,
+    _experiment_checks,
+    _field_names,
+    _frontend_model_checks,
+    _lime_checks,
+    _train_checks,
+    get_value,
+)
+
+#: The shipped profiles (package data; a real folder in a wheel or source install).
+PROFILES_DIR = Path(str(importlib.resources.files("svdlib") / "profiles"))
+
+
+@dataclass
+class EvalConfig:
+    """Prediction post-processing and the decision threshold used by later stages."""
+
+    smooth_width: int = 56
+    smooth_method: str = "median"
+    threshold: float = 0.51
+
+
+@dataclass
+class AttackConfig:
+    """The two attacks and the split they run on."""
+
+    subset: str = "test"
+    wave: AttackDomainConfig = field(default_factory=AttackDomainConfig)
+    spec: AttackDomainConfig = field(
+        default_factory=lambda: AttackDomainConfig(lr=5e-4, alpha=15.0, clip_eps=0.1)
+    )
+
+
+@dataclass
+class LimeConfig:
+    """LIME over time-frequency segments (audioLIME semantics) and adversary picking."""
+
+    n_time_segments: int = 5
+    n_freq_segments: int = 4
+    baseline: str = "mean"
+    num_samples: int = 8192
+    kernel_width: float = 0.25
+    distance_metric: str = "cosine"
+    feature_selection: str = "auto"
+    batch_size: int = 256
+    pick_per_file: int = 10
+    pick_max_draws: int = 100000
+    pick_seed: int = 2021
+
+
+@dataclass
+class ExperimentConfig:
+    """The paper's experiments."""
+
+    subset_ks: list[int] = field(default_factory=lambda: [1, 3, 5])
+    table1_k: int = 3
+    bootstrap: int = 2000
+    horses_per_shape: int = 3
+    horse_probability: float = 0.9
+
+
+@dataclass
+class CorpusConfig:
+    """The embedded default corpus (ignored when ``paths.data`` points at real data)."""
+
+    seed: int = 0
+    n_train: int = 10
+    n_valid: int = 3
+    n_test: int = 3
+    bars: int = 12
+
+
+@dataclass
+class PathsConfig:
+    """Where data and results live. Relative paths are relative to the project root."""
+
+    data: str = ""
+    results: str = "results"
+
+
+@dataclass
+class RunConfig:
+    """Run-time settings.
+
+    ``device`` and ``num_threads`` change the numbers (reductions run in another order), so they
+    are resolved when the configuration loads (``auto`` becomes ``cpu`` or ``cuda``; 0 threads
+    becomes torch's default, or the cores shared out among local Dask workers) and are part of
+    every artifact's identity. The others never change results.
+    """
+
+    device: str = "auto"
+    num_threads: int = 0
+    progress: bool = True
+    scheduler: str = ""
+    workers: int = 0
+
+
+@dataclass
+class Config:
+    """The whole configuration of one profile."""
+
+    profile: str = "default"
+    seed: int = 0
+    frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    lime: LimeConfig = field(default_factory=LimeConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as a nested plain dictionary."""
+        return dataclasses.asdict(self)
+
+    def section_hash(self, *names: str) -> str:
+        """Hash of the named sections (dotted names allowed), stable across runs.
+
+        Parameters
+        ----------
+        *names : str
+            Section or field names, e.g. ``"model"``, ``"train"``, ``"attack.wave"``.
+
+        Returns
+        -------
+        str
+            The first 12 hex digits of a SHA-256 over the canonical JSON of those values.
+        """
+        payload = {name: _to_plain(get_value(self, name)) for name in names}
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return value
+
+
+def _coerce(value: Any, current: Any, key: str) -> Any:
+    """Convert ``value`` to the type of the current value of field ``key``."""
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise SvdError(f"configuration key '{key}' needs a boolean (true/false), got '{value}'")
+    if isinstance(current, int) and not isinstance(current, bool):
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            raise SvdError(f"configuration key '{key}' needs an integer, got '{value}'") from None
+        if as_float != int(as_float):
+            raise SvdError(f"configuration key '{key}' needs an integer, got '{value}'")
+        return int(as_float)
+    if isinstance(current, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise SvdError(f"configuration key '{key}' needs a number, got '{value}'") from None
+    if isinstance(current, list):
+        if isinstance(value, str):
+            value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        item_type = type(current[0]) if current else str
+        return [_coerce(v, item_type(), key) for v in value]
+    if isinstance(current, str):
+        if value is None:
+            return ""
+        return str(value)
+    return value
+
+
+def set_value(cfg: Config, dotted: str, value: Any) -> None:
+    """Set the field at a dotted name, converting ``value`` to the field's type.
+
+    Raises
+    ------
+    SvdError
+        If the key does not exist or the value has the wrong type.
+    """
+    parts = dotted.split(".")
+    obj: Any = cfg
+    for part in parts[:-1]:
+        if not dataclasses.is_dataclass(obj) or part not in _field_names(obj):
+            raise SvdError(f"unknown configuration key '{dotted}'; see svdlib/profiles/quick.yml")
+        obj = getattr(obj, part)
+    last = parts[-1]
+    if not dataclasses.is_dataclass(obj) or last not in _field_names(obj):
+        raise SvdError(f"unknown configuration key '{dotted}'; see svdlib/profiles/quick.yml")
+    current = getattr(obj, last)
+    if dataclasses.is_dataclass(current):
+        if not isinstance(value, dict):
+            raise SvdError(f"configuration key '{dotted}' is a section; give a mapping")
+        for key, sub in value.items():
+            set_value(cfg, f"{dotted}.{key}", sub)
+        return
+    setattr(obj, last, _coerce(value, current, dotted))
+
+
+def _apply_mapping(cfg: Config, mapping: dict[str, Any], prefix: str = "") -> None:
+    for key, value in mapping.items():
+        set_value(cfg, f"{prefix}{key}", value)
+
+
+def resolve_profile_path(profile: str) -> Path:
+    """Find a profile by name (``quick``, ``paper``) or by path to a YAML file."""
+    candidate = Path(profile)
+    if candidate.suffix in (".yml", ".yaml") or candidate.exists():
+        if not candidate.is_file():
+            raise SvdError(f"profile file '{profile}' does not exist; give a YAML file or a name")
+        return candidate
+    named = PROFILES_DIR / f"{profile}.yml"
+    if not named.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yml")))
+        raise SvdError(f"unknown profile '{profile}'; known profiles: {known}, or a YAML path")
+    return named
+
+
+def load_config(
+    profile: str = "quick",
+    overrides: dict[str, Any] | None = None,
+    results: str | None = None,
+    data: str | None = None,
+) -> Config:
+    """Build the configuration of a profile, with overrides applied.
+
+    Parameters
+    ----------
+    profile : str
+        A profile name from ``svdlib/profiles/`` or a path to a YAML file.
+    overrides : dict, optional
+        Dotted keys to values, e.g. ``{"train.epochs": 2}``; applied last.
+    results, data : str, optional
+        The results root and data root; they win over the environment variables
+        ``SVD_RESULTS`` / ``SVD_DATA``, which win over the profile.
+
+    Returns
+    -------
+    Config
+        The filled configuration.
+    """
+    path = resolve_profile_path(profile)
+    try:
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise SvdError(_yaml_error_message(path, err)) from None
+    if not isinstance(mapping, dict):
+        raise SvdError(f"profile '{path}' must be a mapping of sections")
+    cfg = Config()
+    cfg.profile = path.stem
+    _apply_mapping(cfg, {k: v for k, v in mapping.items() if k != "profile"})
+    if os.environ.get("SVD_RESULTS"):
+        cfg.paths.results = os.environ["SVD_RESULTS"]
+    if os.environ.get("SVD_DATA"):
+        cfg.paths.data = os.environ["SVD_DATA"]
+    if results:
+        cfg.paths.results = results
+    if data:
+        cfg.paths.data = data
+    for key, value in (overrides or {}).items():
+        set_value(cfg, key, value)
+    validate(cfg)
+    apply_run_settings(cfg)
+    return cfg
+
+
+def config_from_dict(mapping: dict[str, Any]) -> Config:
+    """Rebuild a configuration from :meth:`Config.to_dict` (e.g. on a remote worker)."""
+    cfg = Config()
+    cfg.profile = str(mapping.get("profile", "default"))
+    _apply_mapping(cfg, {k: v for k, v in mapping.items() if k != "profile"})
+    validate(cfg)
+    apply_run_settings(cfg)
+    return cfg
+
+
+def apply_run_settings(cfg: Config) -> Config:
+    """Resolve ``run.device`` and ``run.num_threads`` and give torch that thread count.
+
+    After this, the configuration names the numeric environment its stages compute in, so the
+    artifact keys (:class:`svdlib.store.Store`) are the same in every process that runs them,
+    and the thread count torch uses is the one the keys record.
+    """
+    import torch
+
+    from svdlib.provenance import resolve_device, resolve_threads
+
+    run = cfg.run
+    run.device = resolve_device(run.device)
+    run.num_threads = resolve_threads(run.num_threads, run.workers, run.scheduler)
+    if torch.get_num_threads() != run.num_threads:
+        torch.set_num_threads(run.num_threads)
+    return cfg
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` strings (the CLI's ``--set``) into a dict; values are YAML."""
+    result: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SvdError(f"bad override '{item}'; write KEY=VALUE, e.g. train.epochs=2")
+        key, value = item.split("=", 1)
+        result[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return result
+
+
+def _yaml_error_message(path: Path, err: yaml.YAMLError) -> str:
+    """One line: where in the profile YAML failed (1-based line and column) and why."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    line = column = None
+    if mark is not None:
+        line, column = mark.line + 1, mark.column + 1
+    elif isinstance(getattr(err, "position", None), int):  # a ReaderError: a bad character
+        before = path.read_text(encoding="utf-8", errors="replace")[:err.position]
+        line, column = before.count("\n") + 1, err.position - before.rfind("\n")
+    where = f" at line {line}, column {column}" if line is not None else ""
+    problem = " ".join(str(problem or (str(err).splitlines() or ["unreadable"])[0]).split())
+    return f"profile '{path}' is not valid YAML{where}: {problem}; fix the file"
+
+
+def validate(cfg: Config) -> None:
+    """Check every setting's range, so that a bad value fails when the configuration loads.
+
+    The groups run in order and each only once the ones before it passed, so a check may rely
+    on the settings of an earlier group (e.g. the LIME segments on ``frontend.mel_bands``).
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration to check.
+
+    Raises
+    ------
+    SvdError
+        One line naming the first bad setting, its allowed range and its value.
+    """
+    for group in (_frontend_model_checks, _train_checks, _evaluate_attack_checks, _lime_checks,
+                  _experiment_checks, _corpus_run_checks):
+        for ok, key, expected in group(cfg):
+            if not ok:
+                raise SvdError(f"configuration key '{key}' must be {expected}, got "
+                               f"'{get_value(cfg, key)}'")
+
+
+def project_root() -> Path:
+    """The directory that relative paths in a profile are relative to.
+
+    It is the nearest ancestor of the working directory holding ``_config.yml`` and
+    ``svdlib/`` (the repository root, also when notebooks run from ``notebooks/``), or
+    the working directory itself.
+    """
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "svdlib").is_dir() and (candidate / "profiles").is_dir():
+            return candidate
+    return here
+
+
+def resolve_path(path: str) -> Path:
+    """Resolve a profile path: absolute paths stay, relative ones join the project root."""
+    p = Path(os.path.expanduser(path))
+    return p if p.is_absolute() else project_root() / p

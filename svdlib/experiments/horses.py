@@ -1,0 +1,160 @@
+"""The horses stage: planted shapes in the test songs, explained, stored."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from svdlib.data.songs import Song
+from svdlib.detector.inference import load_predictions
+from svdlib.detector.model import HALF_BLOCK
+from svdlib.errors import SvdError
+from svdlib.experiments.factories import lime_settings
+from svdlib.experiments.picks import detector, predict_logmel, to_logmel
+from svdlib.experiments.splits import load_store_split
+from svdlib.experiments.store import Store
+from svdlib.explain.explanation import stack_explanations, unstack_explanations
+from svdlib.explain.lime import explain_excerpt
+from svdlib.files import load_arrays, prefix_keys, save_arrays, strip_prefix
+from svdlib.seeding import item_seed
+from svdlib.veracity.horses import MAX_TRIES, SHAPES, Horse, _candidates, paint, place_horse
+
+
+def make_horses(store: Store) -> list[Horse]:
+    """Draw, calibrate and explain ``experiment.horses_per_shape`` horses per shape.
+
+    Candidates are test-set frames labelled "no sing" with P(sing) below 0.1 (else below the
+    threshold), at least a window away from the song's edges, taken in a seeded random order
+    from different songs where possible. Each shape is placed where it needs the weakest
+    intensity (:func:`place_horse`); candidates where no placement works are skipped. Three
+    passes of up to :data:`MAX_TRIES` excerpts each are made per shape: one song per horse,
+    any song, then (for a weak detector) the "no sing" frames closest to the threshold, in
+    order of decreasing P(sing). No excerpt is tried twice for one shape, and no excerpt holds
+    two horses.
+
+    A shape that flips none of the excerpts tried is not an error: it is recorded by its
+    closest attempt (the highest P(sing) reached), explained like a horse and marked
+    ``flipped=False``.
+
+    Parameters
+    ----------
+    store : Store
+        The artifact store (trained detector and test-set predictions).
+
+    Returns
+    -------
+    list of Horse
+        Per shape of :data:`SHAPES`, in order: its horses (up to
+        ``experiment.horses_per_shape``), or its closest attempt (``flipped`` false).
+
+    Raises
+    ------
+    SvdError
+        If no test frame is labelled and predicted "no sing" (nothing to draw into).
+    """
+    cfg = store.cfg
+    net, predictor = detector(store)
+    threshold = cfg.evaluate.threshold
+    target_p = max(cfg.experiment.horse_probability, threshold + 1e-3)
+    rng = np.random.default_rng(item_seed(cfg.seed, "horses"))
+    songs = load_store_split(store, "test")
+    predictions = load_predictions(store.predictions_path("test"))
+    first, near = _candidates(songs, predictions, threshold, rng)
+    if not first:
+        raise SvdError("no test frame is labelled and predicted 'no sing', so there is nothing "
+                       "to draw horses into")
+    passes = ((first, True), (first, False), (near, False))
+    horses: list[Horse] = []
+    used: set[tuple[str, int]] = set()
+
+    def explained(shape_index: int, number: int, song: Song, frame: int, excerpt: np.ndarray,
+                  mask: np.ndarray, intensity: float, p_horse: float, flipped: bool) -> Horse:
+        horse = paint(excerpt, mask, intensity)
+        p_original = float(predict_logmel(predictor, excerpt[None])[0])
+        seeds = (cfg.seed, "horse", shape_index, number)
+        explanation = explain_excerpt(predictor, horse, seed=item_seed(*seeds, "horse"),
+                                      labels=(0, 1), **lime_settings(cfg.lime))
+        original_explanation = explain_excerpt(
+            predictor, excerpt, seed=item_seed(*seeds, "original"), labels=(0, 1),
+            **lime_settings(cfg.lime))
+        return Horse(SHAPES[shape_index], song.name, frame, excerpt, horse, mask, intensity,
+                     p_original, p_horse, explanation, original_explanation, flipped)
+
+    for shape_index, shape in enumerate(SHAPES):
+        made = 0
+        used_songs: set[str] = set()
+        tried: set[tuple[str, int]] = set()
+        closest: tuple | None = None
+        for pool, one_per_song in passes:
+            tries = 0
+            for song, frame in pool:
+                if made == cfg.experiment.horses_per_shape or tries == MAX_TRIES:
+                    break
+                key = (song.name, frame)
+                if key in used or key in tried or (one_per_song and song.name in used_songs):
+                    continue
+                tries += 1
+                tried.add(key)
+                window = np.asarray(song.spec[frame - HALF_BLOCK:frame + HALF_BLOCK + 1])
+                excerpt = to_logmel(net, window[None])[0]
+                mask, intensity, p_horse = place_horse(predictor, excerpt, shape, target_p,
+                                                       threshold, rng, closest=True)
+                if p_horse <= threshold:
+                    if closest is None or p_horse > closest[-1]:
+                        closest = (song, frame, excerpt, mask, intensity, p_horse)
+                    continue
+                horses.append(explained(shape_index, made, song, frame, excerpt, mask,
+                                        intensity, p_horse, True))
+                used.add(key)
+                used_songs.add(song.name)
+                made += 1
+        if made == 0 and closest is not None:
+            horses.append(explained(shape_index, 0, *closest, False))
+    return horses
+
+
+def horses_stage(store: Store) -> str:
+    """Make the horses and store them (skipped if stored); returns the file path.
+
+    Shapes that flipped nothing are stored too, by their closest attempt (``flipped`` false).
+    """
+    path = store.horses_path()
+    if path.is_file():
+        return str(path)
+    horses = make_horses(store)
+    arrays = {
+        "shape": np.array([h.shape for h in horses], dtype=str),
+        "song": np.array([h.song for h in horses], dtype=str),
+        "frame": np.array([h.frame for h in horses], dtype=np.int64),
+        "original": np.stack([h.original for h in horses]),
+        "horse": np.stack([h.horse for h in horses]),
+        "mask": np.stack([h.mask for h in horses]),
+        "intensity": np.array([h.intensity for h in horses], dtype=np.float32),
+        "p_original": np.array([h.p_original for h in horses], dtype=np.float32),
+        "p_horse": np.array([h.p_horse for h in horses], dtype=np.float32),
+        "flipped": np.array([h.flipped for h in horses], dtype=bool),
+    }
+    arrays.update(prefix_keys(stack_explanations([h.explanation for h in horses], False),
+                            "exp_"))
+    arrays.update(prefix_keys(stack_explanations([h.original_explanation for h in horses],
+                                               False), "orig_"))
+    save_arrays(path, **arrays)
+    return str(path)
+
+
+def load_horses(store: Store) -> list[Horse]:
+    """Read the stored horses with their explanations.
+
+    Files written before shapes that flip nothing were recorded hold flipped horses only.
+    """
+    path = store.horses_path()
+    if not path.is_file():
+        raise SvdError(f"no horses at '{path}'; run `svd horses` first")
+    data = load_arrays(path)
+    explanations = unstack_explanations(strip_prefix(data, "exp_"))
+    originals = unstack_explanations(strip_prefix(data, "orig_"))
+    flipped = data.get("flipped", np.ones(len(data["shape"]), dtype=bool))
+    return [Horse(str(data["shape"][i]), str(data["song"][i]), int(data["frame"][i]),
+                  data["original"][i], data["horse"][i], data["mask"][i],
+                  float(data["intensity"][i]), float(data["p_original"][i]),
+                  float(data["p_horse"][i]), explanations[i], originals[i], bool(flipped[i]))
+            for i in range(len(data["shape"]))]

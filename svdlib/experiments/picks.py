@@ -1,0 +1,190 @@
+"""Picking (original, adversarial) pairs of a setting, and the run's detector."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from svdlib.attacks.records import load_adversarial_spectrogram, load_record, record_path
+from svdlib.constants import DOMAINS, TARGETS
+from svdlib.detector.model import HALF_BLOCK, SingingVoiceDetector
+from svdlib.detector.predictor import DetectorPredictor, detector_predict_fn
+from svdlib.errors import SvdError
+from svdlib.experiments.config import config_from_dict
+from svdlib.experiments.evaluation import load_trained
+from svdlib.experiments.splits import load_store_split
+from svdlib.experiments.store import Store
+from svdlib.files import (
+    load_arrays,
+    save_arrays,
+)
+from svdlib.veracity.flips import is_flipped
+
+
+def check_setting(domain: str, target: int) -> None:
+    """Raise a one-line error for an unknown attack domain or direction."""
+    if domain not in DOMAINS:
+        raise SvdError(f"unknown attack domain '{domain}'; use wave or spec")
+    if target not in TARGETS:
+        raise SvdError(f"unknown target {target}; use 1 (no sing → sing) or 0 (sing → no sing)")
+
+
+# -- the detector, once per process -------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _cached_detector(model_dir: str, profile_json: str) -> tuple[SingingVoiceDetector,
+                                                                 DetectorPredictor]:
+    cfg = config_from_dict(json.loads(profile_json))
+    net = load_trained(Store(cfg))
+    return net, detector_predict_fn(net, device=next(net.parameters()).device)
+
+
+def detector(store: Store) -> tuple[SingingVoiceDetector, DetectorPredictor]:
+    """The trained detector and its batched P(sing) function on log-mel excerpts (cached)."""
+    store.activate()
+    cfg = store.cfg.to_dict()
+    cfg["run"] = {**cfg["run"], "progress": False}
+    return _cached_detector(str(store.model_dir()), json.dumps(cfg, sort_keys=True))
+
+
+def to_logmel(net: SingingVoiceDetector, linear: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Log-mel excerpts ``(N, frames, bands)`` of linear excerpts ``(N, frames, bins)``."""
+    linear = np.asarray(linear, dtype=np.float32)
+    if len(linear) == 0:
+        return np.zeros((0, *linear.shape[1:-1], net.frontend_config.mel_bands), np.float32)
+    device = next(net.parameters()).device
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(linear), batch):
+            x = torch.from_numpy(np.array(linear[start:start + batch])).to(device)
+            out.append(net.preprocess(x).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def predict_logmel(predictor: DetectorPredictor, logmel: np.ndarray,
+                   batch: int = 512) -> np.ndarray:
+    """P(sing) ``(N,)`` of log-mel excerpts ``(N, frames, bands)``, in batches."""
+    logmel = np.asarray(logmel, dtype=np.float32)
+    out = [predictor(torch.from_numpy(logmel[s:s + batch])).float().cpu().numpy()
+           for s in range(0, len(logmel), batch)]
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+# -- picking -----------------------------------------------------------------------------------
+@dataclass
+class Picks:
+    """Picked (original, adversarial) excerpt pairs of one attack domain and direction.
+
+    Attributes
+    ----------
+    songs : np.ndarray
+        Song name of each pair.
+    frames : np.ndarray
+        Centre frame of each excerpt in its song.
+    ground_truth : np.ndarray
+        Label of the centre frame.
+    original, adversarial : np.ndarray
+        ``(N, 115, bins)`` linear-magnitude excerpts.
+    orig_prob, adv_prob : np.ndarray
+        P(sing) of the original and adversarial excerpts, re-predicted.
+    """
+
+    songs: np.ndarray
+    frames: np.ndarray
+    ground_truth: np.ndarray
+    original: np.ndarray
+    adversarial: np.ndarray
+    orig_prob: np.ndarray
+    adv_prob: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def pick_adversaries(store: Store, domain: str, target: int) -> Path:
+    """Pick up to ``lime.pick_per_file`` successful excerpts per song (the original's rules).
+
+    For every attacked song, in file-list order, candidate frames are those the attack flipped
+    to ``target`` whose 115-frame window lies inside the song. They are visited in a random
+    order (seeded once from ``lime.pick_seed``; no repeats) and accepted while the re-predicted
+    original excerpt is not on the target's side of the threshold and the adversarial one is.
+    Songs without any accepted excerpt contribute nothing (the original crashed on them).
+
+    Returns
+    -------
+    Path
+        The picks file (skipped if it exists).
+    """
+    check_setting(domain, target)
+    path = store.picks_path(domain, target)
+    if path.is_file():
+        return path
+    cfg = store.cfg
+    folder = store.attack_dir(domain)
+    if not (folder / "summary.json").is_file():
+        raise SvdError(f"attack '{folder}' is missing or unfinished; run `svd attack --domain "
+                       f"{domain}` first")
+    net, predictor = detector(store)
+    threshold = cfg.evaluate.threshold
+    rng = np.random.default_rng(cfg.lime.pick_seed)
+    rows: dict[str, list] = {k: [] for k in ("songs", "frames", "ground_truth", "original",
+                                             "adversarial", "orig_prob", "adv_prob")}
+    for song in load_store_split(store, cfg.attack.subset):
+        if not record_path(folder, song.name).is_file():
+            continue
+        record = load_record(folder, song.name)
+        n = len(record["flipped"])
+        candidates = np.flatnonzero(record["flipped"] & (record["adv_pred"] == bool(target)))
+        candidates = candidates[(candidates >= HALF_BLOCK) & (candidates < n - HALF_BLOCK)]
+        order = rng.permutation(candidates)[:cfg.lime.pick_max_draws]
+        if not len(order):
+            continue
+        adversarial = load_adversarial_spectrogram(folder, song.name, cfg.frontend, domain)
+        original = np.asarray(song.spec)
+        accepted = 0
+        for start in range(0, len(order), 64):
+            chunk = order[start:start + 64]
+            orig = np.stack([original[f - HALF_BLOCK:f + HALF_BLOCK + 1] for f in chunk])
+            adv = np.stack([adversarial[f - HALF_BLOCK:f + HALF_BLOCK + 1] for f in chunk])
+            p_orig = predict_logmel(predictor, to_logmel(net, orig))
+            p_adv = predict_logmel(predictor, to_logmel(net, adv))
+            ok = is_flipped(p_adv, target, threshold) & ~is_flipped(p_orig, target, threshold)
+            for i in np.flatnonzero(ok):
+                if accepted == cfg.lime.pick_per_file:
+                    break
+                rows["songs"].append(song.name)
+                rows["frames"].append(int(chunk[i]))
+                rows["ground_truth"].append(bool(record["ground_truth"][chunk[i]]))
+                rows["original"].append(orig[i])
+                rows["adversarial"].append(adv[i])
+                rows["orig_prob"].append(float(p_orig[i]))
+                rows["adv_prob"].append(float(p_adv[i]))
+                accepted += 1
+            if accepted == cfg.lime.pick_per_file:
+                break
+    bins = cfg.frontend.n_bins
+    empty = np.zeros((0, 2 * HALF_BLOCK + 1, bins), np.float32)
+    save_arrays(path, songs=np.array(rows["songs"], dtype=str),
+                frames=np.array(rows["frames"], dtype=np.int64),
+                ground_truth=np.array(rows["ground_truth"], dtype=bool),
+                original=np.stack(rows["original"]) if rows["original"] else empty,
+                adversarial=np.stack(rows["adversarial"]) if rows["adversarial"] else empty,
+                orig_prob=np.array(rows["orig_prob"], dtype=np.float32),
+                adv_prob=np.array(rows["adv_prob"], dtype=np.float32))
+    return path
+
+
+def load_picks(store: Store, domain: str, target: int) -> Picks:
+    """Read the picked pairs of one setting (run :func:`pick_adversaries` first)."""
+    check_setting(domain, target)
+    path = store.picks_path(domain, target)
+    if not path.is_file():
+        raise SvdError(f"no picked adversaries at '{path}'; run `svd pick --domain {domain} "
+                       f"--target {target}` first")
+    data = load_arrays(path)
+    return Picks(**{k: data[k] for k in ("songs", "frames", "ground_truth", "original",
+                                         "adversarial", "orig_prob", "adv_prob")})

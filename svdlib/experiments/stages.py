@@ -1,0 +1,146 @@
+"""The stages in order, each making sure the ones before it ran (finished work is skipped).
+
+Notebooks and the CLI call these, so ``svd run``, ``svd book`` and a notebook run by hand with
+papermill compute exactly the same artifacts, and whichever comes first does the work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from svdlib.experiments.store import Store
+
+
+def corpus(store: Store) -> Path:
+    """The corpus folder: generated (embedded corpus) or checked (external data).
+
+    An embedded corpus whose generation did not finish (no completion marker, see
+    :func:`svdlib.corpus.corpus_complete`) is generated again; finished songs are kept.
+    """
+    from svdlib.data.synthetic.generate import corpus_complete, generate_corpus
+    from svdlib.experiments.splits import corpus_layout
+
+    if not store.external_data and not corpus_complete(store.data_root()):
+        c = store.cfg.corpus
+        generate_corpus(store.data_root(), seed=c.seed, n_train=c.n_train, n_valid=c.n_valid,
+                        n_test=c.n_test, bars=c.bars, sample_rate=store.cfg.frontend.sample_rate,
+                        progress=store.cfg.run.progress)
+    return corpus_layout(store).root
+
+
+def models(store: Store) -> list[Path]:
+    """The trained detectors, one per seed of ``train.seeds``."""
+    from svdlib.experiments.training import train_all
+
+    corpus(store)
+    return train_all(store.cfg, store)
+
+
+def predictions(store: Store) -> list[Path]:
+    """Per-frame predictions of every trained seed on the validation and test songs."""
+    from svdlib.experiments.evaluation import predict_all
+
+    models(store)
+    return predict_all(store)
+
+
+def evaluation(store: Store) -> dict:
+    """Test metrics of every seed and their mean ± std (see :func:`evaluate_all`)."""
+    from svdlib.experiments.evaluation import evaluate_all
+
+    predictions(store)
+    return evaluate_all(store)
+
+
+def attack(store: Store, domain: str) -> Path:
+    """The adversarial songs of one attack domain."""
+    from svdlib.experiments.attack import run_attack
+
+    models(store)
+    return run_attack(store, domain)
+
+
+def picks(store: Store, domain: str, target: int) -> Path:
+    """The picked (original, adversarial) pairs of one setting."""
+    from svdlib.experiments.picks import pick_adversaries
+
+    attack(store, domain)
+    path = pick_adversaries(store, domain, target)
+    _record(store, path, f"pick {domain} t{target}", attack=store.attack_dir(domain).name)
+    return path
+
+
+def explanations(store: Store, domain: str, target: int) -> Path:
+    """LIME explanations of the picked pairs of one setting."""
+    from svdlib.experiments.explanations import explain_pairs
+
+    picks(store, domain, target)
+    path = explain_pairs(store, domain, target)
+    _record(store, path, f"explain {domain} t{target}",
+            picks=store.picks_path(domain, target).name)
+    return path
+
+
+def subsets(store: Store, domain: str, target: int) -> list[Path]:
+    """LIME explanations of the partial adversaries of one setting (every k)."""
+    from svdlib.experiments.subsets import explain_subsets
+
+    explanations(store, domain, target)
+    paths = explain_subsets(store, domain, target)
+    for path in paths:
+        _record(store, path, f"subset {domain} t{target}",
+                picks=store.picks_path(domain, target).name)
+    return paths
+
+
+def horses(store: Store) -> str:
+    """The horses and their explanations."""
+    from svdlib.experiments.horses import horses_stage
+
+    predictions(store)
+    result = horses_stage(store)
+    _record(store, store.horses_path(), "horses", model=store.model_dir().name,
+            songs=store.split_files("test"))
+    return result
+
+
+def tables(store: Store) -> dict[str, Path]:
+    """Every experiment table (CSV), after every setting's subsets and the horses."""
+    from svdlib.experiments.tables import experiment_tables, settings
+
+    for domain, target in settings():
+        subsets(store, domain, target)
+    horses(store)
+    return experiment_tables(store)
+
+
+def figures(store: Store) -> dict[str, list[Path]]:
+    """Figures 1–4 (PNG and SVG) in the experiments folder."""
+    from svdlib.experiments.figures import paper_figures
+
+    tables(store)
+    figures = paper_figures(store)
+    inputs = {f"{domain} t{target}": store.explanations_path(domain, target).name
+              for domain, target in _settings()}
+    _record(store, store.experiments_dir(), "experiments", **inputs)
+    return figures
+
+
+def everything(store: Store) -> dict[str, list[Path]]:
+    """All stages, including the detector's evaluation."""
+    evaluation(store)
+    return figures(store)
+
+
+def _settings() -> list[tuple[str, int]]:
+    from svdlib.experiments.tables import settings
+
+    return settings()
+
+
+def _record(store: Store, artifact: Path, stage: str, **inputs: object) -> None:
+    """Write an artifact's provenance once (a finished artifact keeps the one it has)."""
+    from svdlib.experiments.store import provenance_path
+
+    if Path(artifact).exists() and not provenance_path(artifact).is_file():
+        store.write_provenance(artifact, stage, **inputs)

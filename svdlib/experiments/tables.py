@@ -1,0 +1,223 @@
+"""The experiment tables of a run: flip counts, Table 2, subsets, fidelity, horses."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from svdlib.errors import SvdError
+from svdlib.experiments.config import Config
+from svdlib.experiments.explanations import pair_logmel, stacked_weights
+from svdlib.experiments.factories import segmentation_from
+from svdlib.experiments.picks import check_setting, detector, load_picks, predict_logmel
+from svdlib.experiments.store import Store
+from svdlib.experiments.subsets import subset_results
+from svdlib.files import (
+    atomic_path,
+    save_json,
+)
+from svdlib.veracity import tables as paper_tables
+from svdlib.veracity.flips import (
+    FLIP_COLUMNS,
+    flip_counts_arrays,
+    lime_ranking,
+    norm_ranking,
+    table2_rows_arrays,
+)
+
+"""P(sing) of log-mel excerpts: ``(N, frames, bands)`` array → ``(N,)`` array."""
+
+
+def flip_counts(store: Store, domain: str, target: int) -> pd.DataFrame:
+    """Flip results per pair, k = 1 … n_components, and selection method (Fig. 2).
+
+    The stored pairs, the *adversarial* excerpts' LIME weights and the detector go through
+    :func:`flip_counts_arrays`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``domain, target, pair, song, frame, k, method`` (``LIME`` or
+        ``norm-based``), ``p_sing``, ``flipped``.
+    """
+    check_setting(domain, target)
+    segmentation = segmentation_from(store.cfg.lime)
+    original, adversarial = pair_logmel(store, domain, target)
+    picks = load_picks(store, domain, target)
+    weights, _ = stacked_weights(store, domain, target, "adv")
+    _, predictor = detector(store)
+    table = flip_counts_arrays(original, adversarial, weights, segmentation,
+                               functools.partial(predict_logmel, predictor), target,
+                               store.cfg.evaluate.threshold)
+    if table.empty:
+        return pd.DataFrame(columns=FLIP_COLUMNS)
+    pairs = table["pair"].to_numpy()
+    table.insert(0, "domain", domain)
+    table.insert(1, "target", target)
+    table.insert(3, "song", picks.songs[pairs])
+    table.insert(4, "frame", picks.frames[pairs])
+    return table
+
+
+def table2_rows(store: Store, domain: str, target: int) -> pd.DataFrame:
+    """Per pair, Table 2's k and the flips of both selections with that k.
+
+    k is the number of segments LIME finds relevant for the target class (positive "sing"
+    weights for target 1, negative ones for target 0) in the *adversarial* excerpt's
+    explanation; see :func:`table2_rows_arrays`.
+    """
+    check_setting(domain, target)
+    segmentation = segmentation_from(store.cfg.lime)
+    original, adversarial = pair_logmel(store, domain, target)
+    weights, _ = stacked_weights(store, domain, target, "adv")
+    _, predictor = detector(store)
+    table = table2_rows_arrays(original, adversarial, weights, segmentation,
+                               functools.partial(predict_logmel, predictor), target,
+                               store.cfg.evaluate.threshold)
+    table.insert(0, "domain", domain)
+    table.insert(1, "target", target)
+    table.insert(3, "song", load_picks(store, domain, target).songs[table["pair"].to_numpy()])
+    return table
+
+
+# -- running everything --------------------------------------------------------------------------
+def settings() -> list[tuple[str, int]]:
+    """The four (attack domain, target) settings in the paper's panel order."""
+    return [("wave", 1), ("spec", 1), ("wave", 0), ("spec", 0)]
+
+
+def segment_profile(store: Store, domain: str, target: int) -> dict[str, Any]:
+    """Where the perturbation has its energy and where LIME puts its weight, per segment.
+
+    Parameters
+    ----------
+    store : Store
+        The artifact store (explanations of the setting computed).
+    domain, target
+        The setting.
+
+    Returns
+    -------
+    dict
+        ``energy_share`` ``(n_components,)``: mean share of δ's energy per segment;
+        ``lime_weight``: mean class-"sing" weight of the adversarial explanations, sign-flipped
+        for target 0 so that positive means "towards the target"; ``energy_top3_share``: mean
+        share of δ's energy in its 3 strongest segments; ``top1_agreement``: share of pairs
+        whose strongest segment is LIME's top segment; ``n``.
+    """
+    segmentation = segmentation_from(store.cfg.lime)
+    original, adversarial = pair_logmel(store, domain, target)
+    weights, _ = stacked_weights(store, domain, target, "adv")
+    n = segmentation.n_components
+    if not len(original):
+        return {"energy_share": np.full(n, np.nan), "lime_weight": np.full(n, np.nan),
+                "energy_top3_share": np.nan, "top1_agreement": np.nan, "n": 0}
+    energy = np.atleast_2d(segmentation.energy(adversarial - original))
+    share = energy / np.maximum(energy.sum(-1, keepdims=True), 1e-30)
+    toward = weights if target == 1 else -weights
+    top3 = -np.sort(-share, axis=-1)[:, :3].sum(-1)
+    agreement = norm_ranking(adversarial - original, segmentation)[:, 0] == \
+        lime_ranking(weights, target)[:, 0]
+    return {"energy_share": share.mean(0), "lime_weight": toward.mean(0),
+            "energy_top3_share": float(top3.mean()), "top1_agreement": float(agreement.mean()),
+            "n": len(original)}
+
+
+TABLE_GROUPS = {
+    "flips": ("flip_counts", "flip_curves", "flip_differences", "table1"),
+    "table2": ("table2_pairs", "table2"),
+    "subset": ("subset", "subset_recovery", "detected_counts", "fidelity"),
+}
+"""Which tables each group of :func:`compute_tables` gives."""
+
+
+def compute_tables(store: Store, chosen: Sequence[tuple[str, int]] | None = None,
+                   groups: Sequence[str] = tuple(TABLE_GROUPS)) -> dict[str, pd.DataFrame]:
+    """The experiments' tables for some settings, from the stored artifacts.
+
+    Every interval's seed is derived from the setting, method and k alone, so the rows of a
+    setting are the same whether it is computed alone (a section notebook) or with the others
+    (:func:`experiment_tables`, the results page).
+
+    Parameters
+    ----------
+    store : Store
+        The artifact store.
+    chosen : sequence of (domain, target), optional
+        The settings (default all four).
+    groups : sequence of str
+        Which tables (keys of :data:`TABLE_GROUPS`): ``flips`` needs the explanations,
+        ``table2`` too, ``subset`` the subset explanations.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The tables of the chosen groups by name.
+    """
+    cfg: Config = store.cfg
+    chosen = list(settings() if chosen is None else chosen)
+    n_boot, seed = cfg.experiment.bootstrap, cfg.seed
+    tables: dict[str, pd.DataFrame] = {}
+    if "flips" in groups:
+        flips = pd.concat([flip_counts(store, *s) for s in chosen], ignore_index=True)
+        tables.update({
+            "flip_counts": flips,
+            "flip_curves": paper_tables.flip_curves(flips, n_boot, seed),
+            "flip_differences": paper_tables.flip_differences(flips, n_boot, seed),
+            "table1": paper_tables.table1(flips, cfg.experiment.table1_k, n_boot, seed,
+                                          chosen)})
+    if "table2" in groups:
+        rows = pd.concat([table2_rows(store, *s) for s in chosen], ignore_index=True)
+        tables.update({"table2_pairs": rows,
+                       "table2": paper_tables.table2(rows, n_boot, seed, chosen)})
+    if "subset" in groups:
+        subsets = {s: subset_results(store, *s) for s in chosen}
+        subset = pd.concat(list(subsets.values()), ignore_index=True)
+        counts = []
+        for (domain, target), part in subsets.items():
+            count = paper_tables.detected_counts(part)
+            count.insert(0, "target", target)
+            count.insert(0, "domain", domain)
+            counts.append(count)
+        tables.update({
+            "subset": subset,
+            "subset_recovery": paper_tables.subset_recovery(subset, n_boot, seed),
+            "detected_counts": pd.concat(counts, ignore_index=True),
+            "fidelity": paper_tables.fidelity_table(subset, n_boot, seed)})
+    return tables
+
+
+def experiment_tables(store: Store) -> dict[str, Path]:
+    """Compute every experiment's tables (:func:`compute_tables`) and write them as CSV.
+
+    The per-pair tables (``flip_counts``, ``table2_pairs``, ``subset``) carry each pair's song;
+    the summary tables (:mod:`svdlib.paper_tables`) give song-level intervals and paired tests.
+
+    Returns
+    -------
+    dict of str to Path
+        The CSV files by name (every table of :data:`TABLE_GROUPS`).
+    """
+    out_dir = store.experiments_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, table in compute_tables(store).items():
+        path = out_dir / f"{name}.csv"
+        with atomic_path(path, suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+        paths[name] = path
+    save_json(out_dir / "config.json", store.cfg.to_dict())
+    return paths
+
+
+def load_table(store: Store, name: str) -> pd.DataFrame:
+    """Read one experiment table written by :func:`experiment_tables`."""
+    path = store.experiments_dir() / f"{name}.csv"
+    if not path.is_file():
+        raise SvdError(f"no table '{path}'; run `svd experiment all` first")
+    return pd.read_csv(path)

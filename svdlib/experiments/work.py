@@ -1,0 +1,119 @@
+"""Heavy stages as independent work items that read and write through the store.
+
+An item names one artifact (an attacked song, an explained pair, an explained partial
+adversary) and carries the JSON-able parameters that produce it. A worker function computes
+the artifact from the configuration and the item alone, and writes it atomically, so any item
+can run in any process on any machine that sees the results folder, and a finished item (its
+output exists) is never computed again. :func:`run_items` executes a list of items in this
+process; :mod:`svdlib.scale` runs the same items on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from svdlib.errors import SvdError
+from svdlib.experiments.config import Config
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One unit of heavy work.
+
+    Attributes
+    ----------
+    stage : str
+        The stage it belongs to, e.g. ``"explain"``.
+    name : str
+        A readable unique name, e.g. ``"explain wave t1 pair 7"``.
+    output : str
+        The artifact the item writes; the item is done when it exists.
+    params : dict
+        JSON-able parameters (what the worker needs besides the configuration).
+    """
+
+    stage: str
+    name: str
+    output: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        """Whether the artifact exists."""
+        return Path(self.output).is_file()
+
+
+Worker = Callable[[dict, WorkItem], Any]
+
+
+@dataclass
+class ItemFailure:
+    """A failed item with the error's type, message and traceback."""
+
+    item: WorkItem
+    error: str
+    traceback: str = ""
+
+    def line(self) -> str:
+        """One line: the item, its parameters and the error."""
+        return f"{self.item.name} {self.item.params}: {self.error}"
+
+
+def run_items(items: Sequence[WorkItem], worker: Worker, cfg: Config,
+              desc: str = "work", progress: bool | None = None) -> list[ItemFailure]:
+    """Run the items that are not done, in this process; failures do not stop the others.
+
+    Parameters
+    ----------
+    items : sequence of WorkItem
+        The work; items whose output exists are skipped.
+    worker : callable
+        ``worker(cfg.to_dict(), item)``; a module-level function (so Dask can ship it).
+    cfg : Config
+        The configuration.
+    desc : str
+        Progress bar label.
+    progress : bool, optional
+        Show a progress bar (default ``cfg.run.progress``).
+
+    Returns
+    -------
+    list of ItemFailure
+        Empty when everything succeeded.
+    """
+    if cfg.run.scheduler or cfg.run.workers > 0:
+        from svdlib.experiments.dask import run_items_dask
+
+        return run_items_dask(items, worker, cfg, desc=desc, progress=progress)
+    pending = [item for item in items if not item.done]
+    show = cfg.run.progress if progress is None else progress
+    iterator: Any = pending
+    if show and pending:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(pending, desc=desc, unit="item")
+    cfg_dict = cfg.to_dict()
+    failures = []
+    for item in iterator:
+        try:
+            worker(cfg_dict, item)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # reported per item; the others continue
+            failures.append(ItemFailure(item, f"{type(err).__name__}: {err}",
+                                        traceback.format_exc()))
+    return failures
+
+
+def raise_failures(failures: Sequence[ItemFailure], stage: str) -> None:
+    """Raise one :class:`SvdError` listing every failed item (a re-run retries only them)."""
+    if not failures:
+        return
+    lines = "; ".join(f.line() for f in failures[:5])
+    more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+    raise SvdError(f"{len(failures)} {stage} item(s) failed: {lines}{more}; re-run to retry "
+                   "only the failed ones")

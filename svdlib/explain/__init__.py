@@ -1,0 +1,1 @@
+"""Explanations over time-frequency segments: the segmentation, baselines and audioLIME's LIME."""

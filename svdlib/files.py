@@ -1,0 +1,152 @@
+"""Atomic file writes and plain-array / JSON files (never pickles)."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svdlib.errors import SvdError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds.
+
+    The file gets the permissions of any file created under the process's umask (``mkstemp``
+    alone would leave it readable by its owner only). Temporary files that an earlier, killed
+    writer of the same ``path`` on this machine left behind are removed once the new file is
+    in place.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final destination. Its parent folders are created.
+    suffix : str
+        Suffix of the temporary file, for writers that insist on an extension (``.npz``).
+
+    Yields
+    ------
+    Path
+        Where to write. It is removed if the block raises.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.name}.{_HOST}-"
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=suffix or ".tmp",
+                                    dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+        _remove_stale_temporaries(path.parent, prefix)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temporaries(folder: Path, prefix: str) -> None:
+    """Delete ``prefix<pid>-*`` files of this host whose writing process no longer runs."""
+    for leftover in folder.glob(f"{glob.escape(prefix)}*"):
+        pid_text = leftover.name[len(prefix):].split("-", 1)[0]
+        if pid_text.isdigit() and not _process_alive(int(pid_text)):
+            leftover.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def save_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default),
+                       encoding="utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def load_json(path: str | Path) -> Any:
+    """Read a JSON artifact, with a clear error if it is missing or corrupt."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SvdError(f"missing artifact '{path}'; run the stage that writes it first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SvdError(f"corrupt JSON artifact '{path}' ({err}); delete it and re-run") from None
+
+
+def save_arrays(path: str | Path, **arrays: Any) -> None:
+    """Write named numpy arrays to an uncompressed ``.npz``, atomically (no pickles)."""
+    clean = {name: np.asarray(value) for name, value in arrays.items()}
+    for name, value in clean.items():
+        if value.dtype == object:
+            raise TypeError(f"array '{name}' has dtype object; store plain arrays only")
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **clean)
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """Read an ``.npz`` written by :func:`save_arrays` (``allow_pickle=False``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SvdError(f"missing artifact '{path}'; run the stage that writes it first")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (ValueError, OSError, EOFError) as err:
+        raise SvdError(f"corrupt array file '{path}' ({err}); delete it and re-run") from None
+
+
+def prefix_keys(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The same arrays with ``prefix`` added to every key (several records in one file)."""
+    return {f"{prefix}{key}": value for key, value in arrays.items()}
+
+
+def strip_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays whose keys start with ``prefix``, with the prefix removed."""
+    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+def short_hash(*values: Any) -> str:
+    """A 12-digit hash of JSON-serialisable values."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,346 @@
+"""The paper's tables from per-pair results, with song-level intervals and paired tests.
+
+Every function takes tidy per-pair tables (one row per pair, or per pair, k and method) that
+carry a ``song`` column, and returns a table of rates. Rates come with 95 % cluster-bootstrap
+intervals that resample test songs (:mod:`svdlib.statistics`), the numbers of pairs and songs
+behind them, and, where the paper compares two selections on the same pairs, the paired
+difference "norm-based − LIME" with its interval and a within-song sign-flip test. The section
+notebooks, the results page and the CLI all read these tables, so they show the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from svdlib.seeding import item_seed
+from svdlib.veracity.statistics import paired_difference, song_auroc, song_rate
+
+DOMAIN_NAMES = {"wave": "waveform", "spec": "spectrogram"}
+DIRECTION_NAMES = {1: "no sing → sing", 0: "sing → no sing"}
+METHODS = ("LIME", "norm-based")
+
+#: The paper's numbers (Table 1: % flipped by the 3 most relevant LIME segments; Table 2:
+#: all positively weighted LIME segments vs as many highest-energy segments).
+PAPER_TABLE1 = {("wave", 1): 53.0, ("spec", 1): 41.0, ("wave", 0): 21.0, ("spec", 0): 32.0}
+PAPER_TABLE2 = {("wave", 1): (86.0, 99.0), ("spec", 1): (91.0, 98.0),
+                ("wave", 0): (49.0, 74.0), ("spec", 0): (44.0, 55.0)}
+
+
+def _rate_columns(rate: Any) -> dict[str, Any]:
+    return {"percent": rate.percent, "ci_low": rate.low, "ci_high": rate.high}
+
+
+def _difference_columns(diff: Any) -> dict[str, Any]:
+    return {"difference": diff.difference, "diff_ci_low": diff.low, "diff_ci_high": diff.high,
+            "p_value": diff.p_value, "p_mcnemar": diff.p_mcnemar,
+            "only_LIME": diff.discordant_a, "only_norm": diff.discordant_b}
+
+
+def _setting_columns(domain: str, target: int) -> dict[str, Any]:
+    return {"direction": DIRECTION_NAMES[target], "attack": DOMAIN_NAMES[domain],
+            "domain": domain, "target": target}
+
+
+def _by_method(table: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flags of LIME and norm-based at ``k``, aligned by pair, and the pairs' songs."""
+    at_k = table[table["k"] == k]
+    lime = at_k[at_k["method"] == "LIME"].sort_values("pair")
+    norm = at_k[at_k["method"] == "norm-based"].sort_values("pair")
+    if not np.array_equal(lime["pair"].to_numpy(), norm["pair"].to_numpy()):
+        raise ValueError("LIME and norm-based rows must cover the same pairs")
+    return (lime["flipped"].to_numpy(bool), norm["flipped"].to_numpy(bool),
+            lime["song"].to_numpy())
+
+
+def flip_curves(flips: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Figure 2's curves: % flipped per setting, method and k, with song-level intervals.
+
+    Parameters
+    ----------
+    flips : pandas.DataFrame
+        Columns ``domain, target, pair, song, k, method, flipped``.
+    n_boot, seed : int
+        Bootstrap samples and seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``domain, target, method, k, percent, ci_low, ci_high, n, n_songs``.
+    """
+    rows = []
+    for (domain, target, method, k), group in flips.groupby(["domain", "target", "method", "k"],
+                                                             sort=False):
+        rate = song_rate(group["flipped"].to_numpy(bool), group["song"].to_numpy(), n_boot,
+                         item_seed(seed, "curve", domain, target, method, k))
+        rows.append({"domain": domain, "target": int(target), "method": method, "k": int(k),
+                     **_rate_columns(rate), "n": rate.n_pairs, "n_songs": rate.n_songs})
+    return pd.DataFrame(rows, columns=["domain", "target", "method", "k", "percent", "ci_low",
+                                       "ci_high", "n", "n_songs"])
+
+
+def flip_differences(flips: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Figure 2's comparison: norm-based − LIME per setting and k, paired on the same pairs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``domain, target, k, difference, diff_ci_low, diff_ci_high, p_value, p_mcnemar,
+        only_LIME, only_norm, n, n_songs`` (differences in percentage points).
+    """
+    rows = []
+    for (domain, target), table in flips.groupby(["domain", "target"], sort=False):
+        for k in sorted(table["k"].unique()):
+            lime, norm, songs = _by_method(table, int(k))
+            diff = paired_difference(lime, norm, songs, n_boot,
+                                     item_seed(seed, "difference", domain, target, int(k)))
+            rows.append({"domain": domain, "target": int(target), "k": int(k),
+                         **_difference_columns(diff), "n": diff.n_pairs,
+                         "n_songs": diff.n_songs})
+    return pd.DataFrame(rows, columns=["domain", "target", "k", "difference", "diff_ci_low",
+                                       "diff_ci_high", "p_value", "p_mcnemar", "only_LIME",
+                                       "only_norm", "n", "n_songs"])
+
+
+def _groups(table: pd.DataFrame,
+            settings: Sequence[tuple[str, int]] | None) -> list[tuple[tuple[str, int],
+                                                                      pd.DataFrame]]:
+    """Per setting its rows; every given setting appears, with no rows if it has no pairs."""
+    if settings is None:
+        settings = list(dict.fromkeys(zip(table["domain"], table["target"].astype(int),
+                                          strict=True)))
+    return [((d, int(t)), table[(table["domain"] == d) & (table["target"] == t)])
+            for d, t in settings]
+
+
+def table1(flips: pd.DataFrame, k: int = 3, n_boot: int = 2000, seed: int = 0,
+           settings: Sequence[tuple[str, int]] | None = None) -> pd.DataFrame:
+    """Table 1: % flipped by the k most relevant LIME segments, the energy ranking beside it.
+
+    Parameters
+    ----------
+    flips : pandas.DataFrame
+        Columns ``domain, target, pair, song, k, method, flipped``.
+    k : int
+        The number of segments.
+    n_boot, seed : int
+        Bootstrap samples and seed.
+    settings : sequence of (domain, target), optional
+        The rows, in order (default: the settings in ``flips``); one without pairs gets NaNs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per setting: ``LIME %`` with ``ci_low, ci_high``; ``norm-based %`` with its interval;
+        the paired difference; ``n_pairs, n_songs``; ``paper %``.
+    """
+    rows = []
+    for key, table in _groups(flips, settings):
+        lime, norm, songs = _by_method(table, k)
+        lime_rate = song_rate(lime, songs, n_boot, item_seed(seed, "table1", *key))
+        norm_rate = song_rate(norm, songs, n_boot, item_seed(seed, "table1", *key, "norm"))
+        diff = paired_difference(lime, norm, songs, n_boot,
+                                 item_seed(seed, "table1", *key, "difference"))
+        rows.append({**_setting_columns(*key), "k": k, "n_pairs": lime_rate.n_pairs,
+                     "n_songs": lime_rate.n_songs, "LIME %": lime_rate.percent,
+                     "ci_low": lime_rate.low, "ci_high": lime_rate.high,
+                     "norm-based %": norm_rate.percent, "norm-based ci_low": norm_rate.low,
+                     "norm-based ci_high": norm_rate.high, **_difference_columns(diff),
+                     "paper %": PAPER_TABLE1[key]})
+    return pd.DataFrame(rows)
+
+
+def table2(rows: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
+           settings: Sequence[tuple[str, int]] | None = None) -> pd.DataFrame:
+    """Table 2: all positively relevant LIME segments vs as many highest-energy segments.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Columns ``domain, target, pair, song, k, flipped_LIME, flipped_norm-based``.
+    n_boot, seed : int
+        Bootstrap samples and seed.
+    settings : sequence of (domain, target), optional
+        As in :func:`table1`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per setting: ``mean k``, each method's ``%`` with ``ci_low``/``ci_high``, the paired
+        difference, ``n_pairs, n_songs`` and the paper's values.
+    """
+    out = []
+    for key, table in _groups(rows, settings):
+        songs = table["song"].to_numpy()
+        record: dict[str, Any] = {**_setting_columns(*key), "n_pairs": len(table),
+                                  "n_songs": len(set(songs.tolist())),
+                                  "mean k": float(table["k"].mean()) if len(table) else np.nan}
+        for method, paper in zip(METHODS, PAPER_TABLE2[key], strict=True):
+            rate = song_rate(table[f"flipped_{method}"].to_numpy(bool), songs, n_boot,
+                             item_seed(seed, "table2", *key, method))
+            record.update({f"{method} %": rate.percent, f"{method} ci_low": rate.low,
+                           f"{method} ci_high": rate.high, f"paper {method} %": paper})
+        diff = paired_difference(table["flipped_LIME"].to_numpy(bool),
+                                 table["flipped_norm-based"].to_numpy(bool), songs, n_boot,
+                                 item_seed(seed, "table2", *key, "difference"))
+        record.update(_difference_columns(diff))
+        out.append(record)
+    return pd.DataFrame(out)
+
+
+def subset_recovery(subset: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Figure 3's rate: how often LIME ranks all k modified segments in its top k.
+
+    Among the successful partial adversaries of each setting and k, the share whose k
+    modified segments are all in LIME's top k, with a song-level interval.
+
+    Parameters
+    ----------
+    subset : pandas.DataFrame
+        Columns ``domain, target, k, pair, song, detected``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``domain, target, k, percent, ci_low, ci_high, n, n_songs``.
+    """
+    rows = []
+    for (domain, target, k), group in subset.groupby(["domain", "target", "k"], sort=False):
+        rate = song_rate(group["detected"].to_numpy() == k, group["song"].to_numpy(), n_boot,
+                         item_seed(seed, "recovery", domain, target, k))
+        rows.append({"domain": domain, "target": int(target), "k": int(k), **_rate_columns(rate),
+                     "n": rate.n_pairs, "n_songs": rate.n_songs})
+    return pd.DataFrame(rows, columns=["domain", "target", "k", "percent", "ci_low", "ci_high",
+                                       "n", "n_songs"])
+
+
+def detected_counts(subset: pd.DataFrame) -> pd.DataFrame:
+    """Figure 3's bars: number of successful partial adversaries per k and detected count."""
+    rows = []
+    for k, group in subset.groupby("k"):
+        counts = group["detected"].value_counts()
+        for detected in range(int(k) + 1):
+            rows.append({"k": int(k), "detected": detected,
+                         "count": int(counts.get(detected, 0))})
+    return pd.DataFrame(rows, columns=["k", "detected", "count"])
+
+
+def fidelity_separation(subset: pd.DataFrame, n_boot: int = 2000,
+                        seed: int = 0) -> dict[str, float]:
+    """How well fidelity tells correct single-segment explanations from wrong ones (Fig. 4).
+
+    Parameters
+    ----------
+    subset : pandas.DataFrame
+        Subset rows (``k, top1_correct, fidelity, song``); those with k = 1 are used.
+    n_boot, seed : int
+        Bootstrap samples and seed of the AUROC's song-level interval.
+
+    Returns
+    -------
+    dict
+        ``n``, ``n_songs``, ``correct`` (LIME's top segment is the modified one), median
+        fidelity of the correct and the wrong ones, the AUROC of fidelity as a detector of
+        correctness with its song-level interval (``auroc_low``, ``auroc_high``) and the
+        Mann-Whitney U test's p-value (pair level; NaN when one group is empty).
+    """
+    from scipy.stats import mannwhitneyu
+
+    k1 = subset[subset["k"] == 1]
+    correct = k1["top1_correct"].map(lambda v: v in (True, "True", 1)).to_numpy(bool)
+    fidelity = k1["fidelity"].to_numpy(dtype=float)
+    songs = k1["song"].to_numpy() if "song" in k1 else np.arange(len(k1))
+    auroc, low, high = song_auroc(fidelity, correct, songs, n_boot, seed)
+    result = {"n": len(k1), "n_songs": len(set(np.asarray(songs).tolist())),
+              "correct": int(correct.sum()),
+              "median_correct": float(np.median(fidelity[correct])) if correct.any()
+              else float("nan"),
+              "median_wrong": float(np.median(fidelity[~correct])) if (~correct).any()
+              else float("nan"),
+              "auroc": auroc, "auroc_low": low, "auroc_high": high, "p_value": float("nan")}
+    if correct.any() and (~correct).any():
+        result["p_value"] = float(mannwhitneyu(fidelity[correct], fidelity[~correct]).pvalue)
+    return result
+
+
+def fidelity_table(subset: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """:func:`fidelity_separation` per setting (one row each)."""
+    rows = []
+    for (domain, target), group in subset.groupby(["domain", "target"], sort=False):
+        stats = fidelity_separation(group, n_boot, item_seed(seed, "fidelity", domain, target))
+        rows.append({"domain": domain, "target": int(target), **stats})
+    return pd.DataFrame(rows, columns=["domain", "target", "n", "n_songs", "correct",
+                                       "median_correct", "median_wrong", "auroc", "auroc_low",
+                                       "auroc_high", "p_value"])
+
+
+def _verdict(low: float, high: float) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "cannot be judged (no pairs)"
+    if low > 0:
+        return "holds"
+    if high < 0:
+        return "is reversed"
+    return "is not resolved at this sample size"
+
+
+def conclusion(table1_rows: pd.DataFrame, table2_rows: pd.DataFrame,
+               differences: pd.DataFrame) -> pd.DataFrame:
+    """Per setting, whether the paper's finding holds, from the paired differences.
+
+    The paper's finding is "the segments with the most perturbation energy flip the label more
+    often than LIME's". For Table 1 (k = 3) and Table 2 it *holds* when the song-level interval
+    of norm-based − LIME lies above 0, *is reversed* when it lies below 0, and is not resolved
+    otherwise; over the whole curve the mean difference over k is reported beside.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``setting, table1_difference, table1_interval, table1_p, table1_verdict,
+        table2_difference, table2_interval, table2_p, table2_verdict, curve_mean_difference``.
+    """
+    rows = []
+    for _, t1 in table1_rows.iterrows():
+        key = (t1["domain"], int(t1["target"]))
+        t2 = table2_rows[(table2_rows["domain"] == key[0]) & (table2_rows["target"] == key[1])]
+        curve = differences[(differences["domain"] == key[0])
+                            & (differences["target"] == key[1])]
+        row = {"setting": f"{t1['attack']}, {t1['direction']}", "domain": key[0],
+               "target": key[1]}
+        for name, source in (("table1", t1), ("table2", t2.iloc[0] if len(t2) else None)):
+            if source is None:
+                row.update({f"{name}_difference": np.nan, f"{name}_interval": "–",
+                            f"{name}_p": np.nan, f"{name}_verdict": "cannot be judged"})
+                continue
+            row.update({f"{name}_difference": source["difference"],
+                        f"{name}_interval": f"[{source['diff_ci_low']:+.0f}, "
+                                            f"{source['diff_ci_high']:+.0f}]",
+                        f"{name}_p": source["p_value"],
+                        f"{name}_verdict": _verdict(source["diff_ci_low"],
+                                                    source["diff_ci_high"])})
+        row["curve_mean_difference"] = float(curve["difference"].mean()) if len(curve) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def conclusion_sentences(verdicts: pd.DataFrame) -> dict[tuple[str, int], str]:
+    """One plain-text sentence per setting saying what :func:`conclusion` found."""
+    out = {}
+    for _, r in verdicts.iterrows():
+        out[(r["domain"], int(r["target"]))] = (
+            f"at k = 3 the energy ranking flips {r['table1_difference']:+.0f} points more than "
+            f"LIME {r['table1_interval']} (p = {r['table1_p']:.2g}), so the finding "
+            f"{r['table1_verdict']}; with Table 2's k {r['table2_difference']:+.0f} points "
+            f"{r['table2_interval']} (p = {r['table2_p']:.2g}): it {r['table2_verdict']}. "
+            f"Averaged over k = 1…20 the difference is {r['curve_mean_difference']:+.1f} points.")
+    return out
+
+
+def conclusion_text(verdicts: pd.DataFrame) -> str:
+    """The conclusion as Markdown bullet points, one per setting (see :func:`conclusion`)."""
+    sentences = conclusion_sentences(verdicts)
+    return "\n".join(f"- **{r['setting']}**: {sentences[(r['domain'], int(r['target']))]}"
+                     for _, r in verdicts.iterrows())

@@ -1,0 +1,1 @@
+"""Figures, text tables and widgets, drawn from plain tables and arrays."""

@@ -1,0 +1,110 @@
+"""An interactive explorer of the explanations of adversarial excerpts (ipywidgets).
+
+Choose an attack, a direction, a pair and k; see the original, the adversarial excerpt and the
+perturbation, LIME's weights on the 5 × 4 grid next to the perturbation energy, the k segments
+each selects and what the detector says when only those carry the perturbation; and listen to
+the original, the adversarial excerpt and the two partial versions. In a static page (the
+built book) the widgets render from their embedded state with the first selection; a static
+figure is shown as well, for readers without JavaScript.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from svdlib.audio.io import load_audio
+from svdlib.explain.segments import Segmentation
+from svdlib.veracity.flips import (
+    is_flipped,
+)
+from svdlib.veracity.tables import DIRECTION_NAMES, DOMAIN_NAMES
+from svdlib.viz.figures import explanation_grid, style
+
+
+@dataclass
+class PairView:
+    """Everything the explorer shows for one pair and one k."""
+
+    domain: str
+    target: int
+    index: int
+    k: int
+    song: str
+    frame: int
+    original: np.ndarray
+    adversarial: np.ndarray
+    weights: np.ndarray
+    energy: np.ndarray
+    lime_ids: np.ndarray
+    norm_ids: np.ndarray
+    p_original: float
+    p_adversarial: float
+    p_lime: float
+    p_norm: float
+    fidelity: float
+    threshold: float
+
+    @property
+    def delta(self) -> np.ndarray:
+        """The log-mel perturbation."""
+        return self.adversarial - self.original
+
+
+def pair_figure(view: PairView, segmentation: Segmentation) -> plt.Figure:
+    """Original, adversarial, perturbation; LIME weights and perturbation energy on the grid."""
+    style()
+    fig, axes = plt.subplots(2, 3, figsize=(11, 5.6))
+    limits = (min(view.original.min(), view.adversarial.min()),
+              max(view.original.max(), view.adversarial.max()))
+    for ax, image, title in ((axes[0, 0], view.original, f"original, P(sing) = "
+                              f"{view.p_original:.2f}"),
+                             (axes[0, 1], view.adversarial, f"adversarial, P(sing) = "
+                              f"{view.p_adversarial:.2f}")):
+        ax.imshow(image.T, origin="lower", aspect="auto", cmap="magma", vmin=limits[0],
+                  vmax=limits[1])
+        ax.set_title(title, fontsize=10)
+    bound = float(np.abs(view.delta).max()) or 1.0
+    axes[0, 2].imshow(view.delta.T, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-bound,
+                      vmax=bound)
+    axes[0, 2].set_title("perturbation δ (log-mel)", fontsize=10)
+    for ax in axes[0]:
+        ax.grid(False)
+        ax.set_xlabel("frame")
+        ax.set_ylabel("mel band")
+        for t in segmentation.time_borders[1:-1]:
+            ax.axvline(t - 0.5, color="white", linewidth=0.5, alpha=0.7)
+        for b in segmentation.freq_borders[1:-1]:
+            ax.axhline(b - 0.5, color="white", linewidth=0.5, alpha=0.7)
+    flip = {True: "flips", False: "does not flip"}
+    explanation_grid(view.weights, segmentation, axes[1, 0], highlight=view.lime_ids.tolist(),
+                     title=f"LIME weights (\"sing\"), fidelity {view.fidelity:.2f}")
+    energy = view.energy / max(float(view.energy.max()), 1e-12)
+    explanation_grid(energy, segmentation, axes[1, 1], highlight=view.norm_ids.tolist(),
+                     title="perturbation energy (relative)")
+    ax = axes[1, 2]
+    names = ["original", "adversarial", f"LIME top-{view.k}", f"norm top-{view.k}"]
+    values = [view.p_original, view.p_adversarial, view.p_lime, view.p_norm]
+    ax.barh(names[::-1], values[::-1], color=["0.6", "C3", "C0", "C1"][::-1])
+    ax.axvline(view.threshold, color="k", linestyle=":", linewidth=1)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("P(sing)")
+    lime_flips = bool(is_flipped(view.p_lime, view.target, view.threshold))
+    norm_flips = bool(is_flipped(view.p_norm, view.target, view.threshold))
+    ax.set_title(f"LIME {flip[lime_flips]}, norm-based {flip[norm_flips]}", fontsize=10)
+    fig.suptitle(f"{DOMAIN_NAMES[view.domain]} attack, {DIRECTION_NAMES[view.target]}: pair "
+                 f"{view.index} ('{view.song}', frame {view.frame}), k = {view.k}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+@functools.lru_cache(maxsize=8)
+def _song_stft(path: str, sample_rate: int, frame_len: int, hop: int) -> np.ndarray:
+    signal = torch.from_numpy(load_audio(path, sample_rate))
+    window = torch.hann_window(frame_len, periodic=True)
+    return torch.stft(signal, frame_len, hop, frame_len, window, center=True, pad_mode="reflect",
+                      return_complex=True).T.numpy()
