@@ -40,8 +40,9 @@ from svdlib.attacks.optimise import attack_spectrogram, attack_waveform
 from svdlib.attacks.settings import AttackDomainConfig
 from svdlib.audio.frontend import spectrogram_np
 from svdlib.audio.settings import FrontEndConfig
-from svdlib.detector.model import HALF_BLOCK, best_device, build_model
+from svdlib.detector.model import HALF_BLOCK, build_model
 from svdlib.detector.settings import ModelConfig
+from svdlib.devices import best_device
 
 
 def make_song(seconds: float, sample_rate: int = 22050) -> np.ndarray:

@@ -24,9 +24,10 @@ import torch
 
 from svdlib.audio.settings import FrontEndConfig
 from svdlib.detector.inference import predict_song
-from svdlib.detector.model import best_device, build_model
+from svdlib.detector.model import build_model
 from svdlib.detector.settings import ModelConfig, TrainConfig
 from svdlib.detector.training import augment_batch
+from svdlib.devices import best_device
 
 
 def median_time(fn, repeats: int) -> float:

@@ -39,9 +39,10 @@ import numpy as np
 import torch
 
 from svdlib.audio.settings import FrontEndConfig
-from svdlib.detector.model import best_device, build_model
+from svdlib.detector.model import build_model
 from svdlib.detector.predictor import DetectorPredictor, FoldedDetector, detector_predict_fn
 from svdlib.detector.settings import ModelConfig
+from svdlib.devices import best_device
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.lime import explain_excerpt, sample_masks
 from svdlib.explain.segments import Segmentation

@@ -4,8 +4,9 @@ import torch
 
 from svdlib.audio.settings import FrontEndConfig
 from svdlib.detector.checkpoint import load_model, load_original_state_dict, save_model
-from svdlib.detector.model import ZeroMeanConv2d, best_device, build_model
+from svdlib.detector.model import ZeroMeanConv2d, build_model
 from svdlib.detector.settings import ModelConfig
+from svdlib.devices import best_device
 from svdlib.errors import SvdError
 
 FE = FrontEndConfig()

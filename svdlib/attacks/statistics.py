@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from svdlib.attacks.records import (
-    _check_domain,
     _folder_domain,
     load_adversarial_spectrogram,
     load_record,
@@ -22,8 +21,6 @@ from svdlib.attacks.records import (
 from svdlib.audio.settings import FrontEndConfig
 from svdlib.detector.model import HALF_BLOCK
 from svdlib.errors import SvdError
-from svdlib.experiments.config import Config
-from svdlib.experiments.store import Store
 from svdlib.files import save_json
 
 
@@ -37,8 +34,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_summary(folder: str | Path, names: Sequence[str], domain: str, cfg: Config) -> dict:
+def write_summary(folder: str | Path, names: Sequence[str], domain: str, subset: str,
+                  threshold: float, params: dict[str, Any]) -> dict:
     """Write ``summary.json``: overall and per-song success statistics of an attack folder.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The attack folder (records and log).
+    names : sequence of str
+        The attacked songs.
+    domain : {"wave", "spec"}
+        The attack domain.
+    subset : str
+        The split the songs come from.
+    threshold : float
+        The decision threshold of the attack.
+    params : dict
+        The attack's hyper-parameters, as written.
 
     Returns
     -------
@@ -57,9 +70,8 @@ def write_summary(folder: str | Path, names: Sequence[str], domain: str, cfg: Co
                    seconds=rec["seconds"])
         songs.append(row)
     overall = {k: _plain(v) for k, v in overall_statistics(log, domain).items()}
-    summary = {"domain": domain, "subset": cfg.attack.subset,
-               "threshold": cfg.evaluate.threshold,
-               "params": cfg.to_dict()["attack"][domain], "overall": overall, "songs": songs,
+    summary = {"domain": domain, "subset": subset, "threshold": threshold,
+               "params": params, "overall": overall, "songs": songs,
                "no_flip_songs": [s["name"] for s in songs if not s["flipped"]]}
     save_json(folder / "summary.json", summary)
     return summary
@@ -223,32 +235,3 @@ def iter_successful_excerpts(folder: str | Path, songs: Iterable[Any],
                           adv_prob=float(rec["adv_probs"][f]),
                           original=np.array(orig[window], dtype=np.float32),
                           adversarial=np.array(adv[window], dtype=np.float32))
-
-
-def successful_excerpts(store: Store, domain: str,
-                        target: int | None = None) -> Iterator[Excerpt]:
-    """:func:`iter_successful_excerpts` for the configured attack of a store.
-
-    Parameters
-    ----------
-    store : Store
-        The artifact store (its ``attack.subset`` names the songs).
-    domain : {"wave", "spec"}
-        The attack domain.
-    target : {0, 1}, optional
-        Only frames flipped to this prediction.
-
-    Yields
-    ------
-    Excerpt
-        See :func:`iter_successful_excerpts`.
-    """
-    from svdlib.experiments.splits import load_store_split
-
-    _check_domain(domain)
-    folder = store.attack_dir(domain)
-    if not (folder / "summary.json").is_file():
-        raise SvdError(f"attack '{folder}' is missing or unfinished; run `svd attack --domain "
-                       f"{domain}` first")
-    songs = load_store_split(store, store.cfg.attack.subset)
-    yield from iter_successful_excerpts(folder, songs, store.cfg.frontend, target)

@@ -103,9 +103,6 @@ def load_split(layout: Layout, split: str, frontend: FrontEndConfig,
     return [load_song(layout, name, frontend, cache_dir) for name in iterator]
 
 
-def pad_spectrogram(spec: np.ndarray, pad: int = 57) -> np.ndarray:
-    """Add ``pad`` all-zero frames on both sides, as the detector sees a whole song."""
-    return np.pad(np.asarray(spec), ((pad, pad), (0, 0)))
 
 
 class ExcerptSampler:

@@ -21,20 +21,10 @@ from svdlib.audio.frontend import LogMel
 from svdlib.audio.settings import FrontEndConfig
 from svdlib.constants import EXCERPT_FRAMES
 from svdlib.detector.settings import ModelConfig
-from svdlib.errors import SvdError
 
 BLOCKLEN = EXCERPT_FRAMES
 HALF_BLOCK = BLOCKLEN // 2
 
-
-def best_device(requested: str = "auto") -> torch.device:
-    """The device to compute on: a GPU when one is present (or as requested), else the CPU."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise SvdError(f"device '{requested}' requested but no CUDA GPU is available; use "
-                       "run.device=auto or cpu")
-    return torch.device(requested)
 
 
 class ZeroMeanConv2d(nn.Conv2d):

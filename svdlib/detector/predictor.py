@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from svdlib.detector.model import BLOCKLEN, SingingVoiceDetector, ZeroMeanConv2d, best_device
-from svdlib.explain.neighbourhood import _tune_for
+from svdlib.detector.model import BLOCKLEN, SingingVoiceDetector, ZeroMeanConv2d
+from svdlib.devices import best_device, tune_for
 
 # --------------------------------------------------------------------------------------------
 # the detector as a predict function
@@ -127,7 +128,7 @@ class DetectorPredictor:
     def __init__(self, net: SingingVoiceDetector, device: torch.device | str | None = None,
                  fast: bool = True, micro_batch: int | None = None,
                  compile: bool = False) -> None:
-        self.device = _tune_for(best_device("auto") if device is None else torch.device(device))
+        self.device = tune_for(best_device("auto") if device is None else torch.device(device))
         net = copy.deepcopy(net).cpu().eval()
         self.module: nn.Module = FoldedDetector(net) if fast else net
         self.module = self.module.to(self.device).eval()
@@ -187,3 +188,12 @@ def detector_predict_fn(net: SingingVoiceDetector, device: torch.device | str | 
     """
     return DetectorPredictor(net, device=device, fast=fast, micro_batch=micro_batch,
                              compile=compile)
+
+
+def predict_logmel(predictor: DetectorPredictor, logmel: np.ndarray,
+                   batch: int = 512) -> np.ndarray:
+    """P(sing) ``(N,)`` of log-mel excerpts ``(N, frames, bands)``, in batches."""
+    logmel = np.asarray(logmel, dtype=np.float32)
+    out = [predictor(torch.from_numpy(logmel[s:s + batch])).float().cpu().numpy()
+           for s in range(0, len(logmel), batch)]
+    return np.concatenate(out) if out else np.zeros(0, np.float32)

@@ -161,7 +161,8 @@ def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
                              progress=progress), "attack")
     names = [item.params["song"] for item in items]
     write_log(folder, names)
-    write_summary(folder, names, domain, cfg)
+    write_summary(folder, names, domain, cfg.attack.subset, cfg.evaluate.threshold,
+                  cfg.to_dict()["attack"][domain])
     store.write_provenance(folder, f"attack {domain}", model=store.model_dir().name,
                            songs=store.split_files(cfg.attack.subset))
     return folder

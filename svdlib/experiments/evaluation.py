@@ -13,7 +13,8 @@ from svdlib.data.songs import Song
 from svdlib.detector.checkpoint import load_model
 from svdlib.detector.inference import load_predictions, predict_songs, save_predictions
 from svdlib.detector.metrics import evaluate_predictions, format_summary, summarize_runs
-from svdlib.detector.model import SingingVoiceDetector, best_device
+from svdlib.detector.model import SingingVoiceDetector
+from svdlib.devices import best_device
 from svdlib.errors import SvdError
 from svdlib.experiments.splits import corpus_layout, load_store_split
 from svdlib.experiments.store import Store

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from svdlib.detector.predictor import DetectorPredictor
-from svdlib.errors import SvdError
 from svdlib.experiments.config import config_from_dict
 from svdlib.experiments.factories import lime_settings
 from svdlib.experiments.picks import (
@@ -23,13 +22,12 @@ from svdlib.experiments.picks import (
 )
 from svdlib.experiments.store import Store
 from svdlib.experiments.work import WorkItem, raise_failures, run_items
-from svdlib.explain.explanation import Explanation, unstack_explanations
+from svdlib.explain.explanation import Explanation
 from svdlib.explain.lime import explain_excerpt
 from svdlib.files import (
     load_arrays,
     prefix_keys,
     save_arrays,
-    strip_prefix,
 )
 from svdlib.seeding import item_seed
 
@@ -109,18 +107,6 @@ def explain_pairs(store: Store, domain: str, target: int) -> Path:
     return _assemble(items, path, ("orig_", "adv_"))
 
 
-def load_pair_explanations(store: Store, domain: str,
-                           target: int) -> tuple[list[Explanation], list[Explanation]]:
-    """The explanations of the original and of the adversarial excerpts of every pair."""
-    path = store.explanations_path(domain, target)
-    if not path.is_file():
-        raise SvdError(f"no explanations at '{path}'; run `svd explain --domain {domain} "
-                       f"--target {target}` first")
-    data = load_arrays(path)
-    if int(data["n"]) == 0:
-        return [], []
-    return (unstack_explanations(strip_prefix(data, "orig_")),
-            unstack_explanations(strip_prefix(data, "adv_")))
 
 
 def stacked_weights(store: Store, domain: str, target: int,

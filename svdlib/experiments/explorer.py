@@ -7,10 +7,11 @@ import numpy as np
 
 from svdlib.audio.frontend import filterbank
 from svdlib.detector.model import HALF_BLOCK
+from svdlib.detector.predictor import predict_logmel
 from svdlib.errors import SvdError
 from svdlib.experiments.explanations import pair_logmel, stacked_weights
 from svdlib.experiments.factories import segmentation_from
-from svdlib.experiments.picks import detector, load_picks, predict_logmel
+from svdlib.experiments.picks import detector, load_picks
 from svdlib.experiments.splits import corpus_layout
 from svdlib.experiments.store import Store
 from svdlib.explain.segments import Segmentation

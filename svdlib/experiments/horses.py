@@ -7,9 +7,10 @@ import numpy as np
 from svdlib.data.songs import Song
 from svdlib.detector.inference import load_predictions
 from svdlib.detector.model import HALF_BLOCK
+from svdlib.detector.predictor import predict_logmel
 from svdlib.errors import SvdError
 from svdlib.experiments.factories import lime_settings
-from svdlib.experiments.picks import detector, predict_logmel, to_logmel
+from svdlib.experiments.picks import detector, to_logmel
 from svdlib.experiments.splits import load_store_split
 from svdlib.experiments.store import Store
 from svdlib.explain.explanation import stack_explanations, unstack_explanations

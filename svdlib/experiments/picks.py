@@ -13,7 +13,7 @@ import torch
 from svdlib.attacks.records import load_adversarial_spectrogram, load_record, record_path
 from svdlib.constants import DOMAINS, TARGETS
 from svdlib.detector.model import HALF_BLOCK, SingingVoiceDetector
-from svdlib.detector.predictor import DetectorPredictor, detector_predict_fn
+from svdlib.detector.predictor import DetectorPredictor, detector_predict_fn, predict_logmel
 from svdlib.errors import SvdError
 from svdlib.experiments.config import config_from_dict
 from svdlib.experiments.evaluation import load_trained
@@ -64,14 +64,6 @@ def to_logmel(net: SingingVoiceDetector, linear: np.ndarray, batch: int = 256) -
             out.append(net.preprocess(x).float().cpu().numpy())
     return np.concatenate(out)
 
-
-def predict_logmel(predictor: DetectorPredictor, logmel: np.ndarray,
-                   batch: int = 512) -> np.ndarray:
-    """P(sing) ``(N,)`` of log-mel excerpts ``(N, frames, bands)``, in batches."""
-    logmel = np.asarray(logmel, dtype=np.float32)
-    out = [predictor(torch.from_numpy(logmel[s:s + batch])).float().cpu().numpy()
-           for s in range(0, len(logmel), batch)]
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 # -- picking -----------------------------------------------------------------------------------

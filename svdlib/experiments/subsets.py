@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from svdlib.detector.predictor import predict_logmel
 from svdlib.errors import SvdError
 from svdlib.experiments.config import config_from_dict
 from svdlib.experiments.explanations import _explain, pair_logmel
 from svdlib.experiments.factories import segmentation_from
-from svdlib.experiments.picks import check_setting, detector, load_picks, predict_logmel
+from svdlib.experiments.picks import check_setting, detector, load_picks
 from svdlib.experiments.store import Store
 from svdlib.experiments.work import WorkItem, raise_failures, run_items
 from svdlib.files import (

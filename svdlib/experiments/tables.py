@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from svdlib.detector.predictor import predict_logmel
 from svdlib.errors import SvdError
 from svdlib.experiments.config import Config
 from svdlib.experiments.explanations import pair_logmel, stacked_weights
 from svdlib.experiments.factories import segmentation_from
-from svdlib.experiments.picks import check_setting, detector, load_picks, predict_logmel
+from svdlib.experiments.picks import check_setting, detector, load_picks
 from svdlib.experiments.store import Store
 from svdlib.experiments.subsets import subset_results
 from svdlib.files import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from svdlib.detector.checkpoint import load_model
-from svdlib.detector.model import best_device
 from svdlib.detector.training import train_detector
+from svdlib.devices import best_device
 from svdlib.experiments.config import Config
 from svdlib.experiments.splits import load_store_split
 from svdlib.experiments.store import Store

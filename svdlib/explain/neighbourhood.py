@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from svdlib.detector.model import best_device
+from svdlib.devices import best_device, tune_for
 from svdlib.explain.factorization import TimeFrequencyFactorization
 
 PredictFn = Callable[[torch.Tensor], Any]
@@ -19,18 +19,12 @@ PredictFn = Callable[[torch.Tensor], Any]
 # model outputs
 
 
-def _tune_for(device: torch.device) -> torch.device:
-    """Let cuDNN pick its fastest kernels on CUDA (LIME repeats one batch shape); else no-op."""
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    return device
-
 
 def _resolve_device(predict_fn: PredictFn, device: torch.device | str | None) -> torch.device:
     if device is not None:
-        return _tune_for(torch.device(device))
+        return tune_for(torch.device(device))
     own = getattr(predict_fn, "device", None)
-    return _tune_for(torch.device(own) if own is not None else best_device("auto"))
+    return tune_for(torch.device(own) if own is not None else best_device("auto"))
 
 
 def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:

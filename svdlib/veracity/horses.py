@@ -24,8 +24,8 @@ import numpy as np
 from svdlib.constants import EXCERPT_FRAMES, MEL_BANDS
 from svdlib.data.songs import Song
 from svdlib.detector.model import HALF_BLOCK
+from svdlib.detector.predictor import predict_logmel
 from svdlib.errors import SvdError
-from svdlib.experiments.picks import predict_logmel
 from svdlib.explain.explanation import Explanation
 from svdlib.explain.segments import Segmentation
 
