@@ -44,7 +44,8 @@ from svdlib.detector.predictor import DetectorPredictor, FoldedDetector, detecto
 from svdlib.detector.settings import ModelConfig
 from svdlib.devices import best_device
 from svdlib.explain.factorization import TimeFrequencyFactorization
-from svdlib.explain.lime import explain_excerpt, sample_masks
+from svdlib.explain.lime import explain_excerpt
+from svdlib.explain.sampling import sample_masks
 from svdlib.explain.segments import Segmentation
 
 

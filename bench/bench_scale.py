@@ -22,9 +22,10 @@ import torch
 
 from svdlib.experiments.config import load_config
 from svdlib.experiments.dask import run_items_dask
+from svdlib.experiments.executors import run_items
 from svdlib.experiments.explanations import explain_pair_worker, explanation_items
 from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, run_items
+from svdlib.experiments.work import WorkItem
 
 
 def relocated(items: list[WorkItem], folder: Path) -> list[WorkItem]:

@@ -1,4 +1,9 @@
-"""Errors a user can cause, reported as one clear line (exit code 2 in the CLI)."""
+"""Errors a user can cause, typed by what went wrong, each one clear line.
+
+The library raises these; it never suggests a command. The ``svd`` command line turns them into
+one line on stderr with exit code 2 and, for a :class:`MissingArtifactError`, the ``svd``
+command that makes the artifact.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,31 @@ class SvdError(Exception):
 
     The message is a single line that names the file or setting and says how to fix it.
     """
+
+
+class ConfigError(SvdError):
+    """A bad profile or setting: unknown key, out-of-range value, unreadable YAML."""
+
+
+class DataError(SvdError):
+    """A bad input file: audio, labels, filelists, the corpus layout or a model file."""
+
+
+class MissingArtifactError(SvdError):
+    """An artifact a step needs has not been computed (or its computation did not finish).
+
+    Parameters
+    ----------
+    message : str
+        What is missing, and where.
+    command : str
+        The ``svd`` subcommand (with its options) that makes it, e.g. ``"train"`` or
+        ``"attack --domain wave"``; the CLI shows it as a hint.
+    """
+
+    def __init__(self, message: str, command: str = "") -> None:
+        super().__init__(message)
+        self.command = command
 
 
 def first_line(err: BaseException) -> str:

@@ -61,7 +61,7 @@ def test_stft_matches_librosa_and_frame_count():
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal(22050 * 2).astype(np.float32)
-    ours = Spectrogram(FE)(torch.from_numpy(x)).numpy()
+    ours = Spectrogram(n_fft=1024, hop_length=315)(torch.from_numpy(x)).numpy()
     ref = np.abs(librosa.stft(x, n_fft=1024, hop_length=315, window="hann", center=True,
                               pad_mode="reflect")).T
     assert ours.shape == (n_frames(len(x), 315), 513) == ref.shape
@@ -81,14 +81,14 @@ def test_mel_orig_matches_the_specification():
 
 def test_front_end_is_differentiable_to_the_waveform():
     x = torch.randn(8000, requires_grad=True)
-    logmel = LogMel(FE)(Spectrogram(FE)(x))
+    logmel = LogMel.from_settings(FE)(Spectrogram.from_settings(FE)(x))
     assert logmel.shape == (n_frames(8000, 315), 80)
     logmel.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
 def test_log_floor():
-    out = LogMel(FE)(torch.zeros(3, 513))
+    out = LogMel()(torch.zeros(3, 513))
     assert torch.allclose(out, torch.full_like(out, float(np.log(1e-7))))
 
 

@@ -2,13 +2,8 @@ import pytest
 
 from svdlib.errors import SvdError
 from svdlib.experiments.checks import DISTANCE_METRICS, FEATURE_SELECTIONS
-from svdlib.experiments.config import (
-    PROFILES_DIR,
-    config_from_dict,
-    load_config,
-    parse_overrides,
-    validate,
-)
+from svdlib.experiments.config import PROFILES_DIR, config_from_dict, load_config, validate
+from svdlib.experiments.overrides import parse_overrides
 from svdlib.experiments.vars import apply_vars, read_vars
 
 MODEL_VARS = """\
@@ -293,7 +288,7 @@ def test_shipped_profiles_include_the_three():
 def test_choices_match_what_explain_accepts():
     import numpy as np
 
-    from svdlib.explain.lime import FEATURE_SELECTION, neighborhood_distances
+    from svdlib.explain.sampling import FEATURE_SELECTION, neighborhood_distances
 
     assert FEATURE_SELECTIONS == FEATURE_SELECTION
     masks = np.random.default_rng(0).integers(0, 2, size=(64, 20)).astype(np.uint8)

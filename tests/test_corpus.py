@@ -20,7 +20,7 @@ from svdlib.constants import SPLITS
 from svdlib.data.synthetic.generate import corpus_complete, generate_corpus
 from svdlib.data.synthetic.mix import _segments, _vocal_activity, synthesize_song
 from svdlib.data.synthetic.plan import SongSpec, corpus_plan
-from svdlib.errors import SvdError
+from svdlib.errors import MissingArtifactError, SvdError
 from svdlib.experiments import stages
 from svdlib.experiments.config import load_config
 from svdlib.experiments.splits import corpus_layout, load_store_split
@@ -249,8 +249,9 @@ def test_killed_generation_is_finished_by_the_corpus_stage(
     monkeypatch.undo()
     made = store.data_root()
     assert (made / "filelists").is_dir()  # what used to pass for a finished corpus
-    with pytest.raises(SvdError, match="has not been generated .*run `svd corpus`"):
+    with pytest.raises(MissingArtifactError, match="has not been generated") as caught:
         corpus_layout(store)
+    assert caught.value.command == "corpus"   # the CLI's hint: run `svd corpus`
     assert not corpus_complete(made)
 
     assert stages.corpus(store) == made

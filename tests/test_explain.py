@@ -14,14 +14,9 @@ from svdlib.experiments.config import LimeConfig
 from svdlib.experiments.factories import lime_settings
 from svdlib.explain.explanation import Explanation, stack_explanations, unstack_explanations
 from svdlib.explain.factorization import TimeFrequencyFactorization
-from svdlib.explain.lime import (
-    LimeAudioExplainer,
-    default_kernel,
-    explain_excerpt,
-    neighborhood_distances,
-    sample_masks,
-)
+from svdlib.explain.lime import LimeAudioExplainer, explain_excerpt
 from svdlib.explain.neighbourhood import predict_neighborhood
+from svdlib.explain.sampling import default_kernel, neighborhood_distances, sample_masks
 from svdlib.explain.segments import Segmentation
 from svdlib.files import load_arrays, save_arrays
 

@@ -13,9 +13,10 @@ import pytest
 from conftest import toy_config
 
 from svdlib.experiments import stages
+from svdlib.experiments.executors import run_items
 from svdlib.experiments.explanations import explanation_items
 from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, run_items
+from svdlib.experiments.work import WorkItem
 from svdlib.files import load_arrays
 from svdlib.seeding import item_seed
 

@@ -24,6 +24,13 @@ def toy_songs(n, seed, frames=400):
     return songs
 
 
+def train_tiny(cfg, train_songs, valid_songs, out_dir, seed, **kwargs):
+    """``train_detector`` with the settings of a whole configuration, on the CPU."""
+    return train_detector(cfg.model, cfg.frontend, cfg.train, train_songs, valid_songs, out_dir,
+                          seed, torch.device("cpu"), smooth_width=cfg.evaluate.smooth_width,
+                          smooth_method=cfg.evaluate.smooth_method, **kwargs)
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path):
     return load_config("tiny", {"train.epochs": 2, "train.epochsize": 12, "train.batchsize": 8},
@@ -55,8 +62,7 @@ def test_random_filter_centres_lie_between_150_hz_and_8_khz():
 
 def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, tiny_cfg, monkeypatch):
     train, valid = toy_songs(3, 0), toy_songs(1, 1)
-    device = torch.device("cpu")
-    straight = train_detector(tiny_cfg, train, valid, tmp_path / "a", 7, device, progress=False)
+    straight = train_tiny(tiny_cfg, train, valid, tmp_path / "a", 7, progress=False)
 
     import svdlib.detector.training as train_module
 
@@ -71,11 +77,11 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, tiny_cfg, monkey
 
     monkeypatch.setattr(train_module, "validate", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train_detector(tiny_cfg, train, valid, tmp_path / "b", 7, device, progress=False)
+        train_tiny(tiny_cfg, train, valid, tmp_path / "b", 7, progress=False)
     assert (tmp_path / "b" / "checkpoint.pt").is_file()
     assert not (tmp_path / "b" / "model.safetensors").exists()
     monkeypatch.setattr(train_module, "validate", original)
-    resumed = train_detector(tiny_cfg, train, valid, tmp_path / "b", 7, device, progress=False)
+    resumed = train_tiny(tiny_cfg, train, valid, tmp_path / "b", 7, progress=False)
     a = load_model(straight, tiny_cfg.model, tiny_cfg.frontend).state_dict()
     b = load_model(resumed, tiny_cfg.model, tiny_cfg.frontend).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -86,8 +92,7 @@ def test_training_reduces_the_loss(tmp_path, tiny_cfg):
     tiny_cfg.train.epochsize = 25
     tiny_cfg.train.augment = False
     out = tmp_path / "m"
-    train_detector(tiny_cfg, toy_songs(3, 0), toy_songs(1, 1), out, 0, torch.device("cpu"),
-                   progress=False)
+    train_tiny(tiny_cfg, toy_songs(3, 0), toy_songs(1, 1), out, 0, progress=False)
     import json
 
     history = json.loads((out / "history.json").read_text())
@@ -107,5 +112,4 @@ def test_corrupt_checkpoint_is_reported(tmp_path, tiny_cfg):
     out.mkdir()
     (out / "checkpoint.pt").write_bytes(b"garbage")
     with pytest.raises(SvdError, match="cannot be resumed"):
-        train_detector(tiny_cfg, toy_songs(2, 0), toy_songs(1, 1), out, 0, torch.device("cpu"),
-                       progress=False)
+        train_tiny(tiny_cfg, toy_songs(2, 0), toy_songs(1, 1), out, 0, progress=False)

@@ -31,15 +31,9 @@ from svdlib.explain.explanation import Explanation, stack_explanations, unstack_
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.segments import Segmentation
 from svdlib.files import load_arrays, prefix_keys, save_arrays, strip_prefix
-from svdlib.veracity.flips import (
-    compose_partial,
-    flip_counts_arrays,
-    is_flipped,
-    lime_ranking,
-    positive_count,
-    table2_rows_arrays,
-)
+from svdlib.veracity.flips import compose_partial, is_flipped, lime_ranking, positive_count
 from svdlib.veracity.horses import draw_shape, horse_found, paint, shape_segments
+from svdlib.veracity.measures import flip_counts_arrays, table2_rows_arrays
 
 EXPERIMENT = {
     # the toy detector is robust: strong attacks, so that every setting has pairs

@@ -273,7 +273,7 @@ def attack_waveform(net: SingingVoiceDetector, signal: np.ndarray, params: Attac
     started = time.perf_counter()
     device = _device_of(net, device)
     x = torch.from_numpy(np.array(signal, dtype=np.float32)).reshape(-1).to(device)
-    stft = Spectrogram(net.frontend_config).to(device)
+    stft = Spectrogram.from_settings(net.frontend_config).to(device)
 
     def logits_of(delta: torch.Tensor) -> torch.Tensor:
         spec = stft(x + delta)

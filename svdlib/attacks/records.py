@@ -17,7 +17,7 @@ from svdlib.audio.frontend import spectrogram_np
 from svdlib.audio.io import load_audio
 from svdlib.audio.settings import FrontEndConfig
 from svdlib.constants import DOMAINS
-from svdlib.errors import SvdError
+from svdlib.errors import MissingArtifactError, SvdError
 from svdlib.files import atomic_path, load_arrays, save_arrays
 
 #: Columns of the merged per-frame log, as in the original ``logger.csv``.
@@ -130,7 +130,7 @@ def load_record(folder: str | Path, name: str) -> dict[str, Any]:
 def _folder_config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
     if not path.is_file():
-        raise SvdError(f"attack folder '{folder}' has no config.json; run `svd attack` first")
+        raise MissingArtifactError(f"attack folder '{folder}' has no config.json", "attack")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -175,8 +175,8 @@ def load_adversarial_spectrogram(folder: str | Path, name: str,
     domain = domain or _folder_domain(folder)
     path = adversary_path(folder, name, domain)
     if not path.is_file():
-        raise SvdError(f"no adversary for '{name}' at '{path}'; run `svd attack --domain "
-                       f"{domain}` first")
+        raise MissingArtifactError(f"no adversary for '{name}' at '{path}'",
+                                   f"attack --domain {domain}")
     if domain == "spec":
         return np.load(path, allow_pickle=False).astype(np.float32)
     frontend = frontend or _folder_frontend(folder)
@@ -237,7 +237,7 @@ def read_log(path: str | Path) -> Any:
     if path.is_dir():
         path = path / "logger.csv"
     if not path.is_file():
-        raise SvdError(f"attack log '{path}' does not exist; run `svd attack` first")
+        raise MissingArtifactError(f"attack log '{path}' does not exist", "attack")
     log = pd.read_csv(path, dtype={"file": str}, skipinitialspace=True, keep_default_na=False)
     missing = [c for c in LOG_COLUMNS if c not in log.columns]
     if missing:

@@ -16,8 +16,10 @@ class Spectrogram(nn.Module):
 
     Parameters
     ----------
-    frontend : FrontEndConfig
-        Sample rate, window length and frame rate.
+    n_fft : int
+        Window (and FFT) length in samples (1024).
+    hop_length : int
+        Hop in samples (315: 70 frames per second at 22050 Hz).
 
     Notes
     -----
@@ -25,12 +27,17 @@ class Spectrogram(nn.Module):
     layout the detector takes. The signal must be longer than half a window (reflect padding).
     """
 
-    def __init__(self, frontend: FrontEndConfig) -> None:
+    def __init__(self, n_fft: int = 1024, hop_length: int = 315) -> None:
         super().__init__()
-        self.n_fft = frontend.frame_len
-        self.hop = frontend.hop
+        self.n_fft = int(n_fft)
+        self.hop = int(hop_length)
         self.register_buffer("window", torch.hann_window(self.n_fft, periodic=True),
                              persistent=False)
+
+    @classmethod
+    def from_settings(cls, frontend: FrontEndConfig) -> Spectrogram:
+        """The STFT of a front end's settings (window length and frame rate)."""
+        return cls(frontend.frame_len, frontend.hop)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """Return ``|STFT(waveform)|`` as ``(..., frames, bins)``."""
@@ -99,13 +106,37 @@ def filterbank(frontend: FrontEndConfig) -> np.ndarray:
 
 
 class LogMel(nn.Module):
-    """Linear STFT magnitudes ``(..., bins)`` to scaled mel magnitudes ``(..., mel_bands)``."""
+    """Linear STFT magnitudes ``(..., bins)`` to scaled mel magnitudes ``(..., n_mels)``.
 
-    def __init__(self, frontend: FrontEndConfig) -> None:
+    Parameters
+    ----------
+    sample_rate, n_fft : int
+        Sample rate and window length of the STFT the input comes from.
+    n_mels : int
+        Mel bands.
+    f_min, f_max : float
+        Lowest and highest filter frequency in Hz.
+    filterbank : {"mel_orig", "mel"}
+        Schlüter's yaafe-style triangles (the paper's), or HTK mel with Slaney normalisation.
+    magscale : {"log", "log1p", "linear"}
+        Magnitude scaling after the filterbank (``log`` clamps at 1e-7).
+    """
+
+    def __init__(self, sample_rate: int = 22050, n_fft: int = 1024, n_mels: int = MEL_BANDS,
+                 f_min: float = 27.5, f_max: float = 8000.0, filterbank: str = "mel_orig",
+                 magscale: str = "log") -> None:
         super().__init__()
-        self.magscale = frontend.magscale
-        self.register_buffer("filterbank", torch.from_numpy(filterbank(frontend)),
+        self.magscale = magscale
+        make = mel_orig_filterbank if filterbank == "mel_orig" else slaney_filterbank
+        self.register_buffer("filterbank",
+                             torch.from_numpy(make(sample_rate, n_fft, n_mels, f_min, f_max)),
                              persistent=False)
+
+    @classmethod
+    def from_settings(cls, frontend: FrontEndConfig) -> LogMel:
+        """The mel stage of a front end's settings."""
+        return cls(frontend.sample_rate, frontend.frame_len, frontend.mel_bands,
+                   frontend.mel_min, frontend.mel_max, frontend.filterbank, frontend.magscale)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         """Apply the filterbank and the magnitude scaling."""
@@ -120,11 +151,13 @@ class LogMel(nn.Module):
 def spectrogram_np(signal: np.ndarray, frontend: FrontEndConfig) -> np.ndarray:
     """Linear-magnitude spectrogram ``(frames, bins)`` of a 1-D signal, as float32 numpy."""
     with torch.no_grad():
-        spec = Spectrogram(frontend)(torch.from_numpy(np.array(signal, dtype=np.float32)))
+        samples = torch.from_numpy(np.array(signal, dtype=np.float32))
+        spec = Spectrogram.from_settings(frontend)(samples)
     return spec.numpy()
 
 
 def logmel_np(spec: np.ndarray, frontend: FrontEndConfig) -> np.ndarray:
     """Scaled mel spectrogram ``(frames, mel_bands)`` of a linear spectrogram, as numpy."""
     with torch.no_grad():
-        return LogMel(frontend)(torch.from_numpy(np.array(spec, dtype=np.float32))).numpy()
+        magnitudes = torch.from_numpy(np.array(spec, dtype=np.float32))
+        return LogMel.from_settings(frontend)(magnitudes).numpy()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from svdlib.audio.headers import _UNKNOWN_FRAMES, _header_counts, _zero_length_wav
-from svdlib.errors import SvdError, first_line
+from svdlib.errors import DataError, first_line
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".m4a", ".opus")
 
@@ -59,16 +59,16 @@ def load_audio(path: str | Path, sample_rate: int = 22050) -> np.ndarray:
         if alternative.is_file():
             path = alternative
         else:
-            raise SvdError(f"audio file '{path}' does not exist; check the file list and the "
+            raise DataError(f"audio file '{path}' does not exist; check the file list and the "
                            "audio folder")
     signal, rate = _read_any(path)
     if signal.ndim == 2:
         signal = signal.mean(axis=1)
     if signal.size == 0:
-        raise SvdError(f"audio file '{path}' is empty or truncated (no samples decoded from "
+        raise DataError(f"audio file '{path}' is empty or truncated (no samples decoded from "
                        f"{path.stat().st_size} bytes); re-export, replace or remove it")
     if not np.all(np.isfinite(signal)):
-        raise SvdError(f"audio file '{path}' contains NaN or infinite samples; re-export or "
+        raise DataError(f"audio file '{path}' contains NaN or infinite samples; re-export or "
                        "replace it")
     if rate != sample_rate:
         import librosa
@@ -85,10 +85,10 @@ def _read_any(path: Path) -> tuple[np.ndarray, int]:
     """
     size = path.stat().st_size
     if size == 0:
-        raise SvdError(f"audio file '{path}' is empty (0 bytes); replace or remove it")
+        raise DataError(f"audio file '{path}' is empty (0 bytes); replace or remove it")
     counts = _header_counts(path, size)
     if counts is not None and counts[1] < counts[0]:
-        raise SvdError(f"audio file '{path}' is truncated: header promises {counts[0]} samples, "
+        raise DataError(f"audio file '{path}' is truncated: header promises {counts[0]} samples, "
                        f"file holds {counts[1]}; re-export or replace it")
     try:
         return _read_soundfile(path, _zero_length_wav(path, size) or path)
@@ -106,7 +106,7 @@ def _read_any(path: Path) -> tuple[np.ndarray, int]:
             pass
     kind = _sniff(path)
     what = f"malformed {kind} data" if kind else "not a recognised audio format"
-    raise SvdError(f"cannot decode audio file '{path}': {what} ({first_error}); re-export or "
+    raise DataError(f"cannot decode audio file '{path}': {what} ({first_error}); re-export or "
                    "replace it")
 
 
@@ -138,8 +138,9 @@ def _read_soundfile(path: Path, source: Path | io.BytesIO) -> tuple[np.ndarray, 
             with _quiet_stderr():
                 signal = _read_frames(sound, known)
         except (RuntimeError, soundfile.LibsndfileError) as error:
-            raise SvdError(f"audio file '{path}' is truncated or corrupt: decoding failed part-way "
-                           f"({_libsndfile_reason(error)}); re-export or replace it") from None
+            raise DataError(f"audio file '{path}' is truncated or corrupt: decoding failed "
+                            f"part-way ({_libsndfile_reason(error)}); re-export or replace "
+                            "it") from None
         return np.asarray(signal, dtype=np.float32), int(sound.samplerate)
 
 

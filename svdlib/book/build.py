@@ -27,13 +27,10 @@ from typing import Any
 
 from svdlib.book import runs as run_table
 from svdlib.book.execute import _ANSI, _WARNING, _print, run_notebooks
-from svdlib.book.runs import NotebookRun
+from svdlib.book.runs import NotebookRun, RunReport
 from svdlib.book.stamps import _rel
 from svdlib.errors import SvdError
-from svdlib.experiments.config import (
-    Config,
-    project_root,
-)
+from svdlib.experiments.config import Config, project_root
 
 # -- the book ----------------------------------------------------------------------------------
 
@@ -152,30 +149,57 @@ def build_book(
     """
     say = log or _print
     root = Path(root).resolve() if root else project_root()
-    for name in ("_config.yml", "_toc.yml"):
-        if not (root / name).is_file():
-            raise SvdError(f"no {name} in {root}; run svd book from the repository root")
+    _require_config(root)
     if vendor:
         vendor_web_assets(root, log=say)
-    missing = missing_outputs(root)
-    if missing:
-        say("svd book: these executed notebooks are missing (not run yet, or failed), so their "
-            "pages will be missing and the build is not strict: "
-            + ", ".join(_rel(p) for p in missing))
+    if _report_missing_outputs(root, say):
         strict = False
-    command = [sys.executable, "-c",
-               "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
-               "build", *(["--all"] if all_pages else []), "--keep-going",
-               *(["-W"] if strict else []), str(root)]
     log_path = root / "_build" / "book-build.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     say(f"svd book: jupyter-book build{' --all' if all_pages else ''} --keep-going"
         f"{' -W' if strict else ''} . (log: {_rel(log_path)})")
     started = time.monotonic()
+    returncode = _run_jupyter_book(root, log_path, all_pages=all_pages, strict=strict)
+    warnings = _echo_warnings(root, log_path, say)
+    html = root / "_build" / "html"
+    if returncode != 0 or not (html / "index.html").is_file():
+        raise SvdError(f"the book build failed (exit code {returncode}, "
+                       f"{warnings} warnings/errors); see {_rel(log_path)}")
+    say(f"svd book: built {_rel(html / 'index.html')} in {time.monotonic() - started:.1f} s")
+    return html
+
+
+def _require_config(root: Path) -> None:
+    for name in ("_config.yml", "_toc.yml"):
+        if not (root / name).is_file():
+            raise SvdError(f"no {name} in {root}; run svd book from the repository root")
+
+
+def _report_missing_outputs(root: Path, say: Callable[[str], None]) -> list[Path]:
+    """Say which executed notebooks the book lacks; those notebooks."""
+    missing = missing_outputs(root)
+    if missing:
+        say("svd book: these executed notebooks are missing (not run yet, or failed), so their "
+            "pages will be missing and the build is not strict: "
+            + ", ".join(_rel(p) for p in missing))
+    return missing
+
+
+def _run_jupyter_book(root: Path, log_path: Path, *, all_pages: bool, strict: bool) -> int:
+    """Run ``jupyter-book build`` on ``root``, its output into ``log_path``; the exit code."""
+    command = [sys.executable, "-c",
+               "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+               "build", *(["--all"] if all_pages else []), "--keep-going",
+               *(["-W"] if strict else []), str(root)]
     env = dict(os.environ, PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
     with open(log_path, "w", encoding="utf-8") as handle:
         proc = subprocess.run(command, cwd=root, stdout=handle, stderr=subprocess.STDOUT,
                               text=True, check=False, env=env)
+    return proc.returncode
+
+
+def _echo_warnings(root: Path, log_path: Path, say: Callable[[str], None]) -> int:
+    """Echo the build log's warning and error lines (the first 50); how many there are."""
     text = _ANSI.sub("", log_path.read_text(encoding="utf-8", errors="replace"))
     warnings = [line.replace(f"{root}{os.sep}", "") for line in text.splitlines()
                 if _WARNING.search(line)]
@@ -183,12 +207,7 @@ def build_book(
         say(f"  {line}")
     if len(warnings) > 50:
         say(f"  … {len(warnings) - 50} more in {_rel(log_path)}")
-    html = root / "_build" / "html"
-    if proc.returncode != 0 or not (html / "index.html").is_file():
-        raise SvdError(f"the book build failed (exit code {proc.returncode}, "
-                       f"{len(warnings)} warnings/errors); see {_rel(log_path)}")
-    say(f"svd book: built {_rel(html / 'index.html')} in {time.monotonic() - started:.1f} s")
-    return html
+    return len(warnings)
 
 
 def book(
@@ -236,20 +255,32 @@ def book(
     """
     say = log or _print
     if compute and not only:
-        # compute every artifact first, with progress bars in the terminal; the notebooks
-        # then only load and show them
-        from svdlib.experiments import stages
-        from svdlib.experiments.store import Store
-
-        say(f"svd book: computing every stage (profile {cfg.profile}; finished stages are "
-            "skipped)")
-        start = time.monotonic()
-        stages.everything(Store(cfg))
-        say(f"svd book: stages done in {time.monotonic() - start:.0f} s")
+        _compute_stages(cfg, say)
     report = run_notebooks(cfg, profile=profile, only=only, force=force,
                            progress_bar=progress_bar, log=say)
     if not report.ok:
         say(report.failure_report())
+    return _build_after(report, build=build, keep_going=keep_going, say=say)
+
+
+def _compute_stages(cfg: Config, say: Callable[[str], None]) -> None:
+    """Compute every artifact, with progress bars in the terminal.
+
+    The notebooks then only load and show them.
+    """
+    from svdlib.experiments import stages
+    from svdlib.experiments.store import Store
+
+    say(f"svd book: computing every stage (profile {cfg.profile}; finished stages are "
+        "skipped)")
+    start = time.monotonic()
+    stages.everything(Store(cfg))
+    say(f"svd book: stages done in {time.monotonic() - start:.0f} s")
+
+
+def _build_after(report: RunReport, *, build: bool, keep_going: bool,
+                 say: Callable[[str], None]) -> int:
+    """Build the book if asked and the notebooks allow it; the exit code of ``svd book``."""
     if not build or (not report.ok and not keep_going):
         if not report.ok and build:
             say("svd book: not building the book because notebooks failed (--keep-going builds "

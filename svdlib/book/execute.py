@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,7 @@ from svdlib.book.runs import (
     select_runs,
 )
 from svdlib.book.stamps import METADATA_KEY, _clock, _rel, package_hash, read_stamp, run_stamp
-from svdlib.experiments.config import (
-    Config,
-    project_root,
-)
+from svdlib.experiments.config import Config, project_root
 
 #: Cells papermill adds to a failed notebook to mark the error.
 _ERROR_MARKER_TAG = "papermill-error-cell-tag"
@@ -92,20 +90,29 @@ def _add_subtitle(nb: Any, subtitle: str) -> None:
                 return
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What every run of one :func:`run_notebooks` call shares."""
+
+    cfg: Config
+    profile: str | None
+    force: bool
+    notebook_dir: Path
+    output_dir: Path
+    cwd: str | Path
+    kernel_name: str
+    timeout: float | None
+    progress_bar: bool
+    say: Callable[[str], None]
+    execute: Callable[..., Any]  # papermill.execute_notebook
+
+
 def run_notebooks(
-    cfg: Config,
-    *,
-    profile: str | None = None,
-    runs: Sequence[NotebookRun] | None = None,
-    only: Iterable[str] | None = None,
-    force: bool = False,
-    notebook_dir: str | Path | None = None,
-    output_dir: str | Path | None = None,
-    cwd: str | Path | None = None,
-    kernel_name: str = "python3",
-    timeout: float | None = None,
-    progress_bar: bool = False,
-    log: Callable[[str], None] | None = None,
+    cfg: Config, *, profile: str | None = None, runs: Sequence[NotebookRun] | None = None,
+    only: Iterable[str] | None = None, force: bool = False,
+    notebook_dir: str | Path | None = None, output_dir: str | Path | None = None,
+    cwd: str | Path | None = None, kernel_name: str = "python3", timeout: float | None = None,
+    progress_bar: bool = False, log: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Execute the book's notebooks with papermill, skipping outputs that are up to date.
 
@@ -148,77 +155,102 @@ def run_notebooks(
     RunReport
         Per-run outcomes; ``report.ok`` is False if anything failed.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    # imported first, so that a missing papermill fails before anything is written
+    from papermill import execute_notebook
 
-    say = log or _print
+    notebook_dir, output_dir = _directories(notebook_dir, output_dir)
+    batch = _Batch(cfg, profile, force, notebook_dir, output_dir, cwd or notebook_dir,
+                   kernel_name, timeout, progress_bar, log or _print, execute_notebook)
+    return _run_batch(batch, select_runs(only, runs))
+
+
+def _directories(notebook_dir: str | Path | None,
+                 output_dir: str | Path | None) -> tuple[Path, Path]:
+    """The source and output folders (defaults under the project root); makes the latter."""
     root = project_root()
     notebook_dir = Path(notebook_dir) if notebook_dir else root / "notebooks"
     output_dir = Path(output_dir) if output_dir else root / "book" / "generated"
     output_dir.mkdir(parents=True, exist_ok=True)
-    selected = select_runs(only, runs)
+    return notebook_dir, output_dir
+
+
+def _run_batch(batch: _Batch, selected: Sequence[NotebookRun]) -> RunReport:
+    """Run ``selected`` one after the other, reporting progress and a summary."""
     svdlib_hash = package_hash()
-    results: list[RunResult] = []
     started = time.monotonic()
     width = len(str(len(selected)))
-    say(f"svd book: {len(selected)} notebook runs, profile {cfg.profile} → {_rel(output_dir)}")
+    batch.say(f"svd book: {len(selected)} notebook runs, profile {batch.cfg.profile} → "
+              f"{_rel(batch.output_dir)}")
+    results: list[RunResult] = []
     for number, run in enumerate(selected, start=1):
         prefix = f"[{number:>{width}}/{len(selected)}] {run.name}"
-        source = notebook_dir / f"{run.notebook}.ipynb"
-        output = output_dir / f"{run.name}.ipynb"
-        failed = output_dir / f"{run.name}.failed.ipynb"
-        parameters = notebook_parameters(cfg, run, profile)
-        if not source.is_file():
-            error = RunError("FileNotFoundError", f"notebook {_rel(source)} does not exist")
-            _discard(output)
-            say(f"{prefix}: FAILED: {error.evalue}")
-            results.append(RunResult(run, source, "failed", 0.0, output, parameters, error))
-            continue
-        stamp = run_stamp(cfg, source, parameters, svdlib_hash)
-        if not force and output.is_file() and read_stamp(output) == stamp:
-            say(f"{prefix}: up to date")
-            results.append(RunResult(run, source, "skipped", 0.0, output, parameters))
-            continue
-        elapsed = _clock(time.monotonic() - started)
-        say(f"{prefix}: running {run.describe(source)} (elapsed {elapsed})")
-        tmp = output_dir / f".{run.name}.running.ipynb"
-        t0 = time.monotonic()
-        error = None
-        try:
-            with _without_kernel_noise(not progress_bar):
-                papermill.execute_notebook(
-                    str(source), str(tmp), parameters=parameters, kernel_name=kernel_name,
-                    cwd=str(cwd or notebook_dir), progress_bar=progress_bar,
-                    execution_timeout=timeout,
-                )
-            seconds = time.monotonic() - t0
-            _finish_output(tmp, stamp, run, parameters, seconds)
-            os.replace(tmp, output)
-            _discard(failed)
-        except PapermillExecutionError as err:
-            error = RunError(err.ename, str(err.evalue), err.cell_index, err.exec_count)
-            if tmp.is_file():
-                error.cell_index = _source_cell_index(tmp, err.cell_index)
-        except Exception as err:  # kernel death, timeouts, bad notebooks: report, go on
-            error = RunError(type(err).__name__, str(err))
-        finally:
-            if error is not None and tmp.is_file():
-                os.replace(tmp, failed)
-                error.failed_notebook = failed
-            _discard(tmp)
-        seconds = time.monotonic() - t0
-        if error is None:
-            say(f"{prefix}: done in {seconds:.1f} s")
-            results.append(RunResult(run, source, "ran", seconds, output, parameters))
-        else:
-            _discard(output)
-            cell = f" in cell {error.cell_index}" if error.cell_index is not None else ""
-            first = (error.evalue.strip().splitlines() or [""])[0]
-            say(f"{prefix}: FAILED after {seconds:.1f} s{cell}: {error.ename}: {first}")
-            results.append(RunResult(run, source, "failed", seconds, output, parameters, error))
+        results.append(_run_one(batch, run, prefix, svdlib_hash, started))
     report = RunReport(results, time.monotonic() - started)
-    say(report.summary())
+    batch.say(report.summary())
     return report
+
+
+def _run_one(batch: _Batch, run: NotebookRun, prefix: str, svdlib_hash: str,
+             started: float) -> RunResult:
+    """Run one notebook unless its output is up to date; progress lines start with ``prefix``."""
+    source = batch.notebook_dir / f"{run.notebook}.ipynb"
+    output = batch.output_dir / f"{run.name}.ipynb"
+    parameters = notebook_parameters(batch.cfg, run, batch.profile)
+    if not source.is_file():
+        error = RunError("FileNotFoundError", f"notebook {_rel(source)} does not exist")
+        _discard(output)
+        batch.say(f"{prefix}: FAILED: {error.evalue}")
+        return RunResult(run, source, "failed", 0.0, output, parameters, error)
+    stamp = run_stamp(batch.cfg, source, parameters, svdlib_hash)
+    if not batch.force and output.is_file() and read_stamp(output) == stamp:
+        batch.say(f"{prefix}: up to date")
+        return RunResult(run, source, "skipped", 0.0, output, parameters)
+    elapsed = _clock(time.monotonic() - started)
+    batch.say(f"{prefix}: running {run.describe(source)} (elapsed {elapsed})")
+    t0 = time.monotonic()
+    error = _execute(batch, run, source, parameters, stamp)
+    seconds = time.monotonic() - t0
+    if error is None:
+        batch.say(f"{prefix}: done in {seconds:.1f} s")
+        return RunResult(run, source, "ran", seconds, output, parameters)
+    _discard(output)
+    cell = f" in cell {error.cell_index}" if error.cell_index is not None else ""
+    first = (error.evalue.strip().splitlines() or [""])[0]
+    batch.say(f"{prefix}: FAILED after {seconds:.1f} s{cell}: {error.ename}: {first}")
+    return RunResult(run, source, "failed", seconds, output, parameters, error)
+
+
+def _execute(batch: _Batch, run: NotebookRun, source: Path, parameters: Mapping[str, Any],
+             stamp: str) -> RunError | None:
+    """Execute ``source`` into ``<output>.ipynb``; on failure keep ``<output>.failed.ipynb``."""
+    from papermill.exceptions import PapermillExecutionError
+
+    tmp = batch.output_dir / f".{run.name}.running.ipynb"
+    failed = batch.output_dir / f"{run.name}.failed.ipynb"
+    t0 = time.monotonic()
+    error = None
+    try:
+        with _without_kernel_noise(not batch.progress_bar):
+            batch.execute(
+                str(source), str(tmp), parameters=parameters, kernel_name=batch.kernel_name,
+                cwd=str(batch.cwd), progress_bar=batch.progress_bar,
+                execution_timeout=batch.timeout,
+            )
+        _finish_output(tmp, stamp, run, parameters, time.monotonic() - t0)
+        os.replace(tmp, batch.output_dir / f"{run.name}.ipynb")
+        _discard(failed)
+    except PapermillExecutionError as err:
+        error = RunError(err.ename, str(err.evalue), err.cell_index, err.exec_count)
+        if tmp.is_file():
+            error.cell_index = _source_cell_index(tmp, err.cell_index)
+    except Exception as err:  # kernel death, timeouts, bad notebooks: report, go on
+        error = RunError(type(err).__name__, str(err))
+    finally:
+        if error is not None and tmp.is_file():
+            os.replace(tmp, failed)
+            error.failed_notebook = failed
+        _discard(tmp)
+    return error
 
 
 #: Kernel messages on stderr that say nothing about the notebook (ipykernel 7 / jupyter_client).

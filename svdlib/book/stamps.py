@@ -9,10 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from svdlib.experiments.config import (
-    Config,
-    resolve_path,
-)
+from svdlib.experiments.config import Config, resolve_path
 from svdlib.provenance import numeric_environment
 
 #: Version of the stamp's recipe; bump it to invalidate every stored output.

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from svdlib.errors import SvdError
+from svdlib.errors import DataError, MissingArtifactError
 
 LABELS = ("sing", "nosing")
+"""The two labels of a ``.lab`` line (Jamendo's spelling)."""
 LABEL_TOLERANCE_S = 1.0
+"""How far (seconds) a label may run past the end of its audio before it is an error."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,14 @@ def open_layout(root: str | Path) -> Layout:
     """
     root = Path(root)
     if not root.is_dir():
-        raise SvdError(f"data folder '{root}' does not exist; run `svd corpus` or set "
-                       "--data to a corpus in the Jamendo layout")
+        raise MissingArtifactError(f"data folder '{root}' does not exist; give a corpus in the "
+                                   "Jamendo layout (paths.data, --data)", "corpus")
     filelists = root / "filelists"
     if not filelists.is_dir() and (root / "filelist").is_dir():
         filelists = root / "filelist"
     for folder in (root / "audio", filelists, root / "labels"):
         if not folder.is_dir():
-            raise SvdError(f"data folder '{root}' has no '{folder.name}/' subfolder; expected "
+            raise DataError(f"data folder '{root}' has no '{folder.name}/' subfolder; expected "
                            "audio/, filelists/ and labels/ (the Jamendo layout)")
     return Layout(root=root, audio=root / "audio", filelists=filelists, labels=root / "labels")
 
@@ -71,19 +73,19 @@ def read_filelist(layout: Layout, split: str) -> list[str]:
     """
     path = layout.filelists / split
     if not path.is_file():
-        raise SvdError(f"file list '{path}' does not exist; the corpus needs "
+        raise DataError(f"file list '{path}' does not exist; the corpus needs "
                        "filelists/train, filelists/valid and filelists/test")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
-        raise SvdError(f"file list '{path}' is not UTF-8 text") from None
+        raise DataError(f"file list '{path}' is not UTF-8 text") from None
     names = [line.strip() for line in lines if line.strip()]
     if not names:
-        raise SvdError(f"file list '{path}' is empty; list one audio file per line")
+        raise DataError(f"file list '{path}' is empty; list one audio file per line")
     for name in names:
         audio = layout.audio / name
         if not audio.is_file() and not audio.with_suffix(".wav").is_file():
-            raise SvdError(f"file list '{path}' names '{name}', which is not in '{layout.audio}'")
+            raise DataError(f"file list '{path}' names '{name}', which is not in '{layout.audio}'")
     return names
 
 
@@ -113,34 +115,34 @@ def _read_lab_lines(path: str | Path) -> list[tuple[float, float, bool, int]]:
     """:func:`read_lab`, with each segment's line number as a fourth field."""
     path = Path(path)
     if not path.is_file():
-        raise SvdError(f"label file '{path}' does not exist; every audio file needs "
+        raise DataError(f"label file '{path}' does not exist; every audio file needs "
                        "labels/<name>.lab")
     segments: list[tuple[float, float, bool, int]] = []
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise SvdError(f"label file '{path}' is not UTF-8 text") from None
+        raise DataError(f"label file '{path}' is not UTF-8 text") from None
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != 3:
-            raise SvdError(f"{path}:{number}: expected 'start end sing|nosing', got "
+            raise DataError(f"{path}:{number}: expected 'start end sing|nosing', got "
                            f"'{line.strip()}'")
         try:
             start, end = float(fields[0]), float(fields[1])
         except ValueError:
-            raise SvdError(f"{path}:{number}: start and end must be numbers, got "
+            raise DataError(f"{path}:{number}: start and end must be numbers, got "
                            f"'{line.strip()}'") from None
         if not (np.isfinite(start) and np.isfinite(end)) or start < 0 or end < start:
-            raise SvdError(f"{path}:{number}: need 0 <= start <= end, got '{line.strip()}'")
+            raise DataError(f"{path}:{number}: need 0 <= start <= end, got '{line.strip()}'")
         if fields[2] not in LABELS:
-            raise SvdError(f"{path}:{number}: unknown label '{fields[2]}'; use sing or nosing")
+            raise DataError(f"{path}:{number}: unknown label '{fields[2]}'; use sing or nosing")
         segments.append((start, end, fields[2] == "sing", number))
     segments.sort(key=lambda s: (s[0], s[1]))
     for previous, current in itertools.pairwise(segments):
         if current[0] < previous[1] - 1e-3:
-            raise SvdError(f"{path}:{current[3]}: segment starting at {current[0]} overlaps the "
+            raise DataError(f"{path}:{current[3]}: segment starting at {current[0]} overlaps the "
                            f"one on line {previous[3]} ending at {previous[1]}")
     return segments
 

@@ -20,7 +20,7 @@ from svdlib.data.jamendo import (
     label_path,
     read_filelist,
 )
-from svdlib.errors import SvdError
+from svdlib.errors import DataError
 from svdlib.files import atomic_path
 
 
@@ -75,7 +75,7 @@ def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
     if spec is None:
         signal = load_audio(path, frontend.sample_rate)
         if len(signal) <= frontend.frame_len // 2:
-            raise SvdError(f"audio file '{path}' is too short ({len(signal)} samples)")
+            raise DataError(f"audio file '{path}' is too short ({len(signal)} samples)")
         spec = spectrogram_np(signal, frontend)
         if cache is not None:
             with atomic_path(cache, suffix=".npy") as tmp:
@@ -84,7 +84,7 @@ def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
     if numbered:
         _, end, _, line = max(numbered, key=lambda s: s[1])
         if end > duration + LABEL_TOLERANCE_S:
-            raise SvdError(f"{lab}:{line}: label ends at {end:g} s, but the audio '{path.name}' "
+            raise DataError(f"{lab}:{line}: label ends at {end:g} s, but the audio '{path.name}' "
                            f"lasts {duration:.2f} s (tolerance {LABEL_TOLERANCE_S:g} s); fix the "
                            "label times or replace the audio")
     targets = frame_targets(segments, spec.shape[0], frontend.fps)
@@ -121,7 +121,7 @@ class ExcerptSampler:
     def __init__(self, songs: list[Song], frames: int, rng: np.random.Generator) -> None:
         self.songs = [s for s in songs if s.n_frames >= frames]
         if not self.songs:
-            raise SvdError(f"no training song is at least {frames} frames long")
+            raise DataError(f"no training song is at least {frames} frames long")
         self.frames = frames
         self.rng = rng
         self.index = np.concatenate([

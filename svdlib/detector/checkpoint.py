@@ -12,7 +12,7 @@ import torch
 from svdlib.audio.settings import FrontEndConfig
 from svdlib.detector.model import SingingVoiceDetector, build_model
 from svdlib.detector.settings import ModelConfig
-from svdlib.errors import SvdError, first_line
+from svdlib.errors import DataError, MissingArtifactError, first_line
 from svdlib.files import atomic_path
 
 
@@ -52,12 +52,12 @@ def read_model_metadata(path: str | Path) -> dict[str, str]:
 
     path = Path(path)
     if not path.is_file():
-        raise SvdError(f"model file '{path}' does not exist; run `svd train` first")
+        raise MissingArtifactError(f"model file '{path}' does not exist", "train")
     try:
         with safe_open(str(path), framework="pt") as handle:
             return dict(handle.metadata() or {})
     except Exception as err:  # safetensors raises its own error types for bad headers
-        raise SvdError(f"model file '{path}' is not a valid safetensors file ({first_line(err)}); "
+        raise DataError(f"model file '{path}' is not a valid safetensors file ({first_line(err)}); "
                        "it may be truncated: delete it and re-train") from None
 
 
@@ -75,18 +75,18 @@ def load_model(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
     path = Path(path)
     meta = read_model_metadata(path)
     if meta.get("format") != "svdlib-detector-1":
-        raise SvdError(f"model file '{path}' was not written by svdlib (no detector metadata)")
+        raise DataError(f"model file '{path}' was not written by svdlib (no detector metadata)")
     saved = json.loads(meta["model"])
     expected = asdict(model)
     if saved != expected:
         diffs = ", ".join(f"{k}: file {saved.get(k)!r} vs profile {expected[k]!r}"
                           for k in expected if saved.get(k) != expected[k])
-        raise SvdError(f"model file '{path}' has another architecture ({diffs}); train it again "
+        raise DataError(f"model file '{path}' has another architecture ({diffs}); train it again "
                        "or use the matching profile")
     try:
         state = load_file(str(path))
     except Exception as err:
-        raise SvdError(f"model file '{path}' cannot be read ({first_line(err)}); it may be "
+        raise DataError(f"model file '{path}' cannot be read ({first_line(err)}); it may be "
                        "truncated: delete it and re-train") from None
     net = build_model(model, frontend)
     _load_state(net, state, path)
@@ -97,11 +97,11 @@ def _load_state(net: SingingVoiceDetector, state: dict[str, torch.Tensor], path:
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     if missing:
-        raise SvdError(f"model file '{path}' lacks weights {missing[:3]}; it is of another "
+        raise DataError(f"model file '{path}' lacks weights {missing[:3]}; it is of another "
                        "architecture")
     for key, value in own.items():
         if state[key].shape != value.shape:
-            raise SvdError(f"model file '{path}' has {key} of shape {tuple(state[key].shape)}, "
+            raise DataError(f"model file '{path}' has {key} of shape {tuple(state[key].shape)}, "
                            f"the profile's architecture needs {tuple(value.shape)}")
     net.load_state_dict({k: state[k] for k in own}, strict=True)
 
@@ -126,22 +126,22 @@ def load_original_state_dict(path: str | Path, frontend: FrontEndConfig,
     """
     path = Path(path)
     if not path.is_file():
-        raise SvdError(f"model file '{path}' does not exist")
+        raise DataError(f"model file '{path}' does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if not _looks_like_torch_file(path):
-            raise SvdError(f"model file '{path}' cannot be read as a state dict "
+            raise DataError(f"model file '{path}' cannot be read as a state dict "
                            f"({first_line(err)}); it may be truncated or not a torch file"
                            ) from None
-        raise SvdError(f"model file '{path}' holds pickled Python objects, not just tensors; "
+        raise DataError(f"model file '{path}' holds pickled Python objects, not just tensors; "
                        "svdlib never unpickles foreign files: re-save it as a state dict "
                        "(torch.save(model.state_dict(), path))") from None
     except Exception as err:
-        raise SvdError(f"model file '{path}' cannot be read as a state dict "
+        raise DataError(f"model file '{path}' cannot be read as a state dict "
                        f"({first_line(err)}); it may be truncated or not a torch file") from None
     if not isinstance(state, dict):
-        raise SvdError(f"model file '{path}' does not hold a state dict")
+        raise DataError(f"model file '{path}' does not hold a state dict")
     state = {k: v for k, v in state.items()
              if not k.startswith(("conv_16.", "bn_16.")) and k != "conv1.bias"}
     net = build_model(ModelConfig(width=1.0), frontend)

@@ -59,7 +59,7 @@ class SingingVoiceDetector(nn.Module):
         self.widths = widths
         bands = frontend.mel_bands
         freq_after = (((bands - 4) // 3) - 4) // 3  # 7 for 80 bands
-        self.logmel = LogMel(frontend)
+        self.logmel = LogMel.from_settings(frontend)
         self.freq_norm = nn.BatchNorm1d(bands, eps=1e-4, affine=False)
         bn = model.batch_norm
         # As in the paper's port, every layer but the zero-mean one keeps its bias, BN or not.

@@ -28,10 +28,9 @@ from svdlib.detector.checkpoint import save_model
 from svdlib.detector.inference import predict_songs, smooth
 from svdlib.detector.metrics import best_threshold, confusion, metrics_from_counts
 from svdlib.detector.model import BLOCKLEN, SingingVoiceDetector, build_model
-from svdlib.detector.settings import TrainConfig
+from svdlib.detector.settings import ModelConfig, TrainConfig
 from svdlib.errors import SvdError, first_line
-from svdlib.experiments.config import Config
-from svdlib.files import atomic_path, save_json
+from svdlib.files import atomic_path, save_arrays, save_json
 
 
 def stretch_shift(excerpts: np.ndarray, rng: np.random.Generator, max_stretch: float,
@@ -124,8 +123,12 @@ class History:
 
 @torch.no_grad()
 def validate(net: SingingVoiceDetector, songs: list[Song], device: torch.device,
-             cfg: Config) -> tuple[float, float]:
-    """Validation loss (mean BCE per frame) and error at the accuracy-optimal threshold."""
+             smooth_width: int, smooth_method: str) -> tuple[float, float]:
+    """Validation loss (mean BCE per frame) and error at the accuracy-optimal threshold.
+
+    The predictions are smoothed with ``smooth_width`` / ``smooth_method`` (see
+    :func:`svdlib.detector.inference.smooth`) before the threshold is chosen.
+    """
     net.eval()
     predictions = predict_songs(net, songs, device)
     targets = {s.name: s.targets for s in songs}
@@ -134,8 +137,7 @@ def validate(net: SingingVoiceDetector, songs: list[Song], device: torch.device,
         p = np.clip(predictions[song.name].astype(np.float64), 1e-7, 1 - 1e-7)
         y = song.targets.astype(np.float64)
         losses.append(float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))))
-    smoothed = {n: smooth(p, cfg.evaluate.smooth_width, cfg.evaluate.smooth_method)
-                for n, p in predictions.items()}
+    smoothed = {n: smooth(p, smooth_width, smooth_method) for n, p in predictions.items()}
     threshold = best_threshold(smoothed, targets)
     error = metrics_from_counts(confusion(smoothed, targets, np.array([threshold])), 0)["error"]
     return float(np.mean(losses)), float(error)
@@ -145,8 +147,154 @@ def _rng_state(rng: np.random.Generator) -> dict:
     return rng.bit_generator.state
 
 
-def train_detector(cfg: Config, train_songs: list[Song], valid_songs: list[Song],
-                   out_dir: Path, seed: int, device: torch.device,
+@dataclass
+class _Run:
+    """Everything one training run changes as it goes, and what a checkpoint holds."""
+
+    net: SingingVoiceDetector
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.StepLR
+    rng: np.random.Generator
+    sampler: ExcerptSampler
+    device: torch.device
+    history: History = field(default_factory=History)
+    start_epoch: int = 0
+
+
+def _start_run(model: ModelConfig, frontend: FrontEndConfig, train: TrainConfig,
+               train_songs: list[Song], seed: int, device: torch.device) -> _Run:
+    """Seed torch and numpy, build the network, optimiser, schedule and excerpt sampler."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = build_model(model, frontend).to(device)
+    optimizer = make_optimizer(net, train)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.eta_decay_every,
+                                                gamma=train.eta_decay)
+    history = History()
+    sampler = ExcerptSampler(train_songs, excerpt_frames(train), rng)
+    return _Run(net, optimizer, scheduler, rng, sampler, device, history)
+
+
+def _resume(run: _Run, checkpoint: Path) -> None:
+    """Restore a run from ``checkpoint`` (weights, optimiser, schedule, random state, history).
+
+    Raises
+    ------
+    SvdError
+        If the checkpoint cannot be read or does not fit the run.
+    """
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        run.net.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        run.rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        run.history = History(**state["history"])
+        run.start_epoch = int(state["epoch"])
+        run.sampler.order = state["sampler_order"].numpy()
+        run.sampler.position = int(state["sampler_position"])
+    except Exception as err:
+        raise SvdError(f"checkpoint '{checkpoint}' cannot be resumed ({first_line(err)}); "
+                       "delete it to train from scratch") from None
+
+
+def _save_checkpoint(run: _Run, checkpoint: Path, epochs_done: int) -> None:
+    """Write the run's state after ``epochs_done`` epochs, atomically."""
+    state = {"model": run.net.state_dict(), "optimizer": run.optimizer.state_dict(),
+             "scheduler": run.scheduler.state_dict(), "numpy_rng": _rng_state(run.rng),
+             "torch_rng": torch.get_rng_state(), "history": run.history.as_dict(),
+             "sampler_order": torch.from_numpy(run.sampler.order),
+             "sampler_position": run.sampler.position, "epoch": epochs_done}
+    with atomic_path(checkpoint, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def _train_epoch(run: _Run, train: TrainConfig, frontend: FrontEndConfig,
+                 loss_fn: torch.nn.Module, label: str, progress: bool) -> list[float]:
+    """Run ``train.epochsize`` mini-batches; return their losses."""
+    run.net.train()
+    losses = []
+    steps = range(train.epochsize)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc=label, unit="batch", leave=False)
+    for _ in steps:
+        specs, labels = run.sampler.batch(train.batchsize)
+        if train.augment:
+            specs = augment_batch(specs, run.rng, train, frontend)
+        targets = labels * (train.label_high - train.label_low) + train.label_low
+        x = torch.from_numpy(specs).to(run.device)
+        y = torch.from_numpy(targets.astype(np.float32)).to(run.device)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(run.net(x)[:, 0], y)
+        loss.backward()
+        run.optimizer.step()
+        losses.append(float(loss.detach()))
+        if progress and len(losses) % 10 == 0:
+            steps.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+    return losses
+
+
+def _report_epoch(label: str, history: History, validated: bool) -> None:
+    """Print one line with the epoch's training (and validation) results."""
+    from tqdm.auto import tqdm
+
+    line = f"{label}: train loss {history.train_loss[-1]:.4f}"
+    if validated:
+        line += f", valid loss {history.valid_loss[-1]:.4f}, valid error " \
+                f"{100 * history.valid_error[-1]:.2f} %"
+    tqdm.write(line)
+
+
+def _run_epochs(run: _Run, train: TrainConfig, frontend: FrontEndConfig,
+                valid_songs: list[Song] | None, smoothing: tuple[int, str], seed: int,
+                checkpoint: Path, progress: bool) -> None:
+    """Train the remaining epochs, validating (when ``valid_songs``) and checkpointing each.
+
+    Raises
+    ------
+    SvdError
+        If the training loss of an epoch is not finite.
+    """
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    history = run.history
+    for epoch in range(run.start_epoch, train.epochs):
+        label = f"seed {seed} epoch {epoch + 1}/{train.epochs}"
+        losses = _train_epoch(run, train, frontend, loss_fn, label, progress)
+        history.learning_rate.append(float(run.optimizer.param_groups[0]["lr"]))
+        run.scheduler.step()
+        history.train_loss.append(float(np.mean(losses)))
+        if not math.isfinite(history.train_loss[-1]):
+            raise SvdError(f"training diverged in epoch {epoch + 1} (loss is not finite); lower "
+                           "train.initial_eta")
+        if valid_songs is not None:
+            valid_loss, valid_error = validate(run.net, valid_songs, run.device, *smoothing)
+            history.valid_loss.append(valid_loss)
+            history.valid_error.append(valid_error)
+        if progress:
+            _report_epoch(label, history, valid_songs is not None)
+        _save_checkpoint(run, checkpoint, epoch + 1)
+
+
+def _finish(run: _Run, out_dir: Path, final: Path, seed: int, epochs: int,
+            save_errors: bool) -> None:
+    """Write the history (and ``.err.npz`` files), the final model; drop the checkpoint."""
+    run.net.eval()
+    history = run.history
+    save_json(out_dir / "history.json", history.as_dict())
+    if save_errors:
+        save_arrays(out_dir / "model_train_loss.err.npz", loss=np.array(history.train_loss))
+        save_arrays(out_dir / "model_valid_loss.err.npz", loss=np.array(history.valid_loss))
+        save_arrays(out_dir / "model_valid_acc.err.npz", error=np.array(history.valid_error))
+    save_model(final, run.net, extra={"seed": seed, "epochs": epochs})
+    (out_dir / "checkpoint.pt").unlink(missing_ok=True)
+
+
+def train_detector(model: ModelConfig, frontend: FrontEndConfig, train: TrainConfig,
+                   train_songs: list[Song], valid_songs: list[Song], out_dir: Path, seed: int,
+                   device: torch.device, *, smooth_width: int, smooth_method: str,
                    validate_each_epoch: bool | None = None, save_errors: bool = False,
                    progress: bool = True) -> Path:
     """Train one detector and save it as ``out_dir/model.safetensors``; resumable per epoch.
@@ -157,118 +305,46 @@ def train_detector(cfg: Config, train_songs: list[Song], valid_songs: list[Song]
 
     Parameters
     ----------
-    cfg : Config
-        Configuration (``model``, ``frontend``, ``train``, ``evaluate`` sections are used).
+    model, frontend, train : ModelConfig, FrontEndConfig, TrainConfig
+        The network, the audio front end (its input, the filters' frequencies), the schedule.
     train_songs, valid_songs : list of Song
         Training data and validation data (the latter only when validating).
     out_dir : Path
-        The model's folder in the store.
+        The model's folder.
     seed : int
         Seed of initialisation, shuffling and augmentation.
     device : torch.device
         Where to train.
+    smooth_width, smooth_method : int, str
+        How validation predictions are smoothed (:func:`svdlib.detector.inference.smooth`).
     validate_each_epoch : bool, optional
-        Defaults to ``cfg.train.validate``.
+        Defaults to ``train.validate``.
     save_errors : bool
         Also write the per-epoch losses as ``.err.npz`` files, like the original.
     progress : bool
-        Show a progress bar.
+        Show a progress bar and print one line per epoch.
 
     Returns
     -------
     Path
         The saved model file.
+
+    Raises
+    ------
+    SvdError
+        If validating without validation songs, on a bad checkpoint, or if training diverges.
     """
     final = out_dir / "model.safetensors"
     if final.is_file():
         return final
-    train = cfg.train
     do_validate = train.validate if validate_each_epoch is None else validate_each_epoch
     if do_validate and not valid_songs:
         raise SvdError("validation requested but the valid split has no songs")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    net = build_model(cfg.model, cfg.frontend).to(device)
-    optimizer = make_optimizer(net, train)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.eta_decay_every,
-                                                gamma=train.eta_decay)
-    history = History()
-    start_epoch = 0
-    sampler = ExcerptSampler(train_songs, excerpt_frames(train), rng)
+    run = _start_run(model, frontend, train, train_songs, seed, device)
     checkpoint = out_dir / "checkpoint.pt"
     if checkpoint.is_file():
-        try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            net.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            rng.bit_generator.state = state["numpy_rng"]
-            torch.set_rng_state(state["torch_rng"])
-            history = History(**state["history"])
-            start_epoch = int(state["epoch"])
-            sampler.order = state["sampler_order"].numpy()
-            sampler.position = int(state["sampler_position"])
-        except Exception as err:
-            raise SvdError(f"checkpoint '{checkpoint}' cannot be resumed ({first_line(err)}); "
-                           "delete it to train from scratch") from None
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    for epoch in range(start_epoch, train.epochs):
-        net.train()
-        losses = []
-        steps = range(train.epochsize)
-        if progress:
-            from tqdm.auto import tqdm
-
-            steps = tqdm(steps, desc=f"seed {seed} epoch {epoch + 1}/{train.epochs}",
-                         unit="batch", leave=False)
-        for _ in steps:
-            specs, labels = sampler.batch(train.batchsize)
-            if train.augment:
-                specs = augment_batch(specs, rng, train, cfg.frontend)
-            targets = labels * (train.label_high - train.label_low) + train.label_low
-            x = torch.from_numpy(specs).to(device)
-            y = torch.from_numpy(targets.astype(np.float32)).to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(net(x)[:, 0], y)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            if progress and len(losses) % 10 == 0:
-                steps.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-        history.learning_rate.append(float(optimizer.param_groups[0]["lr"]))
-        scheduler.step()
-        history.train_loss.append(float(np.mean(losses)))
-        if not math.isfinite(history.train_loss[-1]):
-            raise SvdError(f"training diverged in epoch {epoch + 1} (loss is not finite); lower "
-                           "train.initial_eta")
-        if do_validate:
-            valid_loss, valid_error = validate(net, valid_songs, device, cfg)
-            history.valid_loss.append(valid_loss)
-            history.valid_error.append(valid_error)
-        if progress:
-            from tqdm.auto import tqdm
-
-            line = f"seed {seed} epoch {epoch + 1}/{train.epochs}: train loss " \
-                   f"{history.train_loss[-1]:.4f}"
-            if do_validate:
-                line += f", valid loss {history.valid_loss[-1]:.4f}, valid error " \
-                        f"{100 * history.valid_error[-1]:.2f} %"
-            tqdm.write(line)
-        state = {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "numpy_rng": _rng_state(rng),
-                 "torch_rng": torch.get_rng_state(), "history": history.as_dict(),
-                 "sampler_order": torch.from_numpy(sampler.order),
-                 "sampler_position": sampler.position, "epoch": epoch + 1}
-        with atomic_path(checkpoint, suffix=".pt") as tmp:
-            torch.save(state, tmp)
-    net.eval()
-    save_json(out_dir / "history.json", history.as_dict())
-    if save_errors:
-        from svdlib.files import save_arrays
-
-        save_arrays(out_dir / "model_train_loss.err.npz", loss=np.array(history.train_loss))
-        save_arrays(out_dir / "model_valid_loss.err.npz", loss=np.array(history.valid_loss))
-        save_arrays(out_dir / "model_valid_acc.err.npz", error=np.array(history.valid_error))
-    save_model(final, net, extra={"seed": seed, "epochs": train.epochs})
-    checkpoint.unlink(missing_ok=True)
+        _resume(run, checkpoint)
+    _run_epochs(run, train, frontend, valid_songs if do_validate else None,
+                (smooth_width, smooth_method), seed, checkpoint, progress)
+    _finish(run, out_dir, final, seed, train.epochs, save_errors)
     return final

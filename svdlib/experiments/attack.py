@@ -23,8 +23,9 @@ from svdlib.attacks.settings import AttackDomainConfig
 from svdlib.attacks.statistics import write_summary
 from svdlib.audio.io import load_audio
 from svdlib.detector.model import SingingVoiceDetector
+from svdlib.experiments.executors import run_items
 from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, raise_failures, run_items
+from svdlib.experiments.work import WorkItem, raise_failures
 from svdlib.files import save_json
 
 # -- running an attack over a split ---------------------------------------------------------

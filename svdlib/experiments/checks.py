@@ -6,7 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from svdlib.constants import EXCERPT_FRAMES
-from svdlib.errors import SvdError
+from svdlib.errors import ConfigError
 
 if TYPE_CHECKING:
     from svdlib.experiments.config import Config
@@ -17,7 +17,8 @@ def get_value(cfg: Any, dotted: str) -> Any:
     obj = cfg
     for part in dotted.split("."):
         if not dataclasses.is_dataclass(obj) or part not in _field_names(obj):
-            raise SvdError(f"unknown configuration key '{dotted}'; see svdlib/profiles/quick.yml")
+            raise ConfigError(f"unknown configuration key '{dotted}'; "
+                              "see svdlib/profiles/quick.yml")
         obj = getattr(obj, part)
     return obj
 

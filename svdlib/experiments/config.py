@@ -23,17 +23,17 @@ import yaml
 from svdlib.attacks.settings import AttackDomainConfig
 from svdlib.audio.settings import FrontEndConfig
 from svdlib.detector.settings import ModelConfig, TrainConfig
-from svdlib.errors import SvdError
+from svdlib.errors import ConfigError
 from svdlib.experiments.checks import (
     _corpus_run_checks,
     _evaluate_attack_checks,
     _experiment_checks,
-    _field_names,
     _frontend_model_checks,
     _lime_checks,
     _train_checks,
     get_value,
 )
+from svdlib.experiments.overrides import set_value
 
 #: The shipped profiles (package data; a real folder in a wheel or source install).
 PROFILES_DIR = Path(str(importlib.resources.files("svdlib") / "profiles"))
@@ -168,73 +168,6 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _coerce(value: Any, current: Any, key: str) -> Any:
-    """Convert ``value`` to the type of the current value of field ``key``."""
-    if isinstance(current, bool):
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, (int, float)) and value in (0, 1):
-            return bool(value)
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise SvdError(f"configuration key '{key}' needs a boolean (true/false), got '{value}'")
-    if isinstance(current, int) and not isinstance(current, bool):
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError):
-            raise SvdError(f"configuration key '{key}' needs an integer, got '{value}'") from None
-        if as_float != int(as_float):
-            raise SvdError(f"configuration key '{key}' needs an integer, got '{value}'")
-        return int(as_float)
-    if isinstance(current, float):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise SvdError(f"configuration key '{key}' needs a number, got '{value}'") from None
-    if isinstance(current, list):
-        if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        item_type = type(current[0]) if current else str
-        return [_coerce(v, item_type(), key) for v in value]
-    if isinstance(current, str):
-        if value is None:
-            return ""
-        return str(value)
-    return value
-
-
-def set_value(cfg: Config, dotted: str, value: Any) -> None:
-    """Set the field at a dotted name, converting ``value`` to the field's type.
-
-    Raises
-    ------
-    SvdError
-        If the key does not exist or the value has the wrong type.
-    """
-    parts = dotted.split(".")
-    obj: Any = cfg
-    for part in parts[:-1]:
-        if not dataclasses.is_dataclass(obj) or part not in _field_names(obj):
-            raise SvdError(f"unknown configuration key '{dotted}'; see svdlib/profiles/quick.yml")
-        obj = getattr(obj, part)
-    last = parts[-1]
-    if not dataclasses.is_dataclass(obj) or last not in _field_names(obj):
-        raise SvdError(f"unknown configuration key '{dotted}'; see svdlib/profiles/quick.yml")
-    current = getattr(obj, last)
-    if dataclasses.is_dataclass(current):
-        if not isinstance(value, dict):
-            raise SvdError(f"configuration key '{dotted}' is a section; give a mapping")
-        for key, sub in value.items():
-            set_value(cfg, f"{dotted}.{key}", sub)
-        return
-    setattr(obj, last, _coerce(value, current, dotted))
-
-
 def _apply_mapping(cfg: Config, mapping: dict[str, Any], prefix: str = "") -> None:
     for key, value in mapping.items():
         set_value(cfg, f"{prefix}{key}", value)
@@ -245,12 +178,13 @@ def resolve_profile_path(profile: str) -> Path:
     candidate = Path(profile)
     if candidate.suffix in (".yml", ".yaml") or candidate.exists():
         if not candidate.is_file():
-            raise SvdError(f"profile file '{profile}' does not exist; give a YAML file or a name")
+            raise ConfigError(f"profile file '{profile}' does not exist; "
+                              "give a YAML file or a name")
         return candidate
     named = PROFILES_DIR / f"{profile}.yml"
     if not named.is_file():
         known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yml")))
-        raise SvdError(f"unknown profile '{profile}'; known profiles: {known}, or a YAML path")
+        raise ConfigError(f"unknown profile '{profile}'; known profiles: {known}, or a YAML path")
     return named
 
 
@@ -281,9 +215,9 @@ def load_config(
     try:
         mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise SvdError(_yaml_error_message(path, err)) from None
+        raise ConfigError(_yaml_error_message(path, err)) from None
     if not isinstance(mapping, dict):
-        raise SvdError(f"profile '{path}' must be a mapping of sections")
+        raise ConfigError(f"profile '{path}' must be a mapping of sections")
     cfg = Config()
     cfg.profile = path.stem
     _apply_mapping(cfg, {k: v for k, v in mapping.items() if k != "profile"})
@@ -331,17 +265,6 @@ def apply_run_settings(cfg: Config) -> Config:
     return cfg
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """Parse ``KEY=VALUE`` strings (the CLI's ``--set``) into a dict; values are YAML."""
-    result: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise SvdError(f"bad override '{item}'; write KEY=VALUE, e.g. train.epochs=2")
-        key, value = item.split("=", 1)
-        result[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return result
-
-
 def _yaml_error_message(path: Path, err: yaml.YAMLError) -> str:
     """One line: where in the profile YAML failed (1-based line and column) and why."""
     mark = getattr(err, "problem_mark", None)
@@ -377,7 +300,7 @@ def validate(cfg: Config) -> None:
                   _experiment_checks, _corpus_run_checks):
         for ok, key, expected in group(cfg):
             if not ok:
-                raise SvdError(f"configuration key '{key}' must be {expected}, got "
+                raise ConfigError(f"configuration key '{key}' must be {expected}, got "
                                f"'{get_value(cfg, key)}'")
 
 

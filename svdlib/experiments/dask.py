@@ -1,6 +1,6 @@
 """Running work items on Dask: a local cluster, a remote scheduler, SLURM or GPU workers.
 
-:func:`svdlib.work.run_items` hands its items here when ``run.workers`` > 0 (a
+:class:`svdlib.experiments.executors.DaskExecutor` hands its items here when ``run.workers`` > 0 (a
 ``LocalCluster`` of that many single-threaded worker processes on this machine) or
 ``run.scheduler`` is set (the address of a running Dask scheduler, e.g.
 ``tcp://10.0.0.5:8786``; its workers may run anywhere that sees the results folder, e.g. SLURM
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from svdlib.experiments.config import Config
-from svdlib.experiments.work import ItemFailure, Worker, WorkItem
+from svdlib.experiments.work import ItemFailure, Worker, WorkItem, run_in_process
 
 _CLIENTS: dict[tuple[str, int], Any] = {}
 
@@ -122,6 +122,30 @@ def _run_one(worker: Worker, cfg_dict: dict, item: WorkItem,
     return item.output
 
 
+def _local_dict(cfg: Config) -> dict:
+    """The configuration as workers get it: no progress bars, no cluster of their own."""
+    cfg_dict = cfg.to_dict()
+    cfg_dict["run"] = {**cfg_dict["run"], "progress": False, "scheduler": "", "workers": 0}
+    return cfg_dict
+
+
+def _collect(futures: dict[Any, WorkItem], bar: Any) -> list[ItemFailure]:
+    """Wait for every future; one failure per item that raised."""
+    from dask.distributed import as_completed
+
+    failures = []
+    for future in as_completed(futures):
+        try:
+            future.result()
+        except Exception as err:
+            failures.append(ItemFailure(futures[future], f"{type(err).__name__}: {err}"))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return failures
+
+
 def run_items_dask(items: Sequence[WorkItem], worker: Worker, cfg: Config,
                    desc: str = "work", progress: bool | None = None,
                    client: Any = None) -> list[ItemFailure]:
@@ -148,44 +172,24 @@ def run_items_dask(items: Sequence[WorkItem], worker: Worker, cfg: Config,
         One per item that raised (after Dask's own retries for lost workers).
     """
     pending = [item for item in items if not item.done]
+    show = cfg.run.progress if progress is None else progress
     if not pending:
         return []
     if client is None and not dask_available():
         warnings.warn("dask.distributed is not installed; running the items in this process",
                       stacklevel=2)
-        from dataclasses import replace
-
-        from svdlib.experiments.work import run_items
-
-        local = replace(cfg, run=replace(cfg.run, scheduler="", workers=0))
-        return run_items(pending, worker, local, desc=desc, progress=progress)
-    from dask.distributed import as_completed
-
-    client = client or get_client(cfg.run.scheduler, cfg.run.workers)
+        return run_in_process(pending, worker, _local_dict(cfg), desc, show)
     from svdlib.provenance import numeric_environment
 
-    cfg_dict = cfg.to_dict()
-    cfg_dict["run"] = {**cfg_dict["run"], "progress": False, "scheduler": "", "workers": 0}
+    client = client or get_client(cfg.run.scheduler, cfg.run.workers)
     expected = numeric_environment(cfg.run.device, cfg.run.num_threads)
-    futures = {client.submit(_run_one, worker, cfg_dict, item, expected,
+    futures = {client.submit(_run_one, worker, _local_dict(cfg), item, expected,
                              key=f"svd-{item.stage}-{abs(hash(item.output)):x}", pure=False): item
                for item in pending}
-    show = cfg.run.progress if progress is None else progress
     bar = None
     if show:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(futures), desc=f"{desc} (dask, "
                    f"{len(client.scheduler_info().get('workers', {}))} workers)", unit="item")
-    failures = []
-    for future in as_completed(futures):
-        item = futures[future]
-        try:
-            future.result()
-        except Exception as err:
-            failures.append(ItemFailure(item, f"{type(err).__name__}: {err}"))
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return failures
+    return _collect(futures, bar)

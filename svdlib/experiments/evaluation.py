@@ -15,7 +15,7 @@ from svdlib.detector.inference import load_predictions, predict_songs, save_pred
 from svdlib.detector.metrics import evaluate_predictions, format_summary, summarize_runs
 from svdlib.detector.model import SingingVoiceDetector
 from svdlib.devices import best_device
-from svdlib.errors import SvdError
+from svdlib.errors import MissingArtifactError
 from svdlib.experiments.splits import corpus_layout, load_store_split
 from svdlib.experiments.store import Store
 from svdlib.files import save_json
@@ -27,7 +27,7 @@ def load_trained(store: Store, seed: int | None = None,
     cfg = store.cfg
     path = store.model_dir(seed) / "model.safetensors"
     if not path.is_file():
-        raise SvdError(f"no trained model at '{path}'; run `svd train` with this profile first")
+        raise MissingArtifactError(f"no trained model at '{path}'", "train")
     store.check_reuse(path.parent)
     store.activate()
     return load_model(path, cfg.model, cfg.frontend,

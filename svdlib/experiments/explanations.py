@@ -12,6 +12,7 @@ import numpy as np
 
 from svdlib.detector.predictor import DetectorPredictor
 from svdlib.experiments.config import config_from_dict
+from svdlib.experiments.executors import run_items
 from svdlib.experiments.factories import lime_settings
 from svdlib.experiments.picks import (
     _cached_detector,
@@ -21,7 +22,7 @@ from svdlib.experiments.picks import (
     to_logmel,
 )
 from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, raise_failures, run_items
+from svdlib.experiments.work import WorkItem, raise_failures
 from svdlib.explain.explanation import Explanation
 from svdlib.explain.lime import explain_excerpt
 from svdlib.files import (

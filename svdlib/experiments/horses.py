@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from svdlib.data.songs import Song
 from svdlib.detector.inference import load_predictions
-from svdlib.detector.model import HALF_BLOCK
-from svdlib.detector.predictor import predict_logmel
-from svdlib.errors import SvdError
+from svdlib.detector.model import HALF_BLOCK, SingingVoiceDetector
+from svdlib.detector.predictor import DetectorPredictor, predict_logmel
+from svdlib.errors import MissingArtifactError, SvdError
+from svdlib.experiments.config import Config
 from svdlib.experiments.factories import lime_settings
 from svdlib.experiments.picks import detector, to_logmel
 from svdlib.experiments.splits import load_store_split
@@ -17,7 +20,15 @@ from svdlib.explain.explanation import stack_explanations, unstack_explanations
 from svdlib.explain.lime import explain_excerpt
 from svdlib.files import load_arrays, prefix_keys, save_arrays, strip_prefix
 from svdlib.seeding import item_seed
-from svdlib.veracity.horses import MAX_TRIES, SHAPES, Horse, _candidates, paint, place_horse
+from svdlib.veracity.horses import (
+    MAX_TRIES,
+    SHAPES,
+    Attempt,
+    Horse,
+    _candidates,
+    paint,
+    search_shape,
+)
 
 
 def make_horses(store: Store) -> list[Horse]:
@@ -27,10 +38,10 @@ def make_horses(store: Store) -> list[Horse]:
     threshold), at least a window away from the song's edges, taken in a seeded random order
     from different songs where possible. Each shape is placed where it needs the weakest
     intensity (:func:`place_horse`); candidates where no placement works are skipped. Three
-    passes of up to :data:`MAX_TRIES` excerpts each are made per shape: one song per horse,
-    any song, then (for a weak detector) the "no sing" frames closest to the threshold, in
-    order of decreasing P(sing). No excerpt is tried twice for one shape, and no excerpt holds
-    two horses.
+    passes of up to :data:`MAX_TRIES` excerpts each are made per shape (:func:`search_shape`):
+    one song per horse, any song, then (for a weak detector) the "no sing" frames closest to
+    the threshold, in order of decreasing P(sing). No excerpt is tried twice for one shape,
+    and no excerpt holds two horses.
 
     A shape that flips none of the excerpts tried is not an error: it is recorded by its
     closest attempt (the highest P(sing) reached), explained like a horse and marked
@@ -57,60 +68,53 @@ def make_horses(store: Store) -> list[Horse]:
     threshold = cfg.evaluate.threshold
     target_p = max(cfg.experiment.horse_probability, threshold + 1e-3)
     rng = np.random.default_rng(item_seed(cfg.seed, "horses"))
+    passes = _passes(store, threshold, rng)
+    horses: list[Horse] = []
+    used: set[tuple[str, int]] = set()
+    for shape_index, shape in enumerate(SHAPES):
+        flipped, closest = search_shape(
+            predictor, functools.partial(_excerpt, net), shape, passes,
+            cfg.experiment.horses_per_shape, used, target_p, threshold, rng,
+            max_tries=MAX_TRIES)
+        horses.extend(_explained(cfg, predictor, shape_index, number, attempt, True)
+                      for number, attempt in enumerate(flipped))
+        if not flipped and closest is not None:
+            horses.append(_explained(cfg, predictor, shape_index, 0, closest, False))
+    return horses
+
+
+def _passes(store: Store, threshold: float, rng: np.random.Generator
+            ) -> list[tuple[list[tuple[Song, int]], bool]]:
+    """The search passes over the test set's candidate excerpts (see :func:`make_horses`)."""
     songs = load_store_split(store, "test")
     predictions = load_predictions(store.predictions_path("test"))
     first, near = _candidates(songs, predictions, threshold, rng)
     if not first:
         raise SvdError("no test frame is labelled and predicted 'no sing', so there is nothing "
                        "to draw horses into")
-    passes = ((first, True), (first, False), (near, False))
-    horses: list[Horse] = []
-    used: set[tuple[str, int]] = set()
+    return [(first, True), (first, False), (near, False)]
 
-    def explained(shape_index: int, number: int, song: Song, frame: int, excerpt: np.ndarray,
-                  mask: np.ndarray, intensity: float, p_horse: float, flipped: bool) -> Horse:
-        horse = paint(excerpt, mask, intensity)
-        p_original = float(predict_logmel(predictor, excerpt[None])[0])
-        seeds = (cfg.seed, "horse", shape_index, number)
-        explanation = explain_excerpt(predictor, horse, seed=item_seed(*seeds, "horse"),
-                                      labels=(0, 1), **lime_settings(cfg.lime))
-        original_explanation = explain_excerpt(
-            predictor, excerpt, seed=item_seed(*seeds, "original"), labels=(0, 1),
-            **lime_settings(cfg.lime))
-        return Horse(SHAPES[shape_index], song.name, frame, excerpt, horse, mask, intensity,
-                     p_original, p_horse, explanation, original_explanation, flipped)
 
-    for shape_index, shape in enumerate(SHAPES):
-        made = 0
-        used_songs: set[str] = set()
-        tried: set[tuple[str, int]] = set()
-        closest: tuple | None = None
-        for pool, one_per_song in passes:
-            tries = 0
-            for song, frame in pool:
-                if made == cfg.experiment.horses_per_shape or tries == MAX_TRIES:
-                    break
-                key = (song.name, frame)
-                if key in used or key in tried or (one_per_song and song.name in used_songs):
-                    continue
-                tries += 1
-                tried.add(key)
-                window = np.asarray(song.spec[frame - HALF_BLOCK:frame + HALF_BLOCK + 1])
-                excerpt = to_logmel(net, window[None])[0]
-                mask, intensity, p_horse = place_horse(predictor, excerpt, shape, target_p,
-                                                       threshold, rng, closest=True)
-                if p_horse <= threshold:
-                    if closest is None or p_horse > closest[-1]:
-                        closest = (song, frame, excerpt, mask, intensity, p_horse)
-                    continue
-                horses.append(explained(shape_index, made, song, frame, excerpt, mask,
-                                        intensity, p_horse, True))
-                used.add(key)
-                used_songs.add(song.name)
-                made += 1
-        if made == 0 and closest is not None:
-            horses.append(explained(shape_index, 0, *closest, False))
-    return horses
+def _excerpt(net: SingingVoiceDetector, song: Song, frame: int) -> np.ndarray:
+    """The log-mel excerpt of ``song`` centred on ``frame``."""
+    window = np.asarray(song.spec[frame - HALF_BLOCK:frame + HALF_BLOCK + 1])
+    return to_logmel(net, window[None])[0]
+
+
+def _explained(cfg: Config, predictor: DetectorPredictor, shape_index: int, number: int,
+               attempt: Attempt, flipped: bool) -> Horse:
+    """The horse of an attempt, with LIME's explanations of it and of its original."""
+    horse = paint(attempt.excerpt, attempt.mask, attempt.intensity)
+    p_original = float(predict_logmel(predictor, attempt.excerpt[None])[0])
+    seeds = (cfg.seed, "horse", shape_index, number)
+    explanation = explain_excerpt(predictor, horse, seed=item_seed(*seeds, "horse"),
+                                  labels=(0, 1), **lime_settings(cfg.lime))
+    original_explanation = explain_excerpt(
+        predictor, attempt.excerpt, seed=item_seed(*seeds, "original"), labels=(0, 1),
+        **lime_settings(cfg.lime))
+    return Horse(SHAPES[shape_index], attempt.song.name, attempt.frame, attempt.excerpt, horse,
+                 attempt.mask, attempt.intensity, p_original, attempt.p_horse, explanation,
+                 original_explanation, flipped)
 
 
 def horses_stage(store: Store) -> str:
@@ -149,7 +153,7 @@ def load_horses(store: Store) -> list[Horse]:
     """
     path = store.horses_path()
     if not path.is_file():
-        raise SvdError(f"no horses at '{path}'; run `svd horses` first")
+        raise MissingArtifactError(f"no horses at '{path}'", "horses")
     data = load_arrays(path)
     explanations = unstack_explanations(strip_prefix(data, "exp_"))
     originals = unstack_explanations(strip_prefix(data, "orig_"))

@@ -5,11 +5,8 @@ from __future__ import annotations
 from svdlib.constants import SPLITS
 from svdlib.data.jamendo import Layout, open_layout
 from svdlib.data.songs import Song, load_split
-from svdlib.errors import SvdError
+from svdlib.errors import MissingArtifactError
 from svdlib.experiments.store import Store
-
-"""The two labels of a ``.lab`` line (Jamendo's spelling)."""
-"""How far (seconds) a label may run past the end of its audio before it is an error."""
 
 
 def corpus_layout(store: Store) -> Layout:
@@ -19,8 +16,8 @@ def corpus_layout(store: Store) -> Layout:
         from svdlib.data.synthetic.generate import corpus_complete
 
         if not corpus_complete(root):
-            raise SvdError(f"the embedded corpus '{root}' has not been generated (or its "
-                           "generation was interrupted); run `svd corpus`")
+            raise MissingArtifactError(f"the embedded corpus '{root}' has not been generated "
+                                       "(or its generation was interrupted)", "corpus")
     return open_layout(root)
 
 

@@ -1,18 +1,22 @@
-"""The stages in order, each making sure the ones before it ran (finished work is skipped).
+"""The one orchestrator: the stages in order, each making sure the ones before it ran.
 
-Notebooks and the CLI call these, so ``svd run``, ``svd book`` and a notebook run by hand with
-papermill compute exactly the same artifacts, and whichever comes first does the work.
+Finished work is skipped. Notebooks, ``svd run``, every ``svd`` subcommand and ``svd book`` call
+these, so they compute exactly the same artifacts and whichever comes first does the work.
+:func:`run_pipeline` runs them all in order and times them.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from svdlib.experiments.store import Store
 
 
 def corpus(store: Store) -> Path:
-    """The corpus folder: generated (embedded corpus) or checked (external data).
+    """The corpus folder: generated (embedded corpus, needs the ``corpus`` extra) or checked.
 
     An embedded corpus whose generation did not finish (no completion marker, see
     :func:`svdlib.corpus.corpus_complete`) is generated again; finished songs are kept.
@@ -116,12 +120,22 @@ def tables(store: Store) -> dict[str, Path]:
 
 def figures(store: Store) -> dict[str, list[Path]]:
     """Figures 1–4 (PNG and SVG) in the experiments folder."""
+    tables(store)
+    return _draw_figures(store)
+
+
+def experiments(store: Store) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """Every table and figure of the experiments (the tables computed once)."""
+    paths = tables(store)
+    return paths, _draw_figures(store)
+
+
+def _draw_figures(store: Store) -> dict[str, list[Path]]:
     from svdlib.experiments.figures import paper_figures
 
-    tables(store)
     figures = paper_figures(store)
     inputs = {f"{domain} t{target}": store.explanations_path(domain, target).name
-              for domain, target in _settings()}
+              for domain, target in settings_in_order()}
     _record(store, store.experiments_dir(), "experiments", **inputs)
     return figures
 
@@ -132,7 +146,70 @@ def everything(store: Store) -> dict[str, list[Path]]:
     return figures(store)
 
 
-def _settings() -> list[tuple[str, int]]:
+def all_picks(store: Store) -> list[Path]:
+    """The picks of every setting."""
+    return [picks(store, domain, target) for domain, target in settings_in_order()]
+
+
+def all_explanations(store: Store) -> list[Path]:
+    """The explanations of every setting."""
+    return [explanations(store, domain, target) for domain, target in settings_in_order()]
+
+
+def all_subsets(store: Store) -> list[Path]:
+    """The subset explanations of every setting."""
+    return [path for domain, target in settings_in_order()
+            for path in subsets(store, domain, target)]
+
+
+def pipeline(store: Store) -> list[tuple[str, Callable[[], Any]]]:
+    """Every stage of a run, in order, as ``(name, stage)``; the names are ``svd`` commands."""
+    return [("corpus", lambda: corpus(store)), ("train", lambda: models(store)),
+            ("predict", lambda: predictions(store)), ("eval", lambda: evaluation(store)),
+            ("attack wave", lambda: attack(store, "wave")),
+            ("attack spec", lambda: attack(store, "spec")),
+            ("pick", lambda: all_picks(store)), ("explain", lambda: all_explanations(store)),
+            ("subsets", lambda: all_subsets(store)), ("horses", lambda: horses(store)),
+            ("experiment all", lambda: experiments(store))]
+
+
+def run_pipeline(store: Store, before: Callable[[str], None] | None = None,
+                 after: Callable[[str, Any], None] | None = None) -> dict[str, float]:
+    """Run every stage in order, timing each; write ``run_timings.json`` to the experiments.
+
+    Parameters
+    ----------
+    store : Store
+        The run's artifact store.
+    before, after : callable, optional
+        Called with a stage's name before it runs, and with its name and result after (the CLI
+        prints its reports there).
+
+    Returns
+    -------
+    dict
+        Wall-clock seconds per stage (about 0 for a stage found finished).
+    """
+    from svdlib.files import save_json
+
+    seconds: dict[str, float] = {}
+    for name, stage in pipeline(store):
+        if before is not None:
+            before(name)
+        started = time.perf_counter()
+        result = stage()
+        seconds[name] = round(time.perf_counter() - started, 1)
+        if after is not None:
+            after(name, result)
+    save_json(store.experiments_dir() / "run_timings.json",
+              {"seconds": seconds, "total": round(sum(seconds.values()), 1),
+               "threads": store.cfg.run.num_threads, "device": store.cfg.run.device,
+               "note": "this invocation only; stages found finished take about 0 s"})
+    return seconds
+
+
+def settings_in_order() -> list[tuple[str, int]]:
+    """The paper's four (domain, target) settings, in the order every table lists them."""
     from svdlib.experiments.tables import settings
 
     return settings()

@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 
 from svdlib.detector.predictor import predict_logmel
-from svdlib.errors import SvdError
+from svdlib.errors import MissingArtifactError
 from svdlib.experiments.config import config_from_dict
+from svdlib.experiments.executors import run_items
 from svdlib.experiments.explanations import _explain, pair_logmel
 from svdlib.experiments.factories import segmentation_from
 from svdlib.experiments.picks import check_setting, detector, load_picks
 from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, raise_failures, run_items
+from svdlib.experiments.work import WorkItem, raise_failures
 from svdlib.files import (
     load_arrays,
     prefix_keys,
@@ -99,8 +100,8 @@ def subset_results(store: Store, domain: str, target: int) -> pd.DataFrame:
     for k in store.cfg.experiment.subset_ks:
         path = store.subset_path(domain, target, k)
         if not path.is_file():
-            raise SvdError(f"no subset explanations at '{path}'; run `svd experiment subset` "
-                           "first")
+            raise MissingArtifactError(f"no subset explanations at '{path}'",
+                                       "experiment subset")
         data = load_arrays(path)
         if int(data["n"]) == 0:
             continue

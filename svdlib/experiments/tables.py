@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from svdlib.detector.predictor import predict_logmel
-from svdlib.errors import SvdError
+from svdlib.errors import MissingArtifactError
 from svdlib.experiments.config import Config
 from svdlib.experiments.explanations import pair_logmel, stacked_weights
 from svdlib.experiments.factories import segmentation_from
@@ -23,15 +23,8 @@ from svdlib.files import (
     save_json,
 )
 from svdlib.veracity import tables as paper_tables
-from svdlib.veracity.flips import (
-    FLIP_COLUMNS,
-    flip_counts_arrays,
-    lime_ranking,
-    norm_ranking,
-    table2_rows_arrays,
-)
-
-"""P(sing) of log-mel excerpts: ``(N, frames, bands)`` array → ``(N,)`` array."""
+from svdlib.veracity.flips import lime_ranking, norm_ranking
+from svdlib.veracity.measures import FLIP_COLUMNS, flip_counts_arrays, table2_rows_arrays
 
 
 def flip_counts(store: Store, domain: str, target: int) -> pd.DataFrame:
@@ -220,5 +213,5 @@ def load_table(store: Store, name: str) -> pd.DataFrame:
     """Read one experiment table written by :func:`experiment_tables`."""
     path = store.experiments_dir() / f"{name}.csv"
     if not path.is_file():
-        raise SvdError(f"no table '{path}'; run `svd experiment all` first")
+        raise MissingArtifactError(f"no table '{path}'", "experiment all")
     return pd.read_csv(path)

@@ -36,8 +36,11 @@ def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
         out_dir = store.model_dir(seed)
         if seed in pending:
             save_json(out_dir / "config.json", cfg.to_dict())
-            train_detector(cfg, train_songs, valid_songs, out_dir, seed, device,
-                           validate_each_epoch, save_errors, cfg.run.progress)
+            train_detector(cfg.model, cfg.frontend, cfg.train, train_songs, valid_songs, out_dir,
+                           seed, device, smooth_width=cfg.evaluate.smooth_width,
+                           smooth_method=cfg.evaluate.smooth_method,
+                           validate_each_epoch=validate_each_epoch, save_errors=save_errors,
+                           progress=cfg.run.progress)
             store.write_provenance(out_dir, "train", seed=seed,
                                    songs={split: store.split_files(split) for split in
                                           (["train", "valid"] if do_validate else ["train"])})

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from svdlib.errors import SvdError
-from svdlib.experiments.config import Config, set_value, validate
+from svdlib.errors import ConfigError
+from svdlib.experiments.config import Config, validate
+from svdlib.experiments.overrides import set_value
 
 # Keys of the original project's .vars files and where they live in Config.
 VARS_KEYS: dict[str, str | None] = {
@@ -65,14 +66,14 @@ def read_vars(path: str | Path) -> dict[str, str]:
     """
     path = Path(path)
     if not path.is_file():
-        raise SvdError(f"vars file '{path}' does not exist")
+        raise ConfigError(f"vars file '{path}' does not exist")
     result: dict[str, str] = {}
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if "=" not in line:
-            raise SvdError(f"{path}:{number}: expected 'key = value', got '{line}'")
+            raise ConfigError(f"{path}:{number}: expected 'key = value', got '{line}'")
         key, value = line.split("=", 1)
         result[key.strip()] = value.strip()
     return result
@@ -105,13 +106,13 @@ def apply_vars(cfg: Config, path: str | Path, attack_domain: str | None = None) 
                 set_value(cfg, f"attack.{attack_domain}.{target}", value)
             continue
         if key not in VARS_KEYS:
-            raise SvdError(f"{path}: unknown key '{key}' in vars file")
+            raise ConfigError(f"{path}: unknown key '{key}' in vars file")
         target = VARS_KEYS[key]
         if target is None:
             continue
         if key == "arch.firstconv_zeromean":
             if value not in ("0mean", "std"):
-                raise SvdError(f"{path}: arch.firstconv_zeromean must be 0mean or std")
+                raise ConfigError(f"{path}: arch.firstconv_zeromean must be 0mean or std")
             set_value(cfg, target, value == "0mean")
         elif key == "arch.convdrop":
             set_value(cfg, target, value)

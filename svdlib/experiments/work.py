@@ -4,8 +4,8 @@ An item names one artifact (an attacked song, an explained pair, an explained pa
 adversary) and carries the JSON-able parameters that produce it. A worker function computes
 the artifact from the configuration and the item alone, and writes it atomically, so any item
 can run in any process on any machine that sees the results folder, and a finished item (its
-output exists) is never computed again. :func:`run_items` executes a list of items in this
-process; :mod:`svdlib.scale` runs the same items on a Dask cluster.
+output exists) is never computed again. :mod:`svdlib.experiments.executors` runs a list of
+items in this process or on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from svdlib.errors import SvdError
-from svdlib.experiments.config import Config
 
 
 @dataclass(frozen=True)
@@ -63,40 +62,34 @@ class ItemFailure:
         return f"{self.item.name} {self.item.params}: {self.error}"
 
 
-def run_items(items: Sequence[WorkItem], worker: Worker, cfg: Config,
-              desc: str = "work", progress: bool | None = None) -> list[ItemFailure]:
-    """Run the items that are not done, in this process; failures do not stop the others.
+def run_in_process(items: Sequence[WorkItem], worker: Worker, cfg_dict: dict,
+                   desc: str = "work", progress: bool = False) -> list[ItemFailure]:
+    """Run the items that are not done, here, one after the other; failures do not stop the rest.
 
     Parameters
     ----------
     items : sequence of WorkItem
         The work; items whose output exists are skipped.
     worker : callable
-        ``worker(cfg.to_dict(), item)``; a module-level function (so Dask can ship it).
-    cfg : Config
-        The configuration.
+        ``worker(cfg_dict, item)``.
+    cfg_dict : dict
+        The configuration as plain data (``Config.to_dict()``).
     desc : str
         Progress bar label.
-    progress : bool, optional
-        Show a progress bar (default ``cfg.run.progress``).
+    progress : bool
+        Show a progress bar.
 
     Returns
     -------
     list of ItemFailure
         Empty when everything succeeded.
     """
-    if cfg.run.scheduler or cfg.run.workers > 0:
-        from svdlib.experiments.dask import run_items_dask
-
-        return run_items_dask(items, worker, cfg, desc=desc, progress=progress)
     pending = [item for item in items if not item.done]
-    show = cfg.run.progress if progress is None else progress
     iterator: Any = pending
-    if show and pending:
+    if progress and pending:
         from tqdm.auto import tqdm
 
         iterator = tqdm(pending, desc=desc, unit="item")
-    cfg_dict = cfg.to_dict()
     failures = []
     for item in iterator:
         try:

@@ -1,7 +1,8 @@
 """LIME over time-frequency segments: audioLIME v0.0.3's ``LimeAudioExplainer``, batched.
 
 The method is audioLIME's (``reference/audiolime-and-detector-spec.md``, part A), fitted with
-PyPI ``lime``'s :class:`lime.lime_base.LimeBase`:
+PyPI ``lime``'s :class:`lime.lime_base.LimeBase`; the neighbourhood masks, distances and kernel
+(steps 1 and 3) live in :mod:`svdlib.explain.sampling`:
 
 1. Neighbourhood: an ``(num_samples, n_components)`` matrix of i.i.d. fair coin flips, row 0
    set to all ones (the unperturbed excerpt); or all ``2**n`` rows (``'exhaustive'``).
@@ -35,7 +36,6 @@ Deliberate differences from audioLIME (each keeps the numbers the same unless st
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -44,7 +44,6 @@ import scipy.sparse as sp
 import torch
 from lime.lime_base import LimeBase
 from sklearn.linear_model import Ridge
-from sklearn.metrics import pairwise_distances
 
 from svdlib.explain.explanation import Explanation
 from svdlib.explain.factorization import TimeFrequencyFactorization
@@ -53,108 +52,14 @@ from svdlib.explain.neighbourhood import (
     predict_neighborhood,
     predict_neighborhood_per_sample,
 )
+from svdlib.explain.sampling import (
+    FEATURE_SELECTION,
+    SAMPLERS,
+    default_kernel,
+    neighborhood_distances,
+    sample_masks,
+)
 from svdlib.explain.segments import Segmentation
-
-"""A model for LIME: ``(B, frames, bands)`` float tensor → ``(B,)`` P(class 1) or ``(B, C)``."""
-
-FEATURE_SELECTION = ("none", "auto", "forward_selection", "highest_weights", "lasso_path")
-SAMPLERS = ("generator", "audiolime", "randomstate")
-
-
-# --------------------------------------------------------------------------------------------
-# neighbourhood, distances, kernel
-
-
-def default_kernel(distances: np.ndarray, kernel_width: float) -> np.ndarray:
-    """The audioLIME kernel ``sqrt(exp(-d² / w²))`` (= ``exp(-d² / (2 w²))``).
-
-    Parameters
-    ----------
-    distances : np.ndarray
-        Distances of the neighbourhood rows to the unperturbed row.
-    kernel_width : float
-        ``w`` (audioLIME and the paper: 0.25).
-
-    Returns
-    -------
-    np.ndarray
-        Sample weights in ``(0, 1]``.
-    """
-    return np.sqrt(np.exp(-(distances ** 2) / kernel_width ** 2))
-
-
-def sample_masks(n_components: int, num_samples: int | str,
-                 rng: int | np.random.Generator | np.random.RandomState | None = None,
-                 sampler: str = "generator") -> np.ndarray:
-    """The LIME neighbourhood: 0/1 rows with row 0 all ones.
-
-    Parameters
-    ----------
-    n_components : int
-        Number of interpretable components (columns).
-    num_samples : int or 'exhaustive'
-        Number of rows; ``'exhaustive'`` gives all ``2**n`` rows in ``itertools.product``
-        order over ``[1, 0]`` (row 0 all ones, the last row all zeros).
-    rng : int, Generator, RandomState or None
-        The randomness. An int seeds a new generator of the sampler's kind; a generator or
-        RandomState object is consumed (so repeated calls differ, as in audioLIME).
-    sampler : str
-        ``'generator'``: ``rng.integers(0, 2)`` from a ``np.random.Generator``.
-        ``'audiolime'``: audioLIME's default path, ``RandomState``: one discarded
-        ``randint(0, 1000)``, then ``randint(0, 2, num_samples * n)``.
-        ``'randomstate'``: audioLIME with ``random_seed`` given (no discarded draw).
-
-    Returns
-    -------
-    np.ndarray
-        ``(num_samples, n_components)`` uint8; each entry an independent fair coin flip
-        except row 0, which is all ones.
-    """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
-    if num_samples == "exhaustive":
-        if n_components > 24:
-            raise ValueError(f"'exhaustive' needs 2**{n_components} samples; too many")
-        rows = np.array(list(itertools.product([1, 0], repeat=n_components)), dtype=np.uint8)
-        return rows.reshape(-1, n_components)
-    if isinstance(num_samples, str) or int(num_samples) < 1:
-        raise ValueError(f"num_samples must be a positive integer or 'exhaustive', "
-                         f"got {num_samples!r}")
-    num_samples = int(num_samples)
-    if sampler == "generator":
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        data = gen.integers(0, 2, size=(num_samples, n_components), dtype=np.uint8)
-    else:
-        rs = rng if isinstance(rng, np.random.RandomState) else np.random.RandomState(rng)
-        if sampler == "audiolime":
-            rs.randint(0, 1000)
-        data = rs.randint(0, 2, num_samples * n_components).reshape(num_samples, n_components)
-        data = data.astype(np.uint8)
-    data[0, :] = 1
-    return data
-
-
-def neighborhood_distances(data: np.ndarray, metric: str = "cosine") -> np.ndarray:
-    """Distance of every neighbourhood row to row 0 (sklearn ``pairwise_distances``).
-
-    Parameters
-    ----------
-    data : np.ndarray
-        ``(S, n)`` 0/1 rows; row 0 is the unperturbed instance.
-    metric : str
-        Any sklearn metric name. With ``'cosine'`` a row with ``k`` of ``n`` ones is at
-        ``1 − sqrt(k / n)``; the all-zero row is at 1.
-
-    Returns
-    -------
-    np.ndarray
-        ``(S,)`` distances.
-    """
-    return pairwise_distances(data, data[0:1], metric=metric).ravel()
-
-
-# --------------------------------------------------------------------------------------------
-# the explainer
 
 
 class _AudioLimeBase(LimeBase):
@@ -322,36 +227,54 @@ class LimeAudioExplainer:
         masks, outputs = self.data_labels(factorization, predict_fn, num_samples, batch_size,
                                           device, progress, per_sample)
         distances = neighborhood_distances(masks, distance_metric)
-        settings = {"kernel_width": self.kernel_width, "num_samples": len(masks),
-                    "num_features": num_features, "feature_selection": self.feature_selection,
-                    "distance_metric": distance_metric, "fit_intercept": fit_intercept,
-                    "absolute_feature_sort": self.absolute_feature_sort,
-                    "sampler": self.sampler, "seed": None if self.seed is None else int(self.seed),
-                    "highest_weights_alpha": self.highest_weights_alpha}
+        settings = self._settings(len(masks), num_features, distance_metric, fit_intercept)
         explanation = Explanation(factorization, masks, outputs, settings=settings)
+        chosen = _chosen_labels(outputs, labels, top_labels)
         if top_labels:
-            chosen = [int(i) for i in np.argsort(outputs[0])[-int(top_labels):][::-1]]
             explanation.top_labels = chosen
-        elif labels is not None:
-            chosen = [int(k) for k in labels]
-        else:
-            raise ValueError("give labels or top_labels")
         for label in chosen:
-            if not 0 <= label < outputs.shape[1]:
-                raise ValueError(f"label {label} outside the model's {outputs.shape[1]} outputs")
-            regressor = model_regressor if model_regressor is not None else Ridge(
-                alpha=1, fit_intercept=fit_intercept, random_state=self.base.random_state)
-            intercept, exp, score, local_pred = self.base.explain_instance_with_data(
-                masks, outputs, distances, label, num_features,
-                feature_selection=self.feature_selection, model_regressor=regressor)
-            exp = [(int(c), float(w)) for c, w in exp]  # lime sorted by |w|, ties stable
-            if not self.absolute_feature_sort:
-                exp = sorted(exp, key=lambda e: e[1], reverse=True)
-            explanation.intercept[label] = float(intercept)
-            explanation.local_exp[label] = exp
-            explanation.score[label] = float(score)
-            explanation.local_pred[label] = float(np.asarray(local_pred).reshape(-1)[0])
+            self._fit_label(explanation, masks, outputs, distances, label, num_features,
+                            model_regressor, fit_intercept)
         return explanation
+
+    def _settings(self, num_samples: int, num_features: int, distance_metric: str,
+                  fit_intercept: bool) -> dict[str, Any]:
+        """The settings an :class:`Explanation` records."""
+        return {"kernel_width": self.kernel_width, "num_samples": num_samples,
+                "num_features": num_features, "feature_selection": self.feature_selection,
+                "distance_metric": distance_metric, "fit_intercept": fit_intercept,
+                "absolute_feature_sort": self.absolute_feature_sort,
+                "sampler": self.sampler, "seed": None if self.seed is None else int(self.seed),
+                "highest_weights_alpha": self.highest_weights_alpha}
+
+    def _fit_label(self, explanation: Explanation, masks: np.ndarray, outputs: np.ndarray,
+                   distances: np.ndarray, label: int, num_features: int, model_regressor: Any,
+                   fit_intercept: bool) -> None:
+        """Fit the surrogate for one output column and store it in ``explanation``."""
+        if not 0 <= label < outputs.shape[1]:
+            raise ValueError(f"label {label} outside the model's {outputs.shape[1]} outputs")
+        regressor = model_regressor if model_regressor is not None else Ridge(
+            alpha=1, fit_intercept=fit_intercept, random_state=self.base.random_state)
+        intercept, exp, score, local_pred = self.base.explain_instance_with_data(
+            masks, outputs, distances, label, num_features,
+            feature_selection=self.feature_selection, model_regressor=regressor)
+        exp = [(int(c), float(w)) for c, w in exp]  # lime sorted by |w|, ties stable
+        if not self.absolute_feature_sort:
+            exp = sorted(exp, key=lambda e: e[1], reverse=True)
+        explanation.intercept[label] = float(intercept)
+        explanation.local_exp[label] = exp
+        explanation.score[label] = float(score)
+        explanation.local_pred[label] = float(np.asarray(local_pred).reshape(-1)[0])
+
+
+def _chosen_labels(outputs: np.ndarray, labels: Iterable[int] | None,
+                   top_labels: int | None) -> list[int]:
+    """The output columns to explain: the ``top_labels`` highest on row 0, else ``labels``."""
+    if top_labels:
+        return [int(i) for i in np.argsort(outputs[0])[-int(top_labels):][::-1]]
+    if labels is not None:
+        return [int(k) for k in labels]
+    raise ValueError("give labels or top_labels")
 
 
 def explain_excerpt(predict_fn: PredictFn, excerpt: np.ndarray | torch.Tensor,
@@ -369,6 +292,9 @@ def explain_excerpt(predict_fn: PredictFn, excerpt: np.ndarray | torch.Tensor,
                     verbose: bool = False) -> Explanation:
     """Explain a model's prediction on one log-mel excerpt with LIME (audioLIME semantics).
 
+    Factorizes the excerpt (:class:`TimeFrequencyFactorization`) and runs
+    :meth:`LimeAudioExplainer.explain_instance` on it.
+
     Parameters
     ----------
     predict_fn : callable
@@ -381,45 +307,17 @@ def explain_excerpt(predict_fn: PredictFn, excerpt: np.ndarray | torch.Tensor,
     baseline : str, array or float
         ``'mean'`` (the paper's), ``'zero'``, ``'min'``, ``'max'``, ``'unif'``, ``'shuffle'``,
         or an explicit baseline.
-    num_samples : int or 'exhaustive'
-        Neighbourhood size (the paper: 8192).
-    kernel_width : float
-        Kernel width (0.25).
-    labels : iterable of int, optional
-        Output columns to explain; ``(0, 1)`` = "no sing", "sing" for a probability model.
-    top_labels : int, optional
-        Explain the K highest outputs instead.
-    num_features : int
-        Maximum number of features the selection keeps.
-    feature_selection : str
-        One of :data:`FEATURE_SELECTION`.
-    distance_metric : str
-        sklearn metric (``'cosine'``).
-    fit_intercept : bool
-        Whether the Ridge surrogate fits an intercept.
-    absolute_feature_sort : bool
-        Sort by ``|weight|`` instead of signed weight.
     seed : int, Generator, RandomState or None
         Randomness of the masks (and of the 'unif' / 'shuffle' baselines).
-    sampler : str
-        ``'generator'`` (default), or ``'audiolime'`` / ``'randomstate'`` for audioLIME's
-        exact masks (see :func:`sample_masks`).
-    batch_size : int
-        Perturbed inputs per model call (does not change the results).
-    device : torch.device or str, optional
-        Where inputs are built (default: ``predict_fn.device`` or the best device).
-    progress : bool
-        Show a tqdm progress bar.
-    per_sample : bool
-        One model call per sample (the slow reference path).
-    kernel : callable, optional
-        ``kernel(distances, kernel_width)``.
-    model_regressor : sklearn regressor, optional
-        Surrogate instead of ``Ridge(alpha=1)``.
-    highest_weights_alpha : float
-        Ridge alpha of 'highest_weights' ranking (0 = audioLIME, 0.01 = lime).
-    verbose : bool
-        Let lime print its summary per label.
+    kernel_width, kernel, verbose, feature_selection, absolute_feature_sort
+        As for :class:`LimeAudioExplainer`.
+    sampler, highest_weights_alpha
+        As for :class:`LimeAudioExplainer` (``sampler='audiolime'`` gives audioLIME's masks).
+    labels, top_labels, num_features, num_samples, batch_size, distance_metric
+        As for :meth:`LimeAudioExplainer.explain_instance`; ``labels=(0, 1)`` are "no sing"
+        and "sing" for a probability model, the paper uses ``num_samples=8192``.
+    model_regressor, fit_intercept, device, progress, per_sample
+        As for :meth:`LimeAudioExplainer.explain_instance`.
 
     Returns
     -------
@@ -427,17 +325,14 @@ def explain_excerpt(predict_fn: PredictFn, excerpt: np.ndarray | torch.Tensor,
         The explanation (see :class:`Explanation`).
     """
     baseline_seed = seed if isinstance(seed, (int, np.integer, np.random.Generator)) else None
-    factorization = TimeFrequencyFactorization(excerpt, segmentation, baseline,
-                                               seed=baseline_seed)
+    factorization = TimeFrequencyFactorization(excerpt, segmentation, baseline, seed=baseline_seed)
     explainer = LimeAudioExplainer(kernel_width=kernel_width, kernel=kernel, verbose=verbose,
                                    feature_selection=feature_selection,
                                    absolute_feature_sort=absolute_feature_sort,
                                    random_state=seed, sampler=sampler,
                                    highest_weights_alpha=highest_weights_alpha)
-    return explainer.explain_instance(factorization, predict_fn, labels=labels,
-                                      top_labels=top_labels, num_features=num_features,
-                                      num_samples=num_samples, batch_size=batch_size,
-                                      distance_metric=distance_metric,
-                                      model_regressor=model_regressor,
-                                      fit_intercept=fit_intercept, device=device,
-                                      progress=progress, per_sample=per_sample)
+    return explainer.explain_instance(
+        factorization, predict_fn, labels=labels, top_labels=top_labels,
+        num_features=num_features, num_samples=num_samples, batch_size=batch_size,
+        distance_metric=distance_metric, model_regressor=model_regressor,
+        fit_intercept=fit_intercept, device=device, progress=progress, per_sample=per_sample)

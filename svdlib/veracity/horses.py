@@ -17,6 +17,7 @@ stored with ``flipped=False`` and reported as such (CLI, notebook, Figure 1).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,6 +202,95 @@ def _candidates(songs: list[Song], predictions: dict[str, np.ndarray], threshold
                     break
     order = rng.permutation(len(candidates))
     return [candidates[j] for j in order], [(songs[i], f) for _, i, f in sorted(near)]
+
+
+@dataclass
+class Attempt:
+    """One shape placed into one excerpt: where, how strongly, and the P(sing) it reached."""
+
+    song: Song
+    frame: int
+    excerpt: np.ndarray
+    mask: np.ndarray
+    intensity: float
+    p_horse: float
+
+
+def _untried(passes: list[tuple[list[tuple[Song, int]], bool]], max_tries: int,
+             used: set[tuple[str, int]], used_songs: set[str]
+             ) -> Iterator[tuple[Song, int]]:
+    """The excerpts to try, pass after pass: up to ``max_tries`` per pass, none twice.
+
+    Excerpts in ``used`` are passed over, and so are those of a song in ``used_songs`` in a
+    pass whose flag is true (one excerpt per song). Both sets are read as the search goes.
+    """
+    tried: set[tuple[str, int]] = set()
+    for pool, one_per_song in passes:
+        tries = 0
+        for song, frame in pool:
+            if tries == max_tries:
+                break
+            key = (song.name, frame)
+            if key in used or key in tried or (one_per_song and song.name in used_songs):
+                continue
+            tries += 1
+            tried.add(key)
+            yield song, frame
+
+
+def search_shape(predictor, excerpt_of: Callable[[Song, int], np.ndarray], shape: str,
+                 passes: list[tuple[list[tuple[Song, int]], bool]], wanted: int,
+                 used: set[tuple[str, int]], probability: float, threshold: float,
+                 rng: np.random.Generator, max_tries: int = MAX_TRIES
+                 ) -> tuple[list[Attempt], Attempt | None]:
+    """Search candidate excerpts for up to ``wanted`` that one shape flips to "sing".
+
+    The passes are tried in order, each over up to ``max_tries`` excerpts not yet tried (see
+    :func:`_untried`). In each the shape goes where it needs the weakest intensity
+    (:func:`place_horse`); an excerpt still at most ``threshold`` is skipped, but the highest
+    such attempt is kept.
+
+    Parameters
+    ----------
+    predictor, shape
+        The detector on log-mel excerpts, and one of :data:`SHAPES`.
+    excerpt_of : callable
+        ``(song, centre frame) -> (frames, bands)`` log-mel excerpt.
+    passes : list of (list of (Song, int), bool)
+        Candidate excerpts per pass (see :func:`_candidates`), and whether the pass takes one
+        excerpt per song.
+    wanted, max_tries : int
+        How many flipped excerpts to find; how many excerpts to try per pass.
+    used : set of (str, int)
+        ``(song name, frame)`` of the excerpts holding a horse; those flipped here are added.
+    probability, threshold, rng
+        As for :func:`place_horse`.
+
+    Returns
+    -------
+    flipped : list of Attempt
+        The flipped excerpts, in the order found (at most ``wanted``).
+    closest : Attempt or None
+        The highest P(sing) among the attempts that did not flip (None if all did).
+    """
+    flipped: list[Attempt] = []
+    closest: Attempt | None = None
+    used_songs: set[str] = set()
+    for song, frame in _untried(passes, max_tries, used, used_songs):
+        if len(flipped) == wanted:
+            break
+        excerpt = excerpt_of(song, frame)
+        mask, intensity, p_horse = place_horse(predictor, excerpt, shape, probability,
+                                               threshold, rng, closest=True)
+        attempt = Attempt(song, frame, excerpt, mask, intensity, p_horse)
+        if p_horse <= threshold:
+            if closest is None or p_horse > closest.p_horse:
+                closest = attempt
+            continue
+        flipped.append(attempt)
+        used.add((song.name, frame))
+        used_songs.add(song.name)
+    return flipped, closest
 
 
 def shapes_not_flipped(horses: list[Horse]) -> list[str]:

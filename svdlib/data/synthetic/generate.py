@@ -43,11 +43,7 @@ from tqdm import tqdm
 
 from svdlib.constants import SPLITS
 from svdlib.data.synthetic.mix import Segment, synthesize_song
-from svdlib.data.synthetic.plan import corpus_plan
-
-"""The three filelists of the Jamendo layout, in the order songs are planned."""
-"""Frames per second of the vocal-activity analysis (hop 315 at 22050 Hz)."""
-"""A labelled stretch of a song: ``(start_s, end_s, is_sing)``."""
+from svdlib.data.synthetic.plan import SongSpec, corpus_plan
 
 
 def _format_lab(segments: Sequence[Segment]) -> str:
@@ -101,6 +97,21 @@ def generate_corpus(
         split: "".join(f"{spec.name}\n" for spec in plan if spec.split == split) for split in SPLITS
     }
     marker = root / COMPLETE_MARKER
+    audio_dir, label_dir, list_dir = _prepare_folders(root, recipe, filelists)
+    _write_songs(plan, audio_dir, label_dir, marker, sample_rate, progress)
+    for split, text in filelists.items():
+        _atomic_write_text(list_dir / split, text)
+    _atomic_write_text(marker, json.dumps(recipe, sort_keys=True) + "\n")
+    return root
+
+
+def _prepare_folders(root: pathlib.Path, recipe: dict[str, int],
+                     filelists: dict[str, str]) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+    """Drop a stale marker, create the three folders and clear leftovers of earlier runs.
+
+    Returns the ``audio/``, ``labels/`` and ``filelists/`` folders under ``root``.
+    """
+    marker = root / COMPLETE_MARKER
     if marker.is_file() and not corpus_complete(root, recipe):
         marker.unlink()
     audio_dir, label_dir, list_dir = (root / d for d in ("audio", "labels", "filelists"))
@@ -109,6 +120,15 @@ def generate_corpus(
         _remove_partial_files(directory)
     _remove_partial_files(root)
     _remove_stale_filelists(list_dir, filelists)
+    return audio_dir, label_dir, list_dir
+
+
+def _write_songs(plan: Sequence[SongSpec], audio_dir: pathlib.Path, label_dir: pathlib.Path,
+                 marker: pathlib.Path, sample_rate: int, progress: bool) -> None:
+    """Synthesize and write every planned song whose FLAC or ``.lab`` is missing.
+
+    The completion marker is removed before the first song is (re)made.
+    """
     for spec in tqdm(plan, desc="default corpus", unit="song", disable=not progress):
         audio_path, lab_path = audio_dir / spec.name, label_dir / f"{spec.stem}.lab"
         if audio_path.is_file() and lab_path.is_file():
@@ -117,10 +137,6 @@ def generate_corpus(
         audio, segments = synthesize_song(spec, sample_rate)
         _atomic_write(audio_path, functools.partial(_write_flac, audio=audio, rate=sample_rate))
         _atomic_write_text(lab_path, _format_lab(segments))
-    for split, text in filelists.items():
-        _atomic_write_text(list_dir / split, text)
-    _atomic_write_text(marker, json.dumps(recipe, sort_keys=True) + "\n")
-    return root
 
 
 COMPLETE_MARKER = ".complete"

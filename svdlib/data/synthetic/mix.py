@@ -14,6 +14,7 @@ from svdlib.data.synthetic.voice import _runs, _sing
 _AGC_MAX_GAIN = 4.0
 
 Segment = tuple[float, float, bool]
+"""A labelled stretch of a song: ``(start_s, end_s, is_sing)``."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from svdlib.data.synthetic.compose import _PHRASE_BARS
 from svdlib.errors import SvdError
 
 LABEL_FPS = 70
+"""Frames per second of the vocal-activity analysis (hop 315 at 22050 Hz)."""
 
 _TITLES_ASCII = (
     "Hana no Uta",

@@ -1,0 +1,95 @@
+"""Attacks on excerpts for any differentiable model of log-mel (or any) input.
+
+The paper attacks whole songs through the detector's own front end
+(:mod:`svdlib.attacks.optimise`). A researcher with their own model usually has excerpts and a
+``(B, frames, bands) → logits (B,)`` network; :func:`attack_excerpts` runs the same loop on them
+(``‖δ‖² + α · BCE`` towards the other class, signed gradients, Adam, clipping), all excerpts in
+one batch, and returns the adversarial excerpts: planted perturbations the model provably uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from svdlib.attacks.optimise import _device_of, _Frozen, _optimise
+from svdlib.attacks.settings import AttackDomainConfig
+
+
+@dataclass
+class ExcerptAttack:
+    """The outcome of attacking a batch of excerpts.
+
+    Attributes
+    ----------
+    adversarial : np.ndarray
+        float32 ``(B, frames, bands)`` excerpts ``x + δ``.
+    orig_probs, adv_probs : np.ndarray
+        ``(B,)`` P(class 1) of the clean and of the adversarial excerpts.
+    flipped : np.ndarray
+        bool ``(B,)``: the thresholded decision changed.
+    iterations : int
+        Optimisation steps run.
+    """
+
+    adversarial: np.ndarray
+    orig_probs: np.ndarray
+    adv_probs: np.ndarray
+    flipped: np.ndarray
+    iterations: int
+
+
+def attack_excerpts(model: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor],
+                    excerpts: np.ndarray, params: AttackDomainConfig | None = None,
+                    threshold: float = 0.5,
+                    device: torch.device | str | None = None) -> ExcerptAttack:
+    """Attack every excerpt towards the other class of a binary model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        ``(B, frames, bands)`` float tensor → logits ``(B,)`` of class 1. A module is used in
+        eval mode with frozen parameters (restored afterwards).
+    excerpts : np.ndarray
+        ``(B, frames, bands)`` inputs (log-mel excerpts, or whatever the model takes).
+    params : AttackDomainConfig, optional
+        Learning rate, α, clipping bound, iterations (default: the spectrogram attack's
+        settings with ``clip_eps`` 1.0, suited to log-mel inputs).
+    threshold : float
+        ``sigmoid(logit) > threshold`` is class 1.
+    device : torch.device or str, optional
+        Where to compute (default: where the module's parameters live, else the CPU).
+
+    Returns
+    -------
+    ExcerptAttack
+        The adversarial excerpts and the decisions before and after.
+    """
+    params = params or AttackDomainConfig(lr=0.01, alpha=15.0, clip_eps=1.0,
+                                          max_iterations=300)
+    module = model if isinstance(model, torch.nn.Module) else None
+    if module is not None and any(True for _ in module.parameters()):
+        dev = _device_of(module, device)
+    else:
+        dev = torch.device(device or "cpu")
+    x = torch.from_numpy(np.array(excerpts, dtype=np.float32)).to(dev)
+    if x.dim() != 3:
+        raise ValueError(f"expected (B, frames, bands) excerpts, got shape {tuple(x.shape)}")
+
+    def logits_of(delta: torch.Tensor) -> torch.Tensor:
+        return model(x + delta).reshape(-1)
+
+    if module is not None:
+        with _Frozen(module):
+            out = _optimise(logits_of, torch.zeros_like(x), params, threshold, None, None)
+    else:
+        out = _optimise(logits_of, torch.zeros_like(x), params, threshold, None, None)
+    orig = out["orig_probs"].float().cpu().numpy().reshape(-1)
+    adv = out["adv_probs"].float().cpu().numpy().reshape(-1)
+    return ExcerptAttack(adversarial=(x + out["delta"]).cpu().numpy().astype(np.float32),
+                         orig_probs=orig, adv_probs=adv,
+                         flipped=(orig > threshold) != (adv > threshold),
+                         iterations=int(out["iterations"]))

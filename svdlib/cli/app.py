@@ -1,0 +1,55 @@
+"""The entry point: parse, configure, run a command, and turn library errors into one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from svdlib.cli.parser import build_parser
+from svdlib.errors import MissingArtifactError, SvdError
+from svdlib.experiments.config import Config, load_config
+from svdlib.experiments.overrides import parse_overrides
+from svdlib.experiments.store import Store
+
+Handler = Callable[[argparse.Namespace, Config, Store], int | None]
+
+
+def configure(args: argparse.Namespace) -> Config:
+    """The configuration of a command line: the profile, ``--set`` and the run options."""
+    overrides = parse_overrides(args.overrides)
+    if args.device:
+        overrides["run.device"] = args.device
+    if args.threads:
+        overrides["run.num_threads"] = args.threads
+    if args.quiet:
+        overrides["run.progress"] = False
+    if args.workers is not None:
+        overrides["run.workers"] = args.workers
+    if args.scheduler:
+        overrides["run.scheduler"] = args.scheduler
+    return load_config(args.profile, overrides, results=args.results, data=args.data)
+
+
+def error_line(err: SvdError) -> str:
+    """The one line ``svd`` prints for a library error (a missing artifact gets its command)."""
+    if isinstance(err, MissingArtifactError) and err.command:
+        return f"svd: error: {err}; run `svd {err.command}` with this profile first"
+    return f"svd: error: {err}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``svd``; returns the exit code (2 for errors the user can fix)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = configure(args)
+        store = Store(cfg)
+        handler: Handler = args.handler
+        return int(handler(args, cfg, store) or 0)
+    except SvdError as err:
+        print(error_line(err), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("svd: interrupted; finished work is kept and a re-run resumes", file=sys.stderr)
+        return 130

@@ -1,0 +1,164 @@
+"""The ``svd`` subcommands: each runs its stage through the orchestrator and reports."""
+
+from __future__ import annotations
+
+import argparse
+
+from svdlib.cli import reports
+from svdlib.errors import SvdError
+from svdlib.experiments import stages
+from svdlib.experiments.config import Config
+from svdlib.experiments.store import Store
+
+EXPERIMENTS = ("flip_counts", "table1", "table2", "subset", "fidelity", "horses", "all")
+
+
+def cmd_corpus(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Generate the embedded corpus (or check an external one)."""
+    reports.corpus(store, stages.corpus(store))
+    if getattr(args, "check", False) and not store.external_data:
+        from svdlib.experiments.corpus_checks import corpus_baselines
+
+        report = corpus_baselines(store)
+        print(f"test-split AUROC of frame loudness: {report['loudness_auroc']:.3f}; "
+              f"of a linear model on log-mel frames: {report['linear_auroc']:.3f}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Train the detector for every seed of the profile."""
+    from svdlib.experiments.training import train_all
+
+    stages.corpus(store)
+    seeds = [args.seed] if args.seed is not None else None
+    reports.paths("model", train_all(cfg, store, seeds, args.validate, args.save_errors))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Predict per-frame probabilities for the validation and test songs."""
+    from svdlib.experiments.evaluation import predict_all
+
+    seeds = [args.seed] if args.seed is not None else None
+    reports.paths("predictions", predict_all(store, args.splits.split(","), seeds))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Evaluate the predictions: threshold on validation, metrics on test."""
+    from svdlib.experiments.evaluation import evaluate_all
+
+    reports.evaluation(store, evaluate_all(store, args.threshold), args.auroc)
+    return 0
+
+
+def cmd_attack(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Compute adversarial songs (waveform and/or spectrogram) for the attack subset."""
+    from svdlib.constants import DOMAINS
+    from svdlib.experiments.config import validate
+    from svdlib.experiments.overrides import set_value
+
+    domains = list(DOMAINS) if args.domain in (None, "both") else [args.domain]
+    if any(d not in DOMAINS for d in domains):
+        raise SvdError(f"unknown attack domain '{args.domain}'; use wave, spec or both")
+    if args.subset is not None:
+        if args.subset not in ("test", "valid"):
+            raise SvdError(f"unknown subset '{args.subset}'; use test or valid")
+        set_value(cfg, "attack.subset", args.subset)
+    if args.threshold is not None:
+        set_value(cfg, "evaluate.threshold", args.threshold)
+    validate(cfg)
+    store = Store(cfg)
+    for domain in domains:
+        reports.attack(cfg, domain, stages.attack(store, domain))
+    return 0
+
+
+def selected_settings(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """The (domain, target) settings selected by --domain and --target."""
+    from svdlib.constants import DOMAINS
+    from svdlib.experiments.picks import check_setting
+    from svdlib.experiments.tables import settings
+
+    domains = DOMAINS if args.domain in (None, "both") else [args.domain]
+    if args.target in (None, "both"):
+        targets = [1, 0]
+    elif str(args.target) in ("0", "1"):
+        targets = [int(args.target)]
+    else:
+        raise SvdError(f"unknown target '{args.target}'; use 1 (no sing -> sing), 0 or both")
+    for domain in domains:
+        check_setting(domain, targets[0])
+    return [s for s in settings() if s[0] in domains and s[1] in targets]
+
+
+def cmd_pick(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Pick successful adversarial excerpts (up to lime.pick_per_file per song)."""
+    for domain, target in selected_settings(args):
+        reports.picks(store, domain, target, stages.picks(store, domain, target))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Explain the picked pairs (original and adversarial excerpt) with LIME."""
+    if args.horses:
+        return cmd_horses(args, cfg, store)
+    for domain, target in selected_settings(args):
+        path = stages.explanations(store, domain, target)
+        reports.explanations(store, domain, target, path)
+    return 0
+
+
+def cmd_horses(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Draw horses into "no sing" excerpts, calibrate them to flip, and explain them."""
+    reports.horses(cfg, store, stages.horses(store))
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Run the paper's experiments from the stored artifacts; write tables and figures."""
+    if args.name not in EXPERIMENTS:
+        raise SvdError(f"unknown experiment '{args.name}'; use one of {', '.join(EXPERIMENTS)}")
+    cmd_horses(args, cfg, store)
+    reports.experiment(store, args.name, *stages.experiments(store))
+    return 0
+
+
+def _report_stage(cfg: Config, store: Store, name: str, result: object) -> None:
+    """What ``svd run`` prints after each stage (as the stage's own command does)."""
+    if name == "corpus":
+        reports.corpus(store, result)
+    elif name in ("train", "predict"):
+        reports.paths("model" if name == "train" else "predictions", result)
+    elif name == "eval":
+        reports.evaluation(store, result, auroc=True)
+    elif name.startswith("attack "):
+        reports.attack(cfg, name.split()[1], result)
+    elif name in ("pick", "explain"):
+        report = reports.picks if name == "pick" else reports.explanations
+        for (domain, target), path in zip(stages.settings_in_order(), result, strict=True):
+            report(store, domain, target, path)
+    elif name == "experiment all":
+        reports.horses(cfg, store, str(store.horses_path()))
+        reports.experiment(store, "all", *result)
+
+
+def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Run every stage in order; finished stages are skipped."""
+    seconds = stages.run_pipeline(
+        store, before=lambda name: print(f"== svd {name} (profile {cfg.profile})", flush=True),
+        after=lambda name, result: _report_stage(cfg, store, name, result))
+    total = sum(seconds.values())
+    print("== wall time per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
+          + f"; total {total:.0f} s ({total / 60:.1f} min)")
+    return 0
+
+
+def cmd_book(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Run the notebooks with papermill (skipping up-to-date ones) and build the book."""
+    from svdlib.book.build import book
+
+    del store
+    return book(cfg, profile=args.profile, only=args.only, force=args.force,
+                build=not args.no_build, keep_going=args.keep_going,
+                progress_bar=args.cell_progress, compute=not args.no_compute)
