@@ -1,8 +1,68 @@
 """svdlib: testing whether audio explanations tell the truth.
 
 A reproduction of Praher, Prinz, Flexer & Widmer, "On the Veracity of Local, Model-agnostic
-Explanations in Audio Classification" (ISMIR 2021), as a small library: a singing voice
-detector, adversarial examples, LIME over time-frequency segments, and the paper's experiments.
+Explanations in Audio Classification" (ISMIR 2021), and its method as a tool: an adversarial
+perturbation is ground truth the model provably uses, against which any explainer on any audio
+model can be tested.
+
+The names below work on plain arrays, tensors and callables (no configuration, no store)::
+
+    from svdlib import (Segmentation, attack_excerpts, lime_explainer, attribution_ranking,
+                        energy_ranking, flip_curve, threshold_rule, top_k_rates)
+
+The paper's pipeline (profiles, the artifact store, the stages, the book) lives in
+:mod:`svdlib.experiments` and behind the ``svd`` command. See DESIGN.md for the layers.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+#: Public name → the module that defines it (imported on first use, so ``import svdlib`` and
+#: the ``svd`` command start fast).
+_EXPORTS = {
+    # errors
+    "SvdError": "svdlib.errors", "ConfigError": "svdlib.errors", "DataError": "svdlib.errors",
+    "MissingArtifactError": "svdlib.errors",
+    # audio in and the front end
+    "load_audio": "svdlib.audio.io", "Spectrogram": "svdlib.audio.frontend",
+    "LogMel": "svdlib.audio.frontend", "FrontEndConfig": "svdlib.audio.settings",
+    # the detector
+    "SingingVoiceDetector": "svdlib.detector.model", "build_model": "svdlib.detector.model",
+    "load_model": "svdlib.detector.checkpoint",
+    "load_original_state_dict": "svdlib.detector.checkpoint",
+    "detector_predict_fn": "svdlib.detector.predictor",
+    # planted perturbations
+    "attack_excerpts": "svdlib.attacks.excerpts", "attack_waveform": "svdlib.attacks.optimise",
+    "attack_spectrogram": "svdlib.attacks.optimise",
+    "AttackDomainConfig": "svdlib.attacks.settings",
+    # explanations
+    "Segmentation": "svdlib.explain.segments", "explain_excerpt": "svdlib.explain.lime",
+    "lime_explainer": "svdlib.explain.attribution", "Attribution": "svdlib.explain.attribution",
+    "Explanation": "svdlib.explain.explanation",
+    # the veracity measures
+    "threshold_rule": "svdlib.veracity.measures", "class_change_rule": "svdlib.veracity.measures",
+    "attribution_ranking": "svdlib.veracity.measures",
+    "energy_ranking": "svdlib.veracity.measures", "keep_top_k": "svdlib.veracity.measures",
+    "flip_curve": "svdlib.veracity.measures", "top_k_rates": "svdlib.veracity.measures",
+    "table2_rows": "svdlib.veracity.measures", "subset_recovery": "svdlib.veracity.measures",
+    "fidelity_separation": "svdlib.veracity.tables", "song_rate": "svdlib.veracity.statistics",
+    "paired_difference": "svdlib.veracity.statistics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'svdlib' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

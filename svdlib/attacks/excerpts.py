@@ -3,14 +3,16 @@
 The paper attacks whole songs through the detector's own front end
 (:mod:`svdlib.attacks.optimise`). A researcher with their own model usually has excerpts and a
 ``(B, frames, bands) → logits (B,)`` network; :func:`attack_excerpts` runs the same loop on them
-(``‖δ‖² + α · BCE`` towards the other class, signed gradients, Adam, clipping), all excerpts in
-one batch, and returns the adversarial excerpts: planted perturbations the model provably uses.
+(``‖δ‖² + α · BCE`` towards the other class, signed gradients, Adam, clipping) with the loss
+summed over the excerpts, so each is attacked as if alone (``α`` weighs one excerpt's BCE
+against its own ``‖δ‖²``), all in one batch; it returns the adversarial excerpts: planted
+perturbations the model provably uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -56,8 +58,8 @@ def attack_excerpts(model: torch.nn.Module | Callable[[torch.Tensor], torch.Tens
     excerpts : np.ndarray
         ``(B, frames, bands)`` inputs (log-mel excerpts, or whatever the model takes).
     params : AttackDomainConfig, optional
-        Learning rate, α, clipping bound, iterations (default: the spectrogram attack's
-        settings with ``clip_eps`` 1.0, suited to log-mel inputs).
+        Learning rate, α (per excerpt), clipping bound, iterations (default: lr 0.01, α 100,
+        ``clip_eps`` 1.0 and 300 iterations, suited to log-mel inputs in nats).
     threshold : float
         ``sigmoid(logit) > threshold`` is class 1.
     device : torch.device or str, optional
@@ -68,7 +70,7 @@ def attack_excerpts(model: torch.nn.Module | Callable[[torch.Tensor], torch.Tens
     ExcerptAttack
         The adversarial excerpts and the decisions before and after.
     """
-    params = params or AttackDomainConfig(lr=0.01, alpha=15.0, clip_eps=1.0,
+    params = params or AttackDomainConfig(lr=0.01, alpha=100.0, clip_eps=1.0,
                                           max_iterations=300)
     module = model if isinstance(model, torch.nn.Module) else None
     if module is not None and any(True for _ in module.parameters()):
@@ -81,6 +83,9 @@ def attack_excerpts(model: torch.nn.Module | Callable[[torch.Tensor], torch.Tens
 
     def logits_of(delta: torch.Tensor) -> torch.Tensor:
         return model(x + delta).reshape(-1)
+
+    # the loop takes the mean BCE over the batch: α × B makes it the per-excerpt sum
+    params = replace(params, alpha=params.alpha * len(x))
 
     if module is not None:
         with _Frozen(module):

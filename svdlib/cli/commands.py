@@ -29,7 +29,6 @@ def cmd_train(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Train the detector for every seed of the profile."""
     from svdlib.experiments.training import train_all
 
-    stages.corpus(store)
     seeds = [args.seed] if args.seed is not None else None
     reports.paths("model", train_all(cfg, store, seeds, args.validate, args.save_errors))
     return 0
@@ -55,6 +54,7 @@ def cmd_eval(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 def cmd_attack(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Compute adversarial songs (waveform and/or spectrogram) for the attack subset."""
     from svdlib.constants import DOMAINS
+    from svdlib.experiments.attack import run_attack
     from svdlib.experiments.config import validate
     from svdlib.experiments.overrides import set_value
 
@@ -69,8 +69,8 @@ def cmd_attack(args: argparse.Namespace, cfg: Config, store: Store) -> int:
         set_value(cfg, "evaluate.threshold", args.threshold)
     validate(cfg)
     store = Store(cfg)
-    for domain in domains:
-        reports.attack(cfg, domain, stages.attack(store, domain))
+    for domain in domains:   # this stage alone: a missing model is an error, not trained here
+        reports.attack(cfg, domain, run_attack(store, domain))
     return 0
 
 

@@ -313,7 +313,7 @@ def project_root() -> Path:
     """
     here = Path.cwd().resolve()
     for candidate in (here, *here.parents):
-        if (candidate / "svdlib").is_dir() and (candidate / "profiles").is_dir():
+        if (candidate / "svdlib").is_dir() and (candidate / "_config.yml").is_file():
             return candidate
     return here
 
