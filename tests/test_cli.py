@@ -220,3 +220,28 @@ def test_random_bytes_as_audio_give_one_stderr_line_from_a_fresh_process(tmp_pat
     assert f"{name}.{ext}': not a recognised audio format (format not recognised by " \
            "libsndfile)" in result.stderr
     _no_half_written_files(results)
+
+
+_WITHOUT_CORPUS_EXTRA = ("import sys\n"
+                         "for name in ('pysinsy', 'pretty_midi', 'tinysoundfont'):\n"
+                         "    sys.modules[name] = None   # as if not installed\n"
+                         "from svdlib.cli import main\n"
+                         "sys.exit(main(sys.argv[1:]))\n")
+
+
+def test_own_data_needs_no_corpus_extra_and_the_embedded_corpus_says_what_is_missing(
+        tmp_path, corpus):
+    common = ["--profile", "tiny", "--results", str(tmp_path / "r"), *FAST]
+    own = subprocess.run([sys.executable, "-c", _WITHOUT_CORPUS_EXTRA, "train", "--data",
+                          str(corpus), *common], capture_output=True, text=True, check=False)
+    assert own.returncode == 0, own.stderr
+    assert list((tmp_path / "r" / "models").glob("*/model.safetensors"))
+    embedded = subprocess.run([sys.executable, "-c", _WITHOUT_CORPUS_EXTRA, "corpus",
+                               "--profile", "tiny", "--results", str(tmp_path / "e"), "--quiet"],
+                              capture_output=True, text=True, check=False)
+    assert embedded.returncode == 2
+    assert embedded.stderr.count("\n") == 1
+    assert "needs the corpus extra (missing: pysinsy, pretty_midi, tinysoundfont)" in \
+        embedded.stderr
+    assert "pip install 'svdlib[corpus]'" in embedded.stderr
+    assert not list((tmp_path / "e").rglob("*.flac"))

@@ -31,6 +31,7 @@ generation leaves none, and the next one finishes it with the same files.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import pathlib
@@ -44,6 +45,7 @@ from tqdm import tqdm
 from svdlib.constants import SPLITS
 from svdlib.data.synthetic.mix import Segment, synthesize_song
 from svdlib.data.synthetic.plan import SongSpec, corpus_plan
+from svdlib.errors import SvdError
 
 
 def _format_lab(segments: Sequence[Segment]) -> str:
@@ -134,9 +136,23 @@ def _write_songs(plan: Sequence[SongSpec], audio_dir: pathlib.Path, label_dir: p
         if audio_path.is_file() and lab_path.is_file():
             continue
         marker.unlink(missing_ok=True)
+        require_corpus_extra()
         audio, segments = synthesize_song(spec, sample_rate)
         _atomic_write(audio_path, functools.partial(_write_flac, audio=audio, rate=sample_rate))
         _atomic_write_text(lab_path, _format_lab(segments))
+
+
+#: What the ``corpus`` extra installs: the singing synthesis, the SoundFont and its renderer.
+CORPUS_EXTRA = ("pysinsy", "pretty_midi", "tinysoundfont")
+
+
+def require_corpus_extra() -> None:
+    """Raise one clear line when the ``corpus`` extra is missing (checked before any song)."""
+    missing = [name for name in CORPUS_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SvdError(f"generating the embedded corpus needs the corpus extra (missing: "
+                       f"{', '.join(missing)}): pip install 'svdlib[corpus]', or give your own "
+                       "corpus in the Jamendo layout with --data (paths.data)")
 
 
 COMPLETE_MARKER = ".complete"
