@@ -11,8 +11,9 @@ attack domain, on one ~30 s song, it times side by side in one run:
 * ``fwd+bwd``: the detector's forward pass over the padded song spectrogram ``(T + 114, 513)``
   plus the backward pass of the BCE loss to the *input* (parameters frozen), the least any
   gradient step on the song can cost;
-* ``attack it``: one iteration of :func:`svdlib.attacks.attack_waveform` /
-  :func:`svdlib.attacks.attack_spectrogram` in steady state (the time between two consecutive
+* ``attack it``: one iteration of :func:`svdlib.attacks.optimise.attack_waveform` /
+  :func:`svdlib.attacks.optimise.attack_spectrogram` in steady state (the time between two
+  consecutive
   iteration callbacks: STFT of ``x + delta`` for the waveform, forward, backward, sign, Adam,
   clipping/projection, success check; early stopping disabled).
 

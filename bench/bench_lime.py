@@ -4,7 +4,7 @@ Run ``.venv/bin/python bench/bench_lime.py [--samples 8192] [--width 1.0]``. Eve
 timed once per repeat, the paths interleaved, and the table shows the median (and the range)
 so that the ratios compare runs made side by side under the same machine load:
 
-* batched: :func:`svdlib.explain.explain_excerpt` with the fast detector predict function
+* batched: :func:`svdlib.explain.lime.explain_excerpt` with the fast detector predict function
   (BatchNorm folded, channels-last, micro-batches), the whole explanation (masks, composition,
   forward passes, distances, both Ridge fits);
 * plain forward: ``net(x, preprocess=False)`` on the same number of pre-built excerpts in

@@ -6,9 +6,11 @@ One detector (random weights, BatchNorm statistics from a few training-mode pass
 folding them is not trivial) is evaluated on the CPU and on ``--device``:
 
 * the plain module on a batch of 115-frame log-mel excerpts (``net(x, preprocess=False)``);
-* the dense whole-song forward (:func:`svdlib.evaluate.predict_song`) on a short random song;
-* the fast LIME predictor (:func:`svdlib.explain.detector_predict_fn`) on the same excerpts;
-* one batched LIME explanation (:func:`svdlib.explain.explain_excerpt`, same seed): the
+* the dense whole-song forward (:func:`svdlib.detector.inference.predict_song`) on a short
+  random song;
+* the fast LIME predictor (:func:`svdlib.detector.predictor.detector_predict_fn`) on the same
+  excerpts;
+* one batched LIME explanation (:func:`svdlib.explain.lime.explain_excerpt`, same seed): the
   neighbourhood outputs and the surrogate's weights and intercept.
 
 With TF32 off (cuDNN and cuBLAS in full float32) each maximum absolute difference must stay

@@ -6,7 +6,8 @@ Run: ``python bench/gpu_corpus.py [--workers N] -- corpus --profile paper --resu
 ``svd corpus`` synthesises the songs one after another (about 4 s per 2-minute song on one
 core, so some 6 minutes for the paper's 93). The songs are independent and deterministic, so
 this helper first synthesises the missing ones in a process pool, with the same functions
-and the same atomic writes as :func:`svdlib.corpus.generate_corpus`'s loop, and then runs the
+and the same atomic writes as :func:`svdlib.data.synthetic.generate.generate_corpus`'s loop,
+and then runs the
 given ``svd corpus`` command, which finds every song in place, skips it, and writes the
 filelists and the completion marker as usual. If the corpus module's helpers are not
 where this expects them, it just runs ``svd corpus`` (sequential).

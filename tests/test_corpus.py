@@ -1,4 +1,4 @@
-"""Tests of the embedded default corpus generator (svdlib.corpus).
+"""Tests of the embedded default corpus generator (svdlib.data.synthetic).
 
 A tiny corpus (2 train, 1 valid, 1 test songs of 4 bars, about 10 s each) is generated once per
 module; the tests then check its layout, labels, audio, determinism and resumability.

@@ -10,7 +10,8 @@ model's own prediction on the clean song, so both directions mix within one song
 at least ``req_change_factor * T`` frames are flipped.
 
 * **Waveform** (``wave``): ``delta`` lives on the samples; the spectrogram of ``x + delta`` is
-  recomputed through the differentiable :class:`svdlib.audio.Spectrogram` at every step, padded
+  recomputed through the differentiable :class:`svdlib.audio.frontend.Spectrogram` at every
+  step, padded
   with 57 zero frames on each side and fed to the detector (which applies its own log-mel).
   Distortion: the SNR ``20 log10(|x| / |x - x_adv|)`` on samples ``[2048 : L - 2049)``.
 * **Spectrogram** (``spec``): ``delta`` lives on the linear STFT magnitudes ``(T, 513)``.

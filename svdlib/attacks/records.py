@@ -79,7 +79,8 @@ def save_result(folder: str | Path, name: str, result: AttackResult, ground_trut
     sample_rate : int
         Sample rate of a waveform adversary.
     source : str
-        Fingerprint of the song's audio and labels (:meth:`svdlib.store.Store.song_fingerprint`);
+        Fingerprint of the song's audio and labels
+        (:meth:`svdlib.experiments.store.Store.song_fingerprint`);
         a record whose fingerprint no longer matches the song is computed again.
 
     Returns
@@ -152,7 +153,7 @@ def load_adversarial_spectrogram(folder: str | Path, name: str,
                                  domain: str | None = None) -> np.ndarray:
     """The adversarial linear-magnitude spectrogram ``(T, bins)`` of one song.
 
-    For a waveform adversary, the stored WAV is re-read with :func:`svdlib.audio.load_audio`
+    For a waveform adversary, the stored WAV is re-read with :func:`svdlib.audio.io.load_audio`
     and its spectrogram computed; a spectrogram adversary is read as stored.
 
     Parameters

@@ -45,7 +45,7 @@ def vendor_web_assets(root: str | Path | None = None, static_dir: str | Path | N
     Parameters
     ----------
     root : str or Path, optional
-        The repository root (default :func:`~svdlib.config.project_root`).
+        The repository root (default :func:`~svdlib.experiments.config.project_root`).
     static_dir : str or Path, optional
         The destination (default ``<root>/book/_static``).
     force : bool
@@ -126,7 +126,7 @@ def build_book(
     ----------
     root : str or Path, optional
         The repository root holding ``_config.yml`` and ``_toc.yml`` (default
-        :func:`~svdlib.config.project_root`).
+        :func:`~svdlib.experiments.config.project_root`).
     strict : bool
         Turn warnings into a failed build (``-W``; all warnings are still reported). It is
         dropped, with a message, when executed notebooks are missing.

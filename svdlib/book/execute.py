@@ -138,7 +138,7 @@ def run_notebooks(
     notebook_dir, output_dir : str or Path, optional
         Source notebooks (default ``<root>/notebooks``) and outputs (default
         ``<root>/book/generated``, created if missing), ``<root>`` being
-        :func:`~svdlib.config.project_root`.
+        :func:`~svdlib.experiments.config.project_root`.
     cwd : str or Path, optional
         The kernels' working directory (default ``notebook_dir``, as for jupyter-book).
     kernel_name : str

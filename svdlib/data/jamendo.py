@@ -1,6 +1,6 @@
 """Datasets in the Jamendo-VAD layout: file lists, ``.lab`` labels, spectrograms, excerpts.
 
-A corpus folder holds ``audio/`` (any format :func:`svdlib.audio.load_audio` reads),
+A corpus folder holds ``audio/`` (any format :func:`svdlib.audio.io.load_audio` reads),
 ``filelists/{train,valid,test}`` (one audio file name per line; the original README's spelling
 ``filelist/`` is accepted too) and ``labels/<name without extension>.lab`` with lines
 ``start end sing|nosing`` in seconds. The real Jamendo corpus and the embedded one read the same

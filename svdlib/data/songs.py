@@ -56,7 +56,7 @@ def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
     Raises
     ------
     SvdError
-        If the audio or the ``.lab`` file is bad (see :func:`svdlib.audio.load_audio` and
+        If the audio or the ``.lab`` file is bad (see :func:`svdlib.audio.io.load_audio` and
         :func:`read_lab`), or a label ends more than ``LABEL_TOLERANCE_S`` (1.0 s) after the
         audio, whose duration is taken as ``n_frames / fps`` (the same with or without the
         spectrogram cache).

@@ -250,7 +250,8 @@ def apply_run_settings(cfg: Config) -> Config:
     """Resolve ``run.device`` and ``run.num_threads`` and give torch that thread count.
 
     After this, the configuration names the numeric environment its stages compute in, so the
-    artifact keys (:class:`svdlib.store.Store`) are the same in every process that runs them,
+    artifact keys (:class:`svdlib.experiments.store.Store`) are the same in every process that
+    runs them,
     and the thread count torch uses is the one the keys record.
     """
     import torch

@@ -19,7 +19,8 @@ def corpus(store: Store) -> Path:
     """The corpus folder: generated (embedded corpus, needs the ``corpus`` extra) or checked.
 
     An embedded corpus whose generation did not finish (no completion marker, see
-    :func:`svdlib.corpus.corpus_complete`) is generated again; finished songs are kept.
+    :func:`svdlib.data.synthetic.generate.corpus_complete`) is generated again; finished songs
+    are kept.
     """
     from svdlib.data.synthetic.generate import corpus_complete, generate_corpus
     from svdlib.experiments.splits import corpus_layout

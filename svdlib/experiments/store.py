@@ -32,7 +32,7 @@ class Store:
     cfg : Config
         The configuration; ``cfg.paths.results`` is the root, ``cfg.paths.data`` an optional
         external corpus in the Jamendo layout. Its ``run`` section must be resolved
-        (:func:`svdlib.config.apply_run_settings`, which ``load_config`` calls).
+        (:func:`svdlib.experiments.config.apply_run_settings`, which ``load_config`` calls).
     """
 
     def __init__(self, cfg: Config) -> None:

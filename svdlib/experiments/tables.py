@@ -190,7 +190,7 @@ def experiment_tables(store: Store) -> dict[str, Path]:
     """Compute every experiment's tables (:func:`compute_tables`) and write them as CSV.
 
     The per-pair tables (``flip_counts``, ``table2_pairs``, ``subset``) carry each pair's song;
-    the summary tables (:mod:`svdlib.paper_tables`) give song-level intervals and paired tests.
+    the summary tables (:mod:`svdlib.veracity.tables`) give song-level intervals and paired tests.
 
     Returns
     -------

@@ -191,7 +191,7 @@ class Explanation:
 
     # -- storage ----------------------------------------------------------------------------
     def to_arrays(self, neighborhood: bool = True) -> dict[str, np.ndarray]:
-        """The explanation as plain numpy arrays (for :func:`~svdlib.store.save_arrays`).
+        """The explanation as plain numpy arrays (for :func:`~svdlib.files.save_arrays`).
 
         Parameters
         ----------

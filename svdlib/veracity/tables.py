@@ -2,7 +2,8 @@
 
 Every function takes tidy per-pair tables (one row per pair, or per pair, k and method) that
 carry a ``song`` column, and returns a table of rates. Rates come with 95 % cluster-bootstrap
-intervals that resample test songs (:mod:`svdlib.statistics`), the numbers of pairs and songs
+intervals that resample test songs (:mod:`svdlib.veracity.statistics`), the numbers of pairs and
+songs
 behind them, and, where the paper compares two selections on the same pairs, the paired
 difference "norm-based − LIME" with its interval and a within-song sign-flip test. The section
 notebooks, the results page and the CLI all read these tables, so they show the same numbers.
