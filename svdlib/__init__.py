@@ -51,6 +51,13 @@ _EXPORTS = {
     "table2_rows": "svdlib.veracity.measures", "subset_recovery": "svdlib.veracity.measures",
     "fidelity_separation": "svdlib.veracity.tables", "song_rate": "svdlib.veracity.statistics",
     "paired_difference": "svdlib.veracity.statistics",
+    # explainers and exact references
+    "make_explainer": "svdlib.explain.explainers", "EXPLAINERS": "svdlib.explain.explainers",
+    "SegmentExplainer": "svdlib.explain.attribution",
+    "exhaustive_flips": "svdlib.veracity.exhaustive", "chance_rate": "svdlib.veracity.exhaustive",
+    "attainable_rate": "svdlib.veracity.exhaustive",
+    "contains_smallest": "svdlib.veracity.exhaustive",
+    "segment_masks": "svdlib.veracity.interop", "planted_masks": "svdlib.veracity.interop",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -161,3 +161,9 @@ def test_lime_explainer_returns_explain_excerpts_weights_and_fidelity():
     ref = explain_excerpt(probability, excerpt, SEG, num_samples=128, seed=3)
     assert np.array_equal(got.weights, ref.weights(1))
     assert got.score == ref.metrics(1)["fidelity"]
+
+
+def test_unsigned_relevance_ranks_descending_for_either_target():
+    relevance = np.array([[0.1, 3.0, 0.5]])
+    assert attribution_ranking(relevance, 0, signed=False).tolist() == [[1, 2, 0]]
+    assert attribution_ranking(relevance, 0).tolist() == [[0, 2, 1]]     # signed: class 0 first

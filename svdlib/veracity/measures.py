@@ -97,7 +97,8 @@ def class_change_rule(original_classes: Sequence[int] | np.ndarray) -> Decision:
     return decide
 
 
-def attribution_ranking(attributions: np.ndarray, target: int = 1) -> np.ndarray:
+def attribution_ranking(attributions: np.ndarray, target: int = 1,
+                        signed: bool = True) -> np.ndarray:
     """Segments ordered by relevance, most relevant first (stable for ties).
 
     Parameters
@@ -108,12 +109,16 @@ def attribution_ranking(attributions: np.ndarray, target: int = 1) -> np.ndarray
         1 orders by descending attribution; 0 by ascending (the most negative class-1
         attribution is the most relevant for class 0), as the paper does.
 
+    signed : bool
+        False for relevances without a sign (saliency's |gradient|): descending for either
+        target (see :attr:`~svdlib.explain.attribution.Attribution.signed`).
+
     Returns
     -------
     np.ndarray
         ``(N, n_components)`` segment ids.
     """
-    return lime_ranking(np.asarray(attributions, dtype=float), target)
+    return lime_ranking(np.asarray(attributions, dtype=float), target if signed else 1)
 
 
 def energy_ranking(original: np.ndarray, adversarial: np.ndarray,

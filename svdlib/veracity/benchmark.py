@@ -1,0 +1,240 @@
+"""Which explainer tells the truth: every explainer on the same planted pairs, and references.
+
+No configuration and no store: plain arrays, a predict callable and explainers.
+
+:func:`run_benchmark` explains the adversarial excerpt of every pair with each explainer and
+measures, on the same pairs, what the paper measures for LIME: the flip curve (δ kept in the
+top k segments, k = 1 … n), Table 1 (k = 3), Table 2 (k = the explainer's positive segments),
+subset recovery (δ kept in its k highest-energy segments: does the explainer rank exactly those
+first?), and the cost per explanation. The exhaustive search over all k-subsets
+(:mod:`svdlib.veracity.exhaustive`) gives the chance rate (the share of k-subsets that flip)
+and the attainable rate (some k-subset flips), and each pair's smallest flipping subset.
+:func:`benchmark_table` ranks the explainers with song-level intervals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from svdlib.explain.attribution import Attribution, Explainer
+from svdlib.explain.segments import Segmentation
+from svdlib.veracity.exhaustive import ExhaustiveResult, contains_smallest, exhaustive_flips
+from svdlib.veracity.measures import (
+    Decision,
+    Predict,
+    attribution_ranking,
+    energy_ranking,
+    flip_curve,
+    keep_top_k,
+    subset_recovery,
+)
+from svdlib.veracity.statistics import song_rate
+
+#: The reference ranking every explainer is compared with (the paper's "norm-based").
+ENERGY = "energy"
+
+
+@dataclass
+class BenchmarkRun:
+    """Per-pair results of every explainer on one set of pairs.
+
+    Attributes
+    ----------
+    curve : pandas.DataFrame
+        ``pair, k, method, output, flipped`` for every explainer and :data:`ENERGY`.
+    table2 : pandas.DataFrame
+        ``pair, method, k, flipped``: δ in the explainer's positive segments (NaN k and no
+        flip for methods without signs).
+    subsets : pandas.DataFrame
+        :func:`~svdlib.veracity.measures.subset_recovery` rows with a ``method`` column.
+    costs : pandas.DataFrame
+        ``method, explanations, seconds, seconds_per_explanation``.
+    smallest : pandas.DataFrame
+        ``pair, method, k, contains``: the top k contains the pair's smallest flipping subset.
+    exhaustive : ExhaustiveResult or None
+        The exact references (None when not computed).
+    """
+
+    curve: pd.DataFrame
+    table2: pd.DataFrame
+    subsets: pd.DataFrame
+    costs: pd.DataFrame
+    smallest: pd.DataFrame
+    exhaustive: ExhaustiveResult | None
+
+
+def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Attribution], float]:
+    """Explain every excerpt (batched when the explainer can), and the seconds it took."""
+    started = time.perf_counter()
+    many = getattr(explainer, "explain_many", None)
+    out = many(excerpts) if many is not None else [explainer(e) for e in excerpts]
+    return list(out), time.perf_counter() - started
+
+
+def _signed(explainer: Explainer) -> bool:
+    return bool(getattr(explainer, "signed", True))
+
+
+def _table2(original: np.ndarray, adversarial: np.ndarray, weights: np.ndarray, signed: bool,
+            segmentation: Segmentation, predict: Predict, decide: Decision,
+            target: int) -> pd.DataFrame:
+    """δ in the segments relevant for the target (positive for 1, negative for 0)."""
+    pairs = np.arange(len(original))
+    if not signed or not len(original):
+        return pd.DataFrame({"pair": pairs, "k": np.nan, "flipped": False})
+    ks = ((weights > 0) if target == 1 else (weights < 0)).sum(-1)
+    partial = keep_top_k(original, adversarial, attribution_ranking(weights, target), ks,
+                         segmentation)
+    return pd.DataFrame({"pair": pairs, "k": ks,
+                         "flipped": decide(np.asarray(predict(partial)), pairs)})
+
+
+def _one_explainer(name: str, explainer: Explainer, original: np.ndarray,
+                   adversarial: np.ndarray, segmentation: Segmentation, predict: Predict,
+                   decide: Decision, target: int, subset_ks: Sequence[int]) -> dict:
+    attributions, seconds = explain_timed(explainer, adversarial)
+    weights = np.stack([a.weights for a in attributions]) if attributions else \
+        np.zeros((0, segmentation.n_components))
+    signed = _signed(explainer)
+    table2 = _table2(original, adversarial, weights, signed, segmentation, predict, decide,
+                     target).assign(method=name)
+    subsets = subset_recovery(original, adversarial, segmentation, predict, decide, explainer,
+                              subset_ks, target if signed else 1).assign(method=name)
+    cost = {"method": name, "explanations": len(attributions), "seconds": seconds,
+            "seconds_per_explanation": seconds / max(len(attributions), 1)}
+    return {"ranking": attribution_ranking(weights, target, signed), "table2": table2,
+            "subsets": subsets, "cost": cost}
+
+
+def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: Segmentation,
+                  predict: Predict, decide: Decision, explainers: Mapping[str, Explainer],
+                  target: int = 1, ks: Sequence[int] | None = None,
+                  subset_ks: Sequence[int] = (1, 3, 5), max_k: int = 3,
+                  exhaustive: bool = True,
+                  rankings: Mapping[str, np.ndarray] | None = None) -> BenchmarkRun:
+    """Every explainer on the same pairs, with the energy ranking and the exact references.
+
+    Parameters
+    ----------
+    original, adversarial : np.ndarray
+        ``(N, frames, bands)`` excerpts of the pairs (the adversarial ones flip the decision).
+    segmentation : Segmentation
+        The grid every explainer gives its relevances for.
+    predict, decide
+        The model's outputs and the decision rule (see :mod:`svdlib.veracity.measures`).
+    explainers : mapping of str to callable
+        Name → ``excerpt -> Attribution`` (e.g. :func:`~svdlib.explain.explainers.make_explainer`).
+    target : {0, 1}
+        The attack's direction (orders signed relevances).
+    ks : sequence of int, optional
+        The flip curve's k (default 1 … n).
+    subset_ks : sequence of int
+        The numbers of modified segments of subset recovery.
+    max_k : int
+        Largest subset size of the exhaustive search.
+    exhaustive : bool
+        Compute the exact references.
+    rankings : mapping of str to np.ndarray, optional
+        Precomputed rankings ``(N, n_components)`` that join the flip curve (e.g. stored
+        explanations), without a cost, Table 2 or subset recovery.
+
+    Returns
+    -------
+    BenchmarkRun
+        The per-pair tables.
+    """
+    results = {name: _one_explainer(name, explainer, original, adversarial, segmentation,
+                                    predict, decide, target, subset_ks)
+               for name, explainer in explainers.items()}
+    rankings = {**{name: r["ranking"] for name, r in results.items()}, **(rankings or {})}
+    rankings[ENERGY] = energy_ranking(original, adversarial, segmentation)
+    curve = flip_curve(original, adversarial, rankings, segmentation, predict, decide, ks)
+    reference = exhaustive_flips(original, adversarial, segmentation, predict, decide,
+                                 max_k) if exhaustive and len(original) else None
+    smallest = []
+    if reference is not None:
+        for name, ranking in rankings.items():
+            for k in range(1, max_k + 1):
+                smallest.append(pd.DataFrame({"pair": np.arange(len(original)), "method": name,
+                                              "k": k,
+                                              "contains": contains_smallest(ranking, reference,
+                                                                            k)}))
+    return BenchmarkRun(
+        curve=curve,
+        table2=pd.concat([r["table2"] for r in results.values()], ignore_index=True),
+        subsets=pd.concat([r["subsets"] for r in results.values()], ignore_index=True),
+        costs=pd.DataFrame([r["cost"] for r in results.values()]),
+        smallest=pd.concat(smallest, ignore_index=True) if smallest else pd.DataFrame(
+            columns=["pair", "method", "k", "contains"]),
+        exhaustive=reference)
+
+
+def _rate(flags: np.ndarray, songs: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
+    rate = song_rate(np.asarray(flags, dtype=float), songs, n_boot, seed)
+    return {"percent": rate.percent, "ci_low": rate.low, "ci_high": rate.high}
+
+
+def _method_row(run: BenchmarkRun, method: str, songs: np.ndarray, k: int,
+                n_boot: int, seed: int) -> dict:
+    curve = run.curve[run.curve["method"] == method]
+    at_k = curve[curve["k"] == k].sort_values("pair")
+    row = {"method": method, **_rate(at_k["flipped"], songs, n_boot, seed)}
+    energy = run.curve[run.curve["method"] == ENERGY].groupby("k")["flipped"].mean()
+    mine = curve.groupby("k")["flipped"].mean()
+    row["area_vs_energy"] = float(100 * (mine - energy).mean())     # percentage points
+    t2 = run.table2[run.table2["method"] == method].sort_values("pair")
+    signed = bool(t2["k"].notna().all()) if len(t2) else False
+    row["table2 %"] = 100 * float(t2["flipped"].mean()) if signed and len(t2) else np.nan
+    row["table2 mean k"] = float(t2["k"].mean()) if signed and len(t2) else np.nan
+    subsets = run.subsets[run.subsets["method"] == method]
+    row["subset recovery %"] = 100 * float(subsets["all_detected"].mean()) if len(subsets) \
+        else np.nan
+    hits = run.smallest[(run.smallest["method"] == method) & (run.smallest["k"] == k)]
+    row["contains smallest %"] = 100 * float(hits["contains"].mean()) if len(hits) else np.nan
+    cost = run.costs[run.costs["method"] == method]
+    row["s / explanation"] = float(cost["seconds_per_explanation"].iloc[0]) if len(cost) \
+        else np.nan
+    return row
+
+
+def benchmark_table(run: BenchmarkRun, songs: Sequence | np.ndarray | None = None, k: int = 3,
+                    n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The ranked table: each explainer's rates beside energy, chance and attainable.
+
+    Parameters
+    ----------
+    run : BenchmarkRun
+        From :func:`run_benchmark`.
+    songs : array-like, optional
+        ``(N,)`` the song of each pair (the unit the intervals resample; default: each pair).
+    k : int
+        Table 1's number of segments (3 in the paper); also the k of chance and attainable.
+    n_boot, seed : int
+        Bootstrap samples and seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per explainer, ranked by ``percent`` (Table 1 at k, with ``ci_low``,
+        ``ci_high``), then ``energy`` (the reference), ``chance`` and ``attainable`` (exact,
+        from all k-subsets); columns ``area_vs_energy`` (mean over k of the curve's gap to
+        the energy curve, percentage points), ``table2 %``, ``table2 mean k``, ``subset
+        recovery %``, ``contains smallest %`` and ``s / explanation``.
+    """
+    n = int(run.curve["pair"].max()) + 1 if len(run.curve) else 0
+    song_ids = np.asarray(songs) if songs is not None else np.arange(n)
+    methods = [m for m in dict.fromkeys(run.curve["method"]) if m != ENERGY]
+    rows = sorted((_method_row(run, m, song_ids, k, n_boot, seed) for m in methods),
+                  key=lambda r: -np.nan_to_num(r["percent"], nan=-1))
+    rows.append(_method_row(run, ENERGY, song_ids, k, n_boot, seed))
+    if run.exhaustive is not None and k <= run.exhaustive.max_k:
+        rows.append({"method": f"chance (k={k})",
+                     **_rate(run.exhaustive.chance[:, k - 1], song_ids, n_boot, seed)})
+        rows.append({"method": f"attainable (k={k})",
+                     **_rate(run.exhaustive.attainable[:, k - 1], song_ids, n_boot, seed)})
+    return pd.DataFrame(rows)
