@@ -14,3 +14,7 @@ EXCERPT_FRAMES = 115
 
 #: Mel bands of the paper's front end.
 MEL_BANDS = 80
+
+#: The explainers of the benchmark, in the order its tables list them.
+EXPLAINERS = ("lime", "kernelshap", "occlusion", "integrated_gradients", "saliency",
+              "gradient_x_input", "random")

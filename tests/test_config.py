@@ -219,6 +219,13 @@ BAD_SETTINGS = [
     ("experiment.horses_per_shape", 0),
     ("experiment.horse_probability", 0.4),  # not above evaluate.threshold (0.5 in tiny)
     ("experiment.horse_probability", 1.0),
+    ("benchmark.explainers", ["lime", "shapley"]),
+    ("benchmark.explainers", []),
+    ("benchmark.explainers", ["lime", "lime"]),
+    ("benchmark.kernelshap_samples", -1),
+    ("benchmark.ig_steps", 0),
+    ("benchmark.max_k", 0),
+    ("benchmark.max_k", 5),
     ("corpus.seed", -1),
     ("corpus.n_train", 0),
     ("corpus.n_valid", 0),

@@ -141,6 +141,8 @@ def _report_stage(cfg: Config, store: Store, name: str, result: object) -> None:
     elif name == "experiment all":
         reports.horses(cfg, store, str(store.horses_path()))
         reports.experiment(store, "all", *result)
+    elif name == "benchmark":
+        reports.benchmark(result)
 
 
 def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
@@ -151,6 +153,20 @@ def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     total = sum(seconds.values())
     print("== wall time per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
           + f"; total {total:.0f} s ({total / 60:.1f} min)")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Every explainer on the picked pairs of every setting, beside chance and attainable."""
+    from svdlib.experiments.overrides import set_value
+
+    if args.explainers:
+        set_value(cfg, "benchmark.explainers", [e.strip() for e in args.explainers.split(",")])
+        from svdlib.experiments.config import validate
+
+        validate(cfg)
+        store = Store(cfg)
+    reports.benchmark(stages.benchmark(store))
     return 0
 
 

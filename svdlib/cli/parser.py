@@ -84,6 +84,12 @@ def _veracity_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("horses", help="draw shapes that flip 'no sing' to 'sing'; explain them")
     p.set_defaults(handler=commands.cmd_horses)
 
+    p = sub.add_parser("benchmark", help="which explainer tells the truth: every explainer on "
+                       "the picked pairs, beside chance and attainable")
+    p.add_argument("--explainers", default=None,
+                   help="comma-separated (default: the profile's benchmark.explainers)")
+    p.set_defaults(handler=commands.cmd_benchmark)
+
     p = sub.add_parser("experiment", help="the paper's experiments: tables and figures")
     p.add_argument("name", nargs="?", default="all", help=" | ".join(commands.EXPERIMENTS))
     p.set_defaults(handler=commands.cmd_experiment)

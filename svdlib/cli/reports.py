@@ -134,3 +134,18 @@ def experiment(store: Store, name: str, tables: dict[str, Path],
         print(f"table {table}: {path}")
     for figure, files in figures.items():
         print(f"{figure}: {files[0]}")
+
+
+def benchmark(paths: dict[str, Path]) -> None:
+    """The ranked table of every setting (Table 1 rate with its interval, and the rest)."""
+    table = pd.read_csv(paths["benchmark"])
+    columns = ["method", "percent", "ci_low", "ci_high", "area_vs_energy", "table2 %",
+               "subset recovery %", "contains smallest %", "s / explanation"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.float_format", "{:.1f}".format):
+        for (domain, target), rows in table.groupby(["domain", "target"], sort=False):
+            print(f"benchmark {domain} t{target}: % flipped by each explainer's top k "
+                  "segments (95 % CI over songs)")
+            print(rows[[c for c in columns if c in rows]].to_string(index=False))
+    for name, path in paths.items():
+        print(f"table {name}: {path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from svdlib.constants import EXCERPT_FRAMES
+from svdlib.constants import EXCERPT_FRAMES, EXPLAINERS
 from svdlib.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -169,6 +169,19 @@ def _lime_checks(cfg: Config) -> list[_Check]:
         _at_least(cfg, "lime.pick_max_draws", max(1, cfg.lime.pick_per_file),
                   " (at least lime.pick_per_file)"),
         _at_least(cfg, "lime.pick_seed", 0),
+    ]
+
+
+def _benchmark_checks(cfg: Config) -> list[_Check]:
+    n = cfg.lime.n_time_segments * cfg.lime.n_freq_segments
+    chosen = cfg.benchmark.explainers
+    return [
+        (isinstance(chosen, list) and len(chosen) >= 1 and len(set(chosen)) == len(chosen)
+         and all(name in EXPLAINERS for name in chosen), "benchmark.explainers",
+         "a non-empty list of distinct names from " + ", ".join(EXPLAINERS)),
+        _at_least(cfg, "benchmark.kernelshap_samples", 0, " (0: lime.num_samples)"),
+        _at_least(cfg, "benchmark.ig_steps", 1),
+        _int_in(cfg, "benchmark.max_k", 1, min(n, 4), " (1350 subsets at 3 of 20 segments)"),
     ]
 
 

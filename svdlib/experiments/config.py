@@ -22,9 +22,11 @@ import yaml
 
 from svdlib.attacks.settings import AttackDomainConfig
 from svdlib.audio.settings import FrontEndConfig
+from svdlib.constants import EXPLAINERS
 from svdlib.detector.settings import ModelConfig, TrainConfig
 from svdlib.errors import ConfigError
 from svdlib.experiments.checks import (
+    _benchmark_checks,
     _corpus_run_checks,
     _evaluate_attack_checks,
     _experiment_checks,
@@ -88,6 +90,16 @@ class ExperimentConfig:
 
 
 @dataclass
+class BenchmarkConfig:
+    """The explainer benchmark (``svd benchmark``): which explainers, and their settings."""
+
+    explainers: list[str] = field(default_factory=lambda: list(EXPLAINERS))
+    kernelshap_samples: int = 0      # 0: as many as LIME (lime.num_samples)
+    ig_steps: int = 32
+    max_k: int = 3                   # the exhaustive search's largest subset
+
+
+@dataclass
 class CorpusConfig:
     """The embedded default corpus (ignored when ``paths.data`` points at real data)."""
 
@@ -136,6 +148,7 @@ class Config:
     attack: AttackConfig = field(default_factory=AttackConfig)
     lime: LimeConfig = field(default_factory=LimeConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -298,7 +311,7 @@ def validate(cfg: Config) -> None:
         One line naming the first bad setting, its allowed range and its value.
     """
     for group in (_frontend_model_checks, _train_checks, _evaluate_attack_checks, _lime_checks,
-                  _experiment_checks, _corpus_run_checks):
+                  _experiment_checks, _benchmark_checks, _corpus_run_checks):
         for ok, key, expected in group(cfg):
             if not ok:
                 raise ConfigError(f"configuration key '{key}' must be {expected}, got "

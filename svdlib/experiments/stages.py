@@ -141,8 +141,18 @@ def _draw_figures(store: Store) -> dict[str, list[Path]]:
     return figures
 
 
+def benchmark(store: Store) -> dict[str, Path]:
+    """The explainer benchmark of every setting, and its tables in the experiments folder."""
+    from svdlib.experiments.benchmark import benchmark as run_benchmark_stage
+    from svdlib.experiments.benchmark import write_benchmark_tables
+
+    all_explanations(store)
+    run_benchmark_stage(store)
+    return write_benchmark_tables(store)
+
+
 def everything(store: Store) -> dict[str, list[Path]]:
-    """All stages, including the detector's evaluation."""
+    """All stages of the paper, including the detector's evaluation (not the benchmark)."""
     evaluation(store)
     return figures(store)
 

@@ -208,6 +208,13 @@ class Store:
         key = short_hash(self.picks_path(domain, target).name, self.lime_key(), k)
         return self.root / "subset" / f"{domain}-t{target}-k{k}-{key}.npz"
 
+    def benchmark_dir(self, domain: str, target: int) -> Path:
+        """The explainer benchmark's per-pair tables of one setting."""
+        key = short_hash(self.explanations_path(domain, target).name,
+                         self.cfg.section_hash("benchmark", "experiment.subset_ks",
+                                               "evaluate.threshold"))
+        return self.root / "benchmark" / f"{domain}-t{target}-{key}"
+
     def horses_path(self) -> Path:
         """The drawn horses and their explanations."""
         key = short_hash(self.model_key(), self.split_key("test"), self.lime_key(),

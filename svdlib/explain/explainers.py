@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from svdlib.constants import EXPLAINERS
 from svdlib.explain.attribution import (
     Attribution,
     SegmentExplainer,
@@ -135,8 +136,7 @@ _CLASSES: dict[str, type[SegmentExplainer]] = {
     "random": RandomExplainer,
 }
 
-#: The explainers :func:`make_explainer` builds, in this order.
-EXPLAINERS: tuple[str, ...] = tuple(_CLASSES)
+assert tuple(_CLASSES) == EXPLAINERS   # the names, defined once in svdlib.constants
 
 
 def make_explainer(name: str, model: Model | None, segmentation: Segmentation, *,

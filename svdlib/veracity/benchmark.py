@@ -111,6 +111,17 @@ def _one_explainer(name: str, explainer: Explainer, original: np.ndarray,
             "subsets": subsets, "cost": cost}
 
 
+def _smallest_hits(rankings: Mapping[str, np.ndarray], reference: ExhaustiveResult | None,
+                   max_k: int) -> pd.DataFrame:
+    """Per ranking and k ≤ max_k: does its top k contain the pair's smallest flipping subset."""
+    if reference is None:
+        return pd.DataFrame(columns=["pair", "method", "k", "contains"])
+    return pd.concat([pd.DataFrame({"pair": np.arange(reference.n_pairs), "method": name, "k": k,
+                                    "contains": contains_smallest(ranking, reference, k)})
+                      for name, ranking in rankings.items() for k in range(1, max_k + 1)],
+                     ignore_index=True)
+
+
 def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: Segmentation,
                   predict: Predict, decide: Decision, explainers: Mapping[str, Explainer],
                   target: int = 1, ks: Sequence[int] | None = None,
@@ -156,21 +167,13 @@ def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: S
     curve = flip_curve(original, adversarial, rankings, segmentation, predict, decide, ks)
     reference = exhaustive_flips(original, adversarial, segmentation, predict, decide,
                                  max_k) if exhaustive and len(original) else None
-    smallest = []
-    if reference is not None:
-        for name, ranking in rankings.items():
-            for k in range(1, max_k + 1):
-                smallest.append(pd.DataFrame({"pair": np.arange(len(original)), "method": name,
-                                              "k": k,
-                                              "contains": contains_smallest(ranking, reference,
-                                                                            k)}))
+    smallest = _smallest_hits(rankings, reference, max_k)
     return BenchmarkRun(
         curve=curve,
         table2=pd.concat([r["table2"] for r in results.values()], ignore_index=True),
         subsets=pd.concat([r["subsets"] for r in results.values()], ignore_index=True),
         costs=pd.DataFrame([r["cost"] for r in results.values()]),
-        smallest=pd.concat(smallest, ignore_index=True) if smallest else pd.DataFrame(
-            columns=["pair", "method", "k", "contains"]),
+        smallest=smallest,
         exhaustive=reference)
 
 

@@ -1,0 +1,183 @@
+"""The explainer benchmark of a run: every explainer on the picked pairs of every setting.
+
+One work item per setting (resumable, on any executor): it explains the setting's adversarial
+excerpts with every explainer of ``benchmark.explainers``, runs
+:func:`svdlib.veracity.benchmark.run_benchmark` (flip curves, Tables 1 and 2, subset
+recovery, costs, the exhaustive references) and writes the per-pair tables as CSV into the
+setting's benchmark folder. The paper's own LIME explanations (the explanation stage's) join
+the flip curve as the row ``LIME (paper)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from svdlib.experiments.config import config_from_dict
+from svdlib.experiments.executors import run_items
+from svdlib.experiments.explanations import pair_logmel, stacked_weights
+from svdlib.experiments.factories import segmentation_from
+from svdlib.experiments.picks import check_setting, detector, load_picks
+from svdlib.experiments.store import Store
+from svdlib.experiments.work import WorkItem, raise_failures
+from svdlib.explain.attribution import SegmentExplainer
+from svdlib.explain.explainers import make_explainer
+from svdlib.files import atomic_path, save_json
+from svdlib.seeding import item_seed
+from svdlib.veracity.benchmark import BenchmarkRun, benchmark_table, run_benchmark
+from svdlib.veracity.measures import attribution_ranking, threshold_rule
+
+#: The per-pair tables a setting's folder holds.
+TABLES = ("curve", "table2", "subsets", "costs", "smallest", "exhaustive")
+PAPER_LIME = "LIME (paper)"
+
+
+def explainers_of(store: Store, predictor: object, domain: str,
+                  target: int) -> dict[str, SegmentExplainer]:
+    """The profile's explainers for the detector, seeded per setting."""
+    cfg = store.cfg
+    bench = cfg.benchmark
+    segmentation = segmentation_from(cfg.lime)
+    module = predictor.module            # the folded detector: differentiable, on its device
+
+    def probability(x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(module(x))
+
+    settings = {
+        "lime": {"num_samples": cfg.lime.num_samples, "kernel_width": cfg.lime.kernel_width,
+                 "distance_metric": cfg.lime.distance_metric,
+                 "feature_selection": cfg.lime.feature_selection,
+                 "batch_size": cfg.lime.batch_size},
+        "kernelshap": {"n_samples": bench.kernelshap_samples or cfg.lime.num_samples},
+        "integrated_gradients": {"n_steps": bench.ig_steps},
+    }
+    seed = item_seed(cfg.seed, "benchmark", domain, target)
+    return {name: make_explainer(name, predictor if name == "lime" else probability,
+                                 segmentation, seed=seed, baseline=cfg.lime.baseline,
+                                 **settings.get(name, {}))
+            for name in bench.explainers}
+
+
+def benchmark_items(store: Store) -> list[WorkItem]:
+    """One work item per setting."""
+    from svdlib.experiments.tables import settings
+
+    return [WorkItem("benchmark", f"benchmark {domain} t{target}",
+                     str(store.benchmark_dir(domain, target) / "costs.csv"),
+                     {"domain": domain, "target": target})
+            for domain, target in settings()]
+
+
+def _write(folder: Path, run: BenchmarkRun) -> None:
+    tables = {"curve": run.curve, "table2": run.table2, "subsets": run.subsets,
+              "smallest": run.smallest, "exhaustive": run.exhaustive.to_frame()
+              if run.exhaustive is not None else pd.DataFrame()}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in (*tables.items(), ("costs", run.costs)):   # costs last: the marker
+        with atomic_path(folder / f"{name}.csv", suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+
+
+def benchmark_worker(cfg_dict: dict, item: WorkItem) -> None:
+    """Work item: every explainer on one setting's pairs."""
+    store = Store(config_from_dict(cfg_dict))
+    domain, target = item.params["domain"], item.params["target"]
+    cfg = store.cfg
+    original, adversarial = pair_logmel(store, domain, target)
+    _, predictor = detector(store)
+    weights, _ = stacked_weights(store, domain, target, "adv")
+
+    def predict(excerpts: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.asarray(excerpts, dtype=np.float32))
+        return np.concatenate([predictor(c).float().cpu().numpy() for c in x.split(512)]) \
+            if len(x) else np.zeros(0, np.float32)
+
+    run = run_benchmark(original, adversarial, segmentation_from(cfg.lime), predict,
+                        threshold_rule(target, cfg.evaluate.threshold),
+                        explainers_of(store, predictor, domain, target), target,
+                        subset_ks=cfg.experiment.subset_ks, max_k=cfg.benchmark.max_k,
+                        rankings={PAPER_LIME: attribution_ranking(weights, target)})
+    _write(Path(item.output).parent, run)
+    store.write_provenance(Path(item.output).parent, "benchmark",
+                           explanations=store.explanations_path(domain, target).name)
+
+
+def benchmark(store: Store) -> list[Path]:
+    """Run the benchmark of every setting (finished settings are skipped)."""
+    items = benchmark_items(store)
+    for item in items:
+        check_setting(item.params["domain"], item.params["target"])
+    raise_failures(run_items(items, benchmark_worker, store.cfg, desc="benchmark"),
+                   "benchmark")
+    return [Path(item.output).parent for item in items]
+
+
+def load_run(store: Store, domain: str, target: int) -> BenchmarkRun:
+    """A setting's stored per-pair tables (the exhaustive result as its tidy table only)."""
+    folder = store.benchmark_dir(domain, target)
+    frames = {name: pd.read_csv(folder / f"{name}.csv") for name in TABLES
+              if (folder / f"{name}.csv").stat().st_size > 1}
+    return BenchmarkRun(curve=frames["curve"], table2=frames["table2"],
+                        subsets=frames.get("subsets", pd.DataFrame(
+                            columns=["method", "all_detected"])),
+                        costs=frames["costs"], smallest=frames.get("smallest", pd.DataFrame(
+                            columns=["pair", "method", "k", "contains"])),
+                        exhaustive=None)
+
+
+def benchmark_tables(store: Store) -> dict[str, pd.DataFrame]:
+    """The ranked table of every setting, with chance and attainable, and all curves."""
+    from svdlib.experiments.tables import settings
+
+    ranked, curves = [], []
+    for domain, target in settings():
+        folder = store.benchmark_dir(domain, target)
+        run = load_run(store, domain, target)
+        songs = load_picks(store, domain, target).songs
+        table = benchmark_table(run, songs, k=store.cfg.experiment.table1_k,
+                                n_boot=store.cfg.experiment.bootstrap,
+                                seed=item_seed(store.cfg.seed, "benchmark", domain, target))
+        table = pd.concat([table, _references(folder, songs, store)], ignore_index=True)
+        ranked.append(table.assign(domain=domain, target=target))
+        curves.append(run.curve.assign(domain=domain, target=target,
+                                       song=[str(songs[p]) for p in run.curve["pair"]]))
+    return {"benchmark": pd.concat(ranked, ignore_index=True),
+            "benchmark_curves": pd.concat(curves, ignore_index=True)}
+
+
+def _references(folder: Path, songs: np.ndarray, store: Store) -> pd.DataFrame:
+    """Chance and attainable at the Table 1 k, from the stored exhaustive table."""
+    from svdlib.veracity.statistics import song_rate
+
+    path = folder / "exhaustive.csv"
+    k = store.cfg.experiment.table1_k
+    if path.stat().st_size <= 1:
+        return pd.DataFrame()
+    table = pd.read_csv(path)
+    at_k = table[table["k"] == k].sort_values("pair")
+    if not len(at_k):
+        return pd.DataFrame()
+    rows = []
+    for name, values in ((f"chance (k={k})", at_k["chance"]),
+                         (f"attainable (k={k})", at_k["attainable"].astype(float))):
+        rate = song_rate(values.to_numpy(float), songs[at_k["pair"].to_numpy()],
+                         store.cfg.experiment.bootstrap, 0)
+        rows.append({"method": name, "percent": rate.percent, "ci_low": rate.low,
+                     "ci_high": rate.high})
+    return pd.DataFrame(rows)
+
+
+def write_benchmark_tables(store: Store) -> dict[str, Path]:
+    """Write ``benchmark.csv`` and ``benchmark_curves.csv`` into the experiments folder."""
+    out = store.experiments_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, table in benchmark_tables(store).items():
+        with atomic_path(out / f"{name}.csv", suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+        paths[name] = out / f"{name}.csv"
+    save_json(out / "benchmark_config.json", store.cfg.to_dict()["benchmark"])
+    return paths
