@@ -231,6 +231,107 @@ def test_kernelshap_recovers_additive_contributions():
     contributions = per_segment(w.astype(np.float64) * (x - mean))
     a = explainer("kernelshap", model, n_samples=256, perturbations_per_eval=64)(x)
     np.testing.assert_allclose(a.weights, contributions, atol=1e-3 * np.abs(contributions).max())
+    assert a.score == pytest.approx(1.0, abs=1e-9)  # an additive model is fitted exactly
+
+
+def test_kernelshap_agrees_with_captum_on_an_additive_model():
+    from captum.attr import KernelShap
+
+    model, w, x = linear_output()
+    xt = torch.from_numpy(x[None])
+    baseline = torch.full_like(xt, float(x.astype(np.float64).mean()))
+    with torch.no_grad():
+        theirs = KernelShap(model).attribute(
+            xt, baselines=baseline, feature_mask=torch.as_tensor(CELLS)[None], n_samples=256,
+            perturbations_per_eval=64, return_input_shape=False)[0].double().numpy()
+    ours = explainer("kernelshap", model, n_samples=256, perturbations_per_eval=64)(x).weights
+    contributions = per_segment(w.astype(np.float64) * (x - x.astype(np.float64).mean()))
+    scale = np.abs(contributions).max()
+    np.testing.assert_allclose(theirs, contributions, atol=1e-3 * scale)
+    np.testing.assert_allclose(ours, theirs, atol=2e-3 * scale)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_kernelshap_with_captums_sampler_equals_captum(seed):
+    from captum.attr import KernelShap
+
+    model = Nonlinear(seed=4)
+    x = excerpts(1, seed=7)[0]
+    xt = torch.from_numpy(x[None])
+    baseline = torch.full_like(xt, float(x.astype(np.float64).mean()))
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        theirs = KernelShap(model).attribute(
+            xt, baselines=baseline, feature_mask=torch.as_tensor(CELLS)[None], n_samples=300,
+            perturbations_per_eval=50, return_input_shape=False)[0].double().numpy()
+    ours = explainer("kernelshap", model, n_samples=300, sampler="captum", seed=seed)(x)
+    np.testing.assert_allclose(ours.weights, theirs, rtol=1e-3,
+                               atol=1e-4 * np.abs(theirs).max())
+    with pytest.raises(ValueError, match="unknown sampler"):
+        explainer("kernelshap", model, sampler="shap")
+
+
+def test_kernelshap_coalitions_follow_the_shapley_kernel():
+    from math import comb
+
+    from svdlib.explain.kernelshap import sample_coalitions, size_distribution
+
+    m, s = 6, 40000
+    rows = sample_coalitions(m, s, np.random.default_rng(0))
+    assert rows.shape == (s, m) and rows.dtype == np.uint8
+    assert rows[0].all() and not rows[1].any()
+    sizes = rows[2:].sum(axis=1)
+    assert sizes.min() >= 1 and sizes.max() <= m - 1
+    _, p = size_distribution(m)
+    expected = np.array([(m - 1) / (j * (m - j)) for j in range(1, m)])
+    np.testing.assert_allclose(p, expected / expected.sum())
+    np.testing.assert_allclose(np.bincount(sizes, minlength=m)[1:] / (s - 2), p, atol=0.01)
+    # within a size every coalition is equally likely: each player in k/m of them
+    for j in (1, 3):
+        chosen = rows[2:][sizes == j]
+        np.testing.assert_allclose(chosen.mean(axis=0), j / m, atol=0.03)
+        assert len({r.tobytes() for r in chosen}) == comb(m, j)
+    np.testing.assert_array_equal(sample_coalitions(m, 50, np.random.default_rng(1)),
+                                  sample_coalitions(m, 50, np.random.default_rng(1)))
+
+
+def test_kernelshap_fit_is_sklearns_weighted_linear_regression():
+    from sklearn.linear_model import LinearRegression
+
+    from svdlib.explain.kernelshap import (
+        INF_WEIGHT,
+        sample_coalitions,
+        shapley_weights,
+        weighted_linear_fit,
+    )
+
+    rng = np.random.default_rng(2)
+    design = sample_coalitions(7, 300, rng)
+    weights = shapley_weights(design)
+    assert weights[0] == weights[1] == INF_WEIGHT and (weights[2:] == 1).all()
+    targets = rng.normal(size=(300, 2))
+    coef, intercept, r2 = weighted_linear_fit(design, targets, weights)
+    for col in range(2):
+        reg = LinearRegression().fit(design, targets[:, col], sample_weight=weights)
+        np.testing.assert_allclose(coef[:, col], reg.coef_, rtol=1e-8, atol=1e-10)
+        assert intercept[col] == pytest.approx(reg.intercept_, rel=1e-8, abs=1e-10)
+        assert r2[col] == pytest.approx(
+            reg.score(design, targets[:, col], sample_weight=weights), rel=1e-8, abs=1e-10)
+
+
+def test_kernelshap_batching_does_not_change_the_result():
+    model = Nonlinear(seed=3)
+    x = excerpts(1, seed=5)[0]
+    one = explainer("kernelshap", model, n_samples=300, perturbations_per_eval=1)(x)
+    many = explainer("kernelshap", model, n_samples=300, perturbations_per_eval=300)(x)
+    np.testing.assert_allclose(one.weights, many.weights, rtol=1e-6, atol=1e-9)
+    assert one.score == pytest.approx(many.score, rel=1e-9)
+    # completeness: the relevances add up to about f(x) − f(baseline)
+    xt = torch.from_numpy(x[None])
+    with torch.no_grad():
+        base = torch.full_like(xt, float(x.astype(np.float64).mean()))
+        gap = float(model(xt)[0] - model(base)[0])
+    assert one.weights.sum() == pytest.approx(gap, abs=1e-4)
 
 
 # -- LIME is audioLIME's, unchanged ------------------------------------------------------------

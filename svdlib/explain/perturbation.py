@@ -1,48 +1,49 @@
 """Perturbation explainers over segments: KernelSHAP and occlusion (segment ablation).
 
-Both switch segments to the baseline (captum's ``feature_mask`` is the segment id of every
-cell, :meth:`~svdlib.explain.segments.Segmentation.cell_ids`) and only call the model, so any
-callable works, differentiable or not.
+Both switch segments to the baseline and only call the model, so any callable works,
+differentiable or not. KernelSHAP is captum's estimator, batched
+(:mod:`svdlib.explain.kernelshap`); occlusion is captum's ``FeatureAblation`` with the
+segment id of every cell as ``feature_mask``
+(:meth:`~svdlib.explain.segments.Segmentation.cell_ids`).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
+from svdlib.explain.attribution import Attribution, as_excerpts
+from svdlib.explain.kernelshap import (
+    sample_coalitions,
+    sample_coalitions_captum,
+    shapley_weights,
+    weighted_linear_fit,
+)
 from svdlib.explain.model_output import (
     BatchedExplainer,
     Model,
+    baselines_for,
     feature_mask,
     segment_values,
 )
 from svdlib.explain.segments import Segmentation
 
 
-@contextlib.contextmanager
-def seeded_torch(seed: int | None) -> Iterator[None]:
-    """Run a block on torch's CPU generator seeded with ``seed``, restoring its state after.
-
-    Other devices' generators are not touched; ``None`` leaves the generator unseeded (but
-    still restores it).
-    """
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.default_generator.manual_seed(int(seed))
-        yield
-
-
 class KernelShapExplainer(BatchedExplainer):
-    """KernelSHAP over segments (captum ``KernelShap``): Shapley values of the segments.
+    """KernelSHAP over segments, batched: the segments' Shapley values.
 
-    Coalitions are drawn with the Shapley kernel's distribution from torch's CPU generator,
-    seeded with ``seed`` for every excerpt (as LIME draws the same masks for every excerpt of
-    one seed); the empty and full coalitions are always included, so the relevances add up
-    to about ``f(x) − f(baseline)``. Excerpts are explained one at a time.
+    captum ``KernelShap``'s estimator (:mod:`svdlib.explain.kernelshap`) without its
+    per-sample loop: the coalitions are drawn in one step from the Shapley kernel's
+    distribution (a local ``np.random.Generator`` seeded with ``seed`` for every excerpt, as
+    LIME draws the same masks for every excerpt of one seed; global generators untouched),
+    the perturbed inputs ``where(segment kept, x, baseline)`` are built on the compute device
+    ``perturbations_per_eval`` at a time and passed to the model in one call each, and one
+    weighted least-squares solve (captum's ``LinearRegression`` with the Shapley weights and
+    an intercept) gives the relevances. The empty and full coalitions are always included
+    and weighted 10⁶, so the relevances add up to about ``f(x) − f(baseline)``. The score is
+    the fit's weighted R². Excerpts are explained one at a time.
 
     Parameters
     ----------
@@ -52,30 +53,66 @@ class KernelShapExplainer(BatchedExplainer):
         Coalitions per excerpt (the budget of LIME's ``num_samples``, 8192 by default).
     perturbations_per_eval : int
         Perturbed inputs per model call; does not change the results.
+    sampler : str
+        ``'numpy'`` (one vectorised draw) or ``'captum'``: captum's coalitions for the same
+        seed draw for draw (:func:`~svdlib.explain.kernelshap.sample_coalitions_captum`, a
+        Python loop), so the relevances equal captum's ``KernelShap`` to float rounding.
     """
 
     name = "kernelshap"
+    samplers = ("numpy", "captum")
 
     def __init__(self, model: Model, segmentation: Segmentation, *, n_samples: int = 8192,
-                 perturbations_per_eval: int = 256, **common: Any) -> None:
+                 perturbations_per_eval: int = 256, sampler: str = "numpy",
+                 **common: Any) -> None:
         common.pop("batch_size", None)
         super().__init__(model, segmentation, batch_size=1, **common)
         if n_samples < 2 or perturbations_per_eval < 1:
             raise ValueError("n_samples must be at least 2 and perturbations_per_eval positive")
+        if sampler not in self.samplers:
+            raise ValueError(f"unknown sampler '{sampler}'; choose one of "
+                             f"{', '.join(self.samplers)}")
+        self.sampler = sampler
         self.n_samples = int(n_samples)
         self.perturbations_per_eval = int(perturbations_per_eval)
 
+    def explain_many(self, excerpts: np.ndarray) -> list[Attribution]:
+        """Explain ``(N, frames, bands)`` excerpts; the score is the fit's weighted R²."""
+        x = as_excerpts(excerpts, self.segmentation)
+        out: list[Attribution] = []
+        if not len(x):
+            return out
+        for excerpt, base in zip(x, baselines_for(x, self.baseline, self.seed), strict=True):
+            weights, score = self._shapley(self._tensor(excerpt[None]), self._tensor(base[None]))
+            out.append(Attribution(weights, score, None, self.signed))
+        return out
+
     def _attribute(self, x: torch.Tensor, baseline: torch.Tensor
                    ) -> tuple[np.ndarray, np.ndarray | None]:
-        from captum.attr import KernelShap
+        rows = [self._shapley(x[i:i + 1], baseline[i:i + 1])[0] for i in range(len(x))]
+        return np.stack(rows).reshape(len(x), self.segmentation.n_components), None
 
-        with torch.no_grad(), seeded_torch(self.seed):
-            weights = KernelShap(self.target).attribute(
-                x, baselines=baseline, feature_mask=feature_mask(self.segmentation, x.device),
-                n_samples=self.n_samples, perturbations_per_eval=self.perturbations_per_eval,
-                return_input_shape=False)
-        weights = weights.detach().double().cpu().numpy()
-        return weights.reshape(len(x), self.segmentation.n_components), None
+    def _shapley(self, x: torch.Tensor, baseline: torch.Tensor) -> tuple[np.ndarray, float]:
+        """The relevances ``(n,)`` and the fit's R² for one ``(1, frames, bands)`` excerpt."""
+        n = self.segmentation.n_components
+        coalitions = (sample_coalitions_captum(n, self.n_samples, self.seed)
+                      if self.sampler == "captum" else
+                      sample_coalitions(n, self.n_samples, np.random.default_rng(self.seed)))
+        outputs = self._predict(coalitions, x, baseline)
+        coef, _, r2 = weighted_linear_fit(coalitions, outputs, shapley_weights(coalitions))
+        return coef, float(r2)
+
+    def _predict(self, coalitions: np.ndarray, x: torch.Tensor, baseline: torch.Tensor
+                 ) -> np.ndarray:
+        """The explained output of every coalition, ``(S,)`` float64, batched on the device."""
+        keep = torch.from_numpy(coalitions != 0).to(x.device)
+        step = self.perturbations_per_eval
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(keep), step):
+                masks = self.segmentation.masks(keep[start:start + step], dtype=torch.bool)
+                outputs.append(self.target(torch.where(masks, x, baseline)).detach().reshape(-1))
+        return torch.cat(outputs).double().cpu().numpy()
 
 
 class OcclusionExplainer(BatchedExplainer):
