@@ -105,7 +105,7 @@ def main() -> None:
         settings = {"lime": {"num_samples": n_samples, "batch_size": batch},
                     "kernelshap": {"n_samples": n_samples},
                     "integrated_gradients": {"n_steps": n_steps}}
-        return {name: make_explainer(name, predictor if name == "lime" else probability,
+        return {name: make_explainer(name, predictor if name in PERTURBATION else probability,
                                      seg, seed=0, baseline="mean", **settings.get(name, {}))
                 for name in EXPLAINERS}
 

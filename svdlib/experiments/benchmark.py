@@ -33,6 +33,9 @@ from svdlib.veracity.measures import attribution_ranking, threshold_rule
 #: The per-pair tables a setting's folder holds.
 TABLES = ("curve", "table2", "subsets", "costs", "smallest", "exhaustive")
 PAPER_LIME = "LIME (paper)"
+#: Explainers that only evaluate the model: they get the inference-mode predictor (the
+#: gradient methods get the differentiable folded module).
+PERTURBATION = ("lime", "kernelshap", "occlusion")
 
 
 def explainers_of(store: Store, predictor: object, domain: str,
@@ -55,7 +58,7 @@ def explainers_of(store: Store, predictor: object, domain: str,
         "integrated_gradients": {"n_steps": bench.ig_steps},
     }
     seed = item_seed(cfg.seed, "benchmark", domain, target)
-    return {name: make_explainer(name, predictor if name == "lime" else probability,
+    return {name: make_explainer(name, predictor if name in PERTURBATION else probability,
                                  segmentation, seed=seed, baseline=cfg.lime.baseline,
                                  **settings.get(name, {}))
             for name in bench.explainers}
