@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svdlib.errors import DataError, MissingArtifactError
+from svdlib.errors import DataError
 
 LABELS = ("sing", "nosing")
 """The two labels of a ``.lab`` line (Jamendo's spelling)."""
@@ -44,8 +44,8 @@ def open_layout(root: str | Path) -> Layout:
     """
     root = Path(root)
     if not root.is_dir():
-        raise MissingArtifactError(f"data folder '{root}' does not exist; give a corpus in the "
-                                   "Jamendo layout (paths.data, --data)", "corpus")
+        raise DataError(f"data folder '{root}' does not exist; give a corpus in the Jamendo "
+                        "layout (paths.data, --data)")
     filelists = root / "filelists"
     if not filelists.is_dir() and (root / "filelist").is_dir():
         filelists = root / "filelist"

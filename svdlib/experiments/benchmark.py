@@ -27,7 +27,12 @@ from svdlib.explain.attribution import SegmentExplainer
 from svdlib.explain.explainers import make_explainer
 from svdlib.files import atomic_path, save_json
 from svdlib.seeding import item_seed
-from svdlib.veracity.benchmark import BenchmarkRun, benchmark_table, run_benchmark
+from svdlib.veracity.benchmark import (
+    BenchmarkRun,
+    benchmark_table,
+    reference_rows,
+    run_benchmark,
+)
 from svdlib.veracity.measures import attribution_ranking, threshold_rule
 
 #: The per-pair tables a setting's folder holds.
@@ -140,10 +145,10 @@ def benchmark_tables(store: Store) -> dict[str, pd.DataFrame]:
         folder = store.benchmark_dir(domain, target)
         run = load_run(store, domain, target)
         songs = load_picks(store, domain, target).songs
+        seed = item_seed(store.cfg.seed, "benchmark", domain, target)
         table = benchmark_table(run, songs, k=store.cfg.experiment.table1_k,
-                                n_boot=store.cfg.experiment.bootstrap,
-                                seed=item_seed(store.cfg.seed, "benchmark", domain, target))
-        table = pd.concat([table, _references(folder, songs, store)], ignore_index=True)
+                                n_boot=store.cfg.experiment.bootstrap, seed=seed)
+        table = pd.concat([table, _references(folder, songs, store, seed)], ignore_index=True)
         ranked.append(table.assign(domain=domain, target=target))
         curves.append(run.curve.assign(domain=domain, target=target,
                                        song=[str(songs[p]) for p in run.curve["pair"]]))
@@ -151,26 +156,18 @@ def benchmark_tables(store: Store) -> dict[str, pd.DataFrame]:
             "benchmark_curves": pd.concat(curves, ignore_index=True)}
 
 
-def _references(folder: Path, songs: np.ndarray, store: Store) -> pd.DataFrame:
+def _references(folder: Path, songs: np.ndarray, store: Store, seed: int) -> pd.DataFrame:
     """Chance and attainable at the Table 1 k, from the stored exhaustive table."""
-    from svdlib.veracity.statistics import song_rate
-
     path = folder / "exhaustive.csv"
     k = store.cfg.experiment.table1_k
-    if path.stat().st_size <= 1:
-        return pd.DataFrame()
-    table = pd.read_csv(path)
+    table = pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame(columns=["k"])
     at_k = table[table["k"] == k].sort_values("pair")
     if not len(at_k):
         return pd.DataFrame()
-    rows = []
-    for name, values in ((f"chance (k={k})", at_k["chance"]),
-                         (f"attainable (k={k})", at_k["attainable"].astype(float))):
-        rate = song_rate(values.to_numpy(float), songs[at_k["pair"].to_numpy()],
-                         store.cfg.experiment.bootstrap, 0)
-        rows.append({"method": name, "percent": rate.percent, "ci_low": rate.low,
-                     "ci_high": rate.high})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(reference_rows(at_k["chance"].to_numpy(float),
+                                       at_k["attainable"].to_numpy(float),
+                                       songs[at_k["pair"].to_numpy()], k,
+                                       store.cfg.experiment.bootstrap, seed))
 
 
 def write_benchmark_tables(store: Store) -> dict[str, Path]:

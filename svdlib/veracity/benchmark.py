@@ -30,8 +30,8 @@ from svdlib.veracity.measures import (
     attribution_ranking,
     energy_ranking,
     flip_curve,
-    keep_top_k,
     subset_recovery,
+    table2_rows,
 )
 from svdlib.veracity.statistics import song_rate
 
@@ -83,15 +83,12 @@ def _signed(explainer: Explainer) -> bool:
 def _table2(original: np.ndarray, adversarial: np.ndarray, weights: np.ndarray, signed: bool,
             segmentation: Segmentation, predict: Predict, decide: Decision,
             target: int) -> pd.DataFrame:
-    """δ in the segments relevant for the target (positive for 1, negative for 0)."""
+    """Table 2 of one explainer; no k and no flip for relevances without a sign."""
     pairs = np.arange(len(original))
     if not signed or not len(original):
         return pd.DataFrame({"pair": pairs, "k": np.nan, "flipped": False})
-    ks = ((weights > 0) if target == 1 else (weights < 0)).sum(-1)
-    partial = keep_top_k(original, adversarial, attribution_ranking(weights, target), ks,
-                         segmentation)
-    return pd.DataFrame({"pair": pairs, "k": ks,
-                         "flipped": decide(np.asarray(predict(partial)), pairs)})
+    rows = table2_rows(original, adversarial, weights, segmentation, predict, decide, target)
+    return rows[["pair", "k", "flipped_LIME"]].rename(columns={"flipped_LIME": "flipped"})
 
 
 def _one_explainer(name: str, explainer: Explainer, original: np.ndarray,
@@ -205,6 +202,30 @@ def _method_row(run: BenchmarkRun, method: str, songs: np.ndarray, k: int,
     return row
 
 
+def reference_rows(chance: np.ndarray, attainable: np.ndarray, songs: np.ndarray, k: int,
+                   n_boot: int = 1000, seed: int = 0) -> list[dict]:
+    """The rows ``chance (k=…)`` and ``attainable (k=…)`` with song-level intervals.
+
+    Parameters
+    ----------
+    chance, attainable : np.ndarray
+        ``(N,)`` per pair: the share of k-subsets that flip, and whether one does.
+    songs : np.ndarray
+        ``(N,)`` the song of each pair.
+    k : int
+        The subset size.
+    n_boot, seed : int
+        Bootstrap samples and seed.
+
+    Returns
+    -------
+    list of dict
+        Two rows, ``method, percent, ci_low, ci_high``.
+    """
+    return [{"method": f"chance (k={k})", **_rate(chance, songs, n_boot, seed)},
+            {"method": f"attainable (k={k})", **_rate(attainable, songs, n_boot, seed)}]
+
+
 def benchmark_table(run: BenchmarkRun, songs: Sequence | np.ndarray | None = None, k: int = 3,
                     n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The ranked table: each explainer's rates beside energy, chance and attainable.
@@ -236,8 +257,6 @@ def benchmark_table(run: BenchmarkRun, songs: Sequence | np.ndarray | None = Non
                   key=lambda r: -np.nan_to_num(r["percent"], nan=-1))
     rows.append(_method_row(run, ENERGY, song_ids, k, n_boot, seed))
     if run.exhaustive is not None and k <= run.exhaustive.max_k:
-        rows.append({"method": f"chance (k={k})",
-                     **_rate(run.exhaustive.chance[:, k - 1], song_ids, n_boot, seed)})
-        rows.append({"method": f"attainable (k={k})",
-                     **_rate(run.exhaustive.attainable[:, k - 1], song_ids, n_boot, seed)})
+        rows += reference_rows(run.exhaustive.chance[:, k - 1], run.exhaustive.attainable[:, k - 1],
+                               song_ids, k, n_boot, seed)
     return pd.DataFrame(rows)
