@@ -58,6 +58,10 @@ _EXPORTS = {
     "attainable_rate": "svdlib.veracity.exhaustive",
     "contains_smallest": "svdlib.veracity.exhaustive",
     "segment_masks": "svdlib.veracity.interop", "planted_masks": "svdlib.veracity.interop",
+    # the benchmark
+    "run_benchmark": "svdlib.veracity.benchmark", "benchmark_table": "svdlib.veracity.benchmark",
+    "curve_rates": "svdlib.veracity.benchmark_summary",
+    "ranked_overview": "svdlib.veracity.benchmark_summary",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -121,3 +121,40 @@ def describe_difference(found: dict[str, Any], expected: dict[str, Any]) -> str:
     keys = sorted(set(found) | set(expected))
     return ", ".join(f"{key} {found.get(key)} vs {expected.get(key)}" for key in keys
                      if found.get(key) != expected.get(key))
+
+
+def code_fingerprint(packages: tuple[str, ...], root: str | Path | None = None) -> str:
+    """A hash of the code of some svdlib subpackages, without comments and docstrings.
+
+    The method's numbers change with its code, not only with its settings: an artifact whose
+    key holds this is recomputed after a change to the code that made it, and not after an
+    edit of its prose.
+
+    Parameters
+    ----------
+    packages : tuple of str
+        Dotted subpackage names under ``root`` (e.g. ``("explain", "veracity")``).
+    root : str or Path, optional
+        The package folder (default: svdlib's).
+
+    Returns
+    -------
+    str
+        16 hex digits.
+    """
+    import ast
+
+    root = Path(root) if root is not None else Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in sorted((root / package.replace(".", "/")).glob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                body = getattr(node, "body", None)
+                if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
+                        isinstance(getattr(body[0], "value", None), ast.Constant) and \
+                        isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+            digest.update(path.name.encode())
+            digest.update(ast.dump(tree).encode())
+    return digest.hexdigest()[:16]

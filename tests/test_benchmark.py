@@ -2,6 +2,8 @@
 δ acts is known, so a truthful explainer reaches the attainable rate and random does not."""
 
 import numpy as np
+import pandas as pd
+import pytest
 import torch
 
 from svdlib import Segmentation, make_explainer, threshold_rule
@@ -34,17 +36,21 @@ def _pairs(n=6, seed=0):
     return original, adversarial
 
 
-def test_truthful_explainers_reach_the_attainable_rate_and_random_does_not():
+def _linear_run(names=("occlusion", "saliency", "random")):
+    """The benchmark of some explainers on the hand-made model and pairs."""
     probability = _model()
 
     def predict(e):
         return probability(torch.from_numpy(np.asarray(e))).numpy()
 
     original, adversarial = _pairs()
-    explainers = {name: make_explainer(name, probability, SEG, seed=1)
-                  for name in ("occlusion", "gradient_x_input", "random")}
-    run = run_benchmark(original, adversarial, SEG, predict, threshold_rule(1, 0.5),
-                        explainers, subset_ks=(1,))
+    explainers = {name: make_explainer(name, probability, SEG, seed=1) for name in names}
+    return run_benchmark(original, adversarial, SEG, predict, threshold_rule(1, 0.5),
+                         explainers, subset_ks=(1,))
+
+
+def test_truthful_explainers_reach_the_attainable_rate_and_random_does_not():
+    run = _linear_run(("occlusion", "gradient_x_input", "random"))
     table = benchmark_table(run, k=1, n_boot=100).set_index("method")
     # by construction one segment flips each pair: attainable 100 %, chance 1 of 12
     assert table.loc["attainable (k=1)", "percent"] == 100.0
@@ -57,3 +63,58 @@ def test_truthful_explainers_reach_the_attainable_rate_and_random_does_not():
     assert table.loc["random", "percent"] < 100.0
     assert (run.costs["seconds_per_explanation"] > 0).all()
     assert list(table.index[:2]) != ["random", ENERGY]          # ranked by the Table 1 rate
+
+
+
+
+def test_every_rate_has_a_song_interval_and_a_paired_gap_to_chance():
+    run = _linear_run()
+    songs = np.array(["a", "a", "b", "b", "c", "c"])
+    table = benchmark_table(run, songs, k=1, n_boot=200).set_index("method")
+    occlusion = table.loc["occlusion"]
+    # occlusion's top segment flips every pair; each pair's chance is 1 of 12 subsets
+    assert occlusion["vs chance"] == pytest.approx(100 - 100 / 12)
+    assert occlusion["vs chance ci_low"] == pytest.approx(100 - 100 / 12)
+    # the energy ranking never flips: its curve lies below occlusion's by the mean gap over k
+    mine = run.curve[run.curve["method"] == "occlusion"].groupby("k")["flipped"].mean()
+    energy = run.curve[run.curve["method"] == ENERGY].groupby("k")["flipped"].mean()
+    assert occlusion["area_vs_energy"] == pytest.approx(100 * float((mine - energy).mean()))
+    assert occlusion["area ci_low"] <= occlusion["area_vs_energy"] <= occlusion["area ci_high"]
+    # δ kept in its highest-energy segment (the decoy) never flips: nothing to recover
+    assert np.isnan(occlusion["subset recovery %"])
+    for rate in ("table2", "contains smallest"):
+        assert occlusion[f"{rate} ci_low"] <= occlusion[f"{rate} %"] <= occlusion[f"{rate} ci_high"]
+    # Table 2 of occlusion: only segment 0–2 of each pair is positive, and it flips
+    assert occlusion["table2 %"] == 100.0 and occlusion["table2 mean k"] == 1.0
+    # saliency has no sign: no positive segments, no Table 2
+    assert np.isnan(table.loc["saliency", "table2 %"])
+    assert np.isnan(table.loc["saliency", "table2 mean k"])
+    # the random ranking's draws have signs: about half its segments are positive
+    assert 2 <= table.loc["random", "table2 mean k"] <= 10
+    assert set(run.weights) == {"occlusion", "saliency", "random"}
+    assert run.signed == {"occlusion": True, "saliency": False, "random": True}
+    assert run.weights["occlusion"].shape == (6, 12)
+
+
+def test_curve_rates_and_the_ranked_overview():
+    from svdlib.veracity.benchmark_summary import curve_rates, findings, ranked_overview
+
+    run = _linear_run()
+    rates = curve_rates(run.curve, n_boot=100)
+    occlusion = rates[(rates["method"] == "occlusion")].set_index("k")["percent"]
+    by_hand = run.curve[run.curve["method"] == "occlusion"].groupby("k")["flipped"].mean()
+    assert np.allclose(occlusion.to_numpy(), 100 * by_hand.to_numpy())
+    tables = []
+    for domain, target in (("wave", 1), ("spec", 1)):
+        tables.append(benchmark_table(run, k=1, n_boot=100).assign(domain=domain,
+                                                                   target=target))
+    overview = ranked_overview(pd.concat(tables, ignore_index=True))
+    explainers = overview[~overview["reference"]]
+    assert explainers.iloc[0]["method"] == "occlusion" and explainers.iloc[0]["rank"] == 1
+    assert list(explainers["mean %"]) == sorted(explainers["mean %"], reverse=True)
+    assert list(overview[overview["reference"]]["method"]) == [ENERGY, "chance (k=1)",
+                                                               "attainable (k=1)"]
+    assert overview.loc[overview["method"] == "occlusion", "wave t1 %"].item() == 100.0
+    said = " ".join(findings(pd.concat(tables, ignore_index=True)))
+    assert "**occlusion** ranks first (100 %" in said
+    assert "beats it in 2 of 2 settings" in said

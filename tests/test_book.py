@@ -78,6 +78,8 @@ STAND_IN_TITLES = {
     "subset_perturbations": "Subset perturbations",
     "fidelity": "Fidelity",
     "results": "All results",
+    "benchmark": "Which explainer tells the truth?",
+    "own_model": "Bring your own model",
     "explorer": "Explorer",
 }
 

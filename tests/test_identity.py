@@ -165,3 +165,22 @@ def test_a_pickled_checkpoint_is_refused_in_one_line(tmp_path):
     message = str(caught.value)
     assert "\n" not in message and "pickled" in message and str(path) in message
     assert "weights_only=False" not in message
+
+
+def test_the_code_fingerprint_follows_the_code_and_not_its_prose(tmp_path):
+    from svdlib.provenance import code_fingerprint
+
+    package = tmp_path / "method"
+    package.mkdir()
+    source = package / "rank.py"
+    source.write_text('"""Rank segments."""\n\ndef rank(w):\n    """Descending."""\n'
+                      "    return sorted(w, reverse=True)\n")
+    before = code_fingerprint(("method",), tmp_path)
+    source.write_text('"""Rank the segments, most relevant first."""\n\n# a comment\n'
+                      'def rank(w):\n    """Descending order."""\n'
+                      "    return sorted(w, reverse=True)  # largest first\n")
+    assert code_fingerprint(("method",), tmp_path) == before
+    source.write_text('"""Rank segments."""\n\ndef rank(w):\n    """Descending."""\n'
+                      "    return sorted(w)\n")
+    assert code_fingerprint(("method",), tmp_path) != before
+

@@ -37,3 +37,27 @@ def test_own_model_example_runs_and_prints_a_table1_rate(tmp_path):
         assert 0 <= low <= percent <= high <= 100
     # the planted class-1 evidence is local, so a few of its segments carry the flip
     assert rows["energy"][0] > 50
+
+
+def _explainer_example() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it with your own model", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)[1]
+
+
+def test_own_explainer_example_runs_beside_the_references(tmp_path):
+    code = _explainer_example()
+    assert len(code.splitlines()) <= 16 and "from svdlib." not in code
+    script = tmp_path / "own_explainer.py"
+    script.write_text(_example() + code, encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = [line.split() for line in result.stdout.splitlines()]
+    rows = {cells[1]: [float(v) for v in cells[2:]] for cells in table
+            if len(cells) == 5 and cells[1] in ("dimming", "kernelshap", "energy")}
+    assert set(rows) == {"dimming", "kernelshap", "energy"}
+    assert any(cells[1:3] == ["chance", "(k=3)"] for cells in table if len(cells) > 2)
+    percent, vs_chance, table2 = rows["dimming"]
+    # dimming a segment that carries the planted evidence lowers P(class 1): it finds δ
+    assert percent > 50 and vs_chance > 0 and table2 > 50

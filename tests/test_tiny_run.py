@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from svdlib.constants import EXPLAINERS
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,9 +44,9 @@ def test_tiny_profile_runs_end_to_end(tiny_run):
     done, _ = tiny_run
     assert done.returncode == 0, f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
     stages = re.findall(r"^== svd (.+) \(profile tiny\)$", done.stdout, flags=re.M)
-    assert stages[0] == "corpus" and stages[-1] == "experiment all"
+    assert stages[0] == "corpus" and stages[-1] == "benchmark"
     assert {"train", "predict", "eval", "attack wave", "attack spec", "pick",
-            "explain"} <= set(stages)
+            "explain", "experiment all"} <= set(stages)
     # nothing went wrong on the way: no warning, no traceback
     assert not re.search(r"Warning|Traceback", done.stderr), done.stderr[-4000:]
     # every shape has a line: a horse, or "NOT FOUND" with its closest attempt
@@ -70,6 +72,14 @@ def test_tiny_run_writes_every_table_and_figure(tiny_run):
         for suffix in (".png", ".svg"):
             path = folder / f"{name}{suffix}"
             assert path.is_file() and path.stat().st_size > 5000, path
+
+    # the benchmark: every explainer of the profile, the paper's LIME and the references
+    bench = pd.read_csv(folder / "benchmark.csv")
+    assert {"benchmark", "benchmark_curves"} <= set(printed)
+    for _, rows in bench.groupby(["domain", "target"]):
+        assert {*EXPLAINERS, "LIME (paper)", "energy"} <= set(rows["method"])
+    # the tiny profile searches subsets of up to 2 segments only: no references at k = 3
+    assert not bench["method"].str.startswith(("chance", "attainable")).any()
 
     table1 = pd.read_csv(folder / "table1.csv")
     assert set(zip(table1["domain"], table1["target"], strict=True)) == SETTINGS

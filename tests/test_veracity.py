@@ -12,6 +12,7 @@ from conftest import toy_config
 
 from svdlib.cli import main
 from svdlib.detector.predictor import predict_logmel
+from svdlib.errors import SvdError
 from svdlib.experiments import stages
 from svdlib.experiments.explanations import pair_logmel
 from svdlib.experiments.factories import segmentation_from
@@ -42,6 +43,7 @@ EXPERIMENT = {
     "attack.spec.clip_eps": 1.0, "attack.spec.max_iterations": 12,
     "lime.num_samples": 256, "lime.pick_per_file": 4, "experiment.bootstrap": 200,
     "experiment.horses_per_shape": 1, "experiment.horse_probability": 0.7,
+    "benchmark.max_k": 3,      # the tiny profile searches 2; the tests check k = 3 references
 }
 
 
@@ -279,7 +281,7 @@ def test_explorer_and_audio(store):
     from svdlib.experiments.explorer import explorer, pair_audio, pair_view
 
     view = pair_view(store, "wave", 1, 0, 3)
-    assert len(view.lime_ids) == 3 and len(view.norm_ids) == 3
+    assert len(view.explainer_ids) == 3 and len(view.norm_ids) == 3
     clips = pair_audio(store, view)
     lengths = {len(c) for c in clips.values()}
     assert len(clips) == 4 and len(lengths) == 1
@@ -287,7 +289,7 @@ def test_explorer_and_audio(store):
     # without the perturbation anywhere, the resynthesis is the original excerpt
     assert not np.allclose(clips["original"], clips["adversarial"])
     box = explorer(store, audio=False)
-    assert len(box.children) == 3
+    assert len(box.children) == 4
 
 
 def test_cli_experiment_and_bad_settings(store, capsys):
@@ -604,3 +606,33 @@ def test_benchmark_stage_ranks_every_explainer_against_the_exact_references(stor
     stamp = costs.stat().st_mtime_ns
     stages.benchmark(store)                                   # finished settings are skipped
     assert costs.stat().st_mtime_ns == stamp
+
+
+def test_the_explorer_switches_between_every_benchmarked_explainer(store):
+    from svdlib.experiments.benchmark import PAPER_LIME, load_attributions
+    from svdlib.experiments.explorer import explainer_choices, explainer_views, pair_view
+
+    stages.benchmark(store)
+    curves = load_table(store, "benchmark_curves")
+    for domain, target in settings():
+        if not len(load_picks(store, domain, target)):
+            continue
+        choices = explainer_choices(store, domain, target)
+        assert choices == [PAPER_LIME, *store.cfg.benchmark.explainers]
+        weights, signed = load_attributions(store, domain, target)
+        for view in explainer_views(store, domain, target, 0, 3):
+            if view.explainer != PAPER_LIME:
+                assert np.array_equal(view.weights, weights[view.explainer][0])
+                # the top 3 by hand: descending for "sing" (or no sign), ascending for "no sing"
+                key = -view.weights if target == 1 or not signed[view.explainer] \
+                    else view.weights
+                assert view.explainer_ids.tolist() == np.argsort(key, kind="stable")[:3].tolist()
+            # what the explorer shows flips exactly when the benchmark's curve says so
+            row = curves[(curves["domain"] == domain) & (curves["target"] == target)
+                         & (curves["pair"] == 0) & (curves["k"] == 3)
+                         & (curves["method"] == view.explainer)]
+            flips = view.p_explainer > view.threshold if target == 1 \
+                else view.p_explainer < view.threshold
+            assert bool(row["flipped"].item()) == bool(flips), view.explainer
+    with pytest.raises(SvdError, match="no stored relevances"):
+        pair_view(store, "wave", 1, 0, 3, "shapley")

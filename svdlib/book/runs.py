@@ -77,6 +77,8 @@ RUNS: tuple[NotebookRun, ...] = (
     NotebookRun("fidelity", {"attack_type": "wave"}, "fidelity-wave", "waveform attack"),
     NotebookRun("fidelity", {"attack_type": "spec"}, "fidelity-spec", "spectrogram attack"),
     NotebookRun("results"),
+    NotebookRun("benchmark"),
+    NotebookRun("own_model"),
     NotebookRun("explorer"),
 )
 

@@ -25,14 +25,10 @@ from svdlib.experiments.store import Store
 from svdlib.experiments.work import WorkItem, raise_failures
 from svdlib.explain.attribution import SegmentExplainer
 from svdlib.explain.explainers import make_explainer
-from svdlib.files import atomic_path, save_json
+from svdlib.files import atomic_path, load_arrays, save_arrays, save_json
 from svdlib.seeding import item_seed
-from svdlib.veracity.benchmark import (
-    BenchmarkRun,
-    benchmark_table,
-    reference_rows,
-    run_benchmark,
-)
+from svdlib.veracity.benchmark import BenchmarkRun, benchmark_table, run_benchmark
+from svdlib.veracity.benchmark_summary import curve_rates
 from svdlib.veracity.measures import attribution_ranking, threshold_rule
 
 #: The per-pair tables a setting's folder holds.
@@ -84,6 +80,10 @@ def _write(folder: Path, run: BenchmarkRun) -> None:
               "smallest": run.smallest, "exhaustive": run.exhaustive.to_frame()
               if run.exhaustive is not None else pd.DataFrame()}
     folder.mkdir(parents=True, exist_ok=True)
+    methods = list(run.weights)
+    save_arrays(folder / "attributions.npz", methods=np.array(methods, dtype=str),
+                signed=np.array([run.signed[m] for m in methods], dtype=bool),
+                **{f"weights_{i}": run.weights[m] for i, m in enumerate(methods)})
     for name, table in (*tables.items(), ("costs", run.costs)):   # costs last: the marker
         with atomic_path(folder / f"{name}.csv", suffix=".csv") as tmp:
             table.to_csv(tmp, index=False)
@@ -123,51 +123,55 @@ def benchmark(store: Store) -> list[Path]:
     return [Path(item.output).parent for item in items]
 
 
+def load_attributions(store: Store, domain: str,
+                      target: int) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
+    """Each benchmarked explainer's ``(N, n_components)`` relevances, and whether signed."""
+    arrays = load_arrays(store.benchmark_dir(domain, target) / "attributions.npz")
+    methods = [str(m) for m in arrays["methods"]]
+    return ({m: arrays[f"weights_{i}"] for i, m in enumerate(methods)},
+            {m: bool(s) for m, s in zip(methods, arrays["signed"], strict=True)})
+
+
 def load_run(store: Store, domain: str, target: int) -> BenchmarkRun:
     """A setting's stored per-pair tables (the exhaustive result as its tidy table only)."""
     folder = store.benchmark_dir(domain, target)
     frames = {name: pd.read_csv(folder / f"{name}.csv") for name in TABLES
               if (folder / f"{name}.csv").stat().st_size > 1}
+    weights, signed = load_attributions(store, domain, target)
     return BenchmarkRun(curve=frames["curve"], table2=frames["table2"],
                         subsets=frames.get("subsets", pd.DataFrame(
-                            columns=["method", "all_detected"])),
+                            columns=["pair", "method", "all_detected"])),
                         costs=frames["costs"], smallest=frames.get("smallest", pd.DataFrame(
                             columns=["pair", "method", "k", "contains"])),
-                        exhaustive=None)
+                        exhaustive=None, weights=weights, signed=signed)
 
 
 def benchmark_tables(store: Store) -> dict[str, pd.DataFrame]:
-    """The ranked table of every setting, with chance and attainable, and all curves."""
+    """Per setting: the ranked table with chance and attainable, the curves and their rates."""
     from svdlib.experiments.tables import settings
 
-    ranked, curves = [], []
+    ranked, curves, rates = [], [], []
     for domain, target in settings():
-        folder = store.benchmark_dir(domain, target)
         run = load_run(store, domain, target)
         songs = load_picks(store, domain, target).songs
         seed = item_seed(store.cfg.seed, "benchmark", domain, target)
-        table = benchmark_table(run, songs, k=store.cfg.experiment.table1_k,
-                                n_boot=store.cfg.experiment.bootstrap, seed=seed)
-        table = pd.concat([table, _references(folder, songs, store, seed)], ignore_index=True)
+        exp = store.cfg.experiment
+        table = benchmark_table(run, songs, k=exp.table1_k, n_boot=exp.bootstrap, seed=seed,
+                                references=_exhaustive_frame(store, domain, target))
         ranked.append(table.assign(domain=domain, target=target))
         curves.append(run.curve.assign(domain=domain, target=target,
                                        song=[str(songs[p]) for p in run.curve["pair"]]))
+        rates.append(curve_rates(run.curve, songs, exp.bootstrap, seed)
+                     .assign(domain=domain, target=target))
     return {"benchmark": pd.concat(ranked, ignore_index=True),
-            "benchmark_curves": pd.concat(curves, ignore_index=True)}
+            "benchmark_curves": pd.concat(curves, ignore_index=True),
+            "benchmark_curve_rates": pd.concat(rates, ignore_index=True)}
 
 
-def _references(folder: Path, songs: np.ndarray, store: Store, seed: int) -> pd.DataFrame:
-    """Chance and attainable at the Table 1 k, from the stored exhaustive table."""
-    path = folder / "exhaustive.csv"
-    k = store.cfg.experiment.table1_k
-    table = pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame(columns=["k"])
-    at_k = table[table["k"] == k].sort_values("pair")
-    if not len(at_k):
-        return pd.DataFrame()
-    return pd.DataFrame(reference_rows(at_k["chance"].to_numpy(float),
-                                       at_k["attainable"].to_numpy(float),
-                                       songs[at_k["pair"].to_numpy()], k,
-                                       store.cfg.experiment.bootstrap, seed))
+def _exhaustive_frame(store: Store, domain: str, target: int) -> pd.DataFrame | None:
+    """The stored exhaustive search (None when it was not run or there were no pairs)."""
+    path = store.benchmark_dir(domain, target) / "exhaustive.csv"
+    return pd.read_csv(path) if path.stat().st_size > 1 else None
 
 
 def write_benchmark_tables(store: Store) -> dict[str, Path]:

@@ -15,33 +15,58 @@ from svdlib.experiments.picks import detector, load_picks
 from svdlib.experiments.splits import corpus_layout
 from svdlib.experiments.store import Store
 from svdlib.explain.segments import Segmentation
-from svdlib.veracity.flips import (
-    compose_partial,
-    lime_ranking,
-    norm_ranking,
-    selection_masks,
-)
+from svdlib.veracity.flips import compose_partial, norm_ranking, selection_masks
+from svdlib.veracity.measures import attribution_ranking
 from svdlib.viz.widgets import PairView, _song_stft, pair_figure
 
 
-def pair_view(store: Store, domain: str, target: int, index: int, k: int) -> PairView:
-    """Collect the explorer's data for one pair (see :class:`PairView`)."""
+def explainer_choices(store: Store, domain: str, target: int) -> list[str]:
+    """The explainers the explorer can show: the paper's LIME, and the benchmark's if it ran."""
+    from svdlib.experiments.benchmark import PAPER_LIME
+
+    folder = store.benchmark_dir(domain, target)
+    if not (folder / "attributions.npz").is_file():
+        return [PAPER_LIME]
+    from svdlib.experiments.benchmark import load_attributions
+
+    return [PAPER_LIME, *load_attributions(store, domain, target)[0]]
+
+
+def _relevances(store: Store, domain: str, target: int,
+                explainer: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """An explainer's ``(N, n_components)`` relevances, their scores and whether signed."""
+    from svdlib.experiments.benchmark import PAPER_LIME, load_attributions
+
+    if explainer == PAPER_LIME:
+        weights, fidelity = stacked_weights(store, domain, target, "adv")
+        return weights, fidelity, True
+    if explainer not in explainer_choices(store, domain, target):
+        raise SvdError(f"explainer '{explainer}' has no stored relevances for {domain} "
+                       f"t{target}; choose one of {explainer_choices(store, domain, target)} "
+                       "(the benchmark stage stores the others)")
+    weights, signed = load_attributions(store, domain, target)
+    return weights[explainer], np.full(len(weights[explainer]), np.nan), signed[explainer]
+
+
+def pair_view(store: Store, domain: str, target: int, index: int, k: int,
+              explainer: str = "LIME (paper)") -> PairView:
+    """Collect the explorer's data for one pair and one explainer (see :class:`PairView`)."""
     picks = load_picks(store, domain, target)
     if not 0 <= index < len(picks):
         raise SvdError(f"pair {index} does not exist ({len(picks)} pairs for {domain} t{target})")
     segmentation = segmentation_from(store.cfg.lime)
     original, adversarial = pair_logmel(store, domain, target)
-    weights, fidelity = stacked_weights(store, domain, target, "adv")
+    weights, scores, signed = _relevances(store, domain, target, explainer)
     x, a = original[index:index + 1], adversarial[index:index + 1]
-    lime = lime_ranking(weights[index], target)
+    mine = attribution_ranking(weights[index:index + 1], target, signed)
     norm = norm_ranking(a[0] - x[0], segmentation)
     _, predictor = detector(store)
-    partial = [compose_partial(x, a, selection_masks(r, k, segmentation)) for r in (lime, norm)]
+    partial = [compose_partial(x, a, selection_masks(r, k, segmentation)) for r in (mine, norm)]
     p = predict_logmel(predictor, np.concatenate([x, a, *partial]))
     return PairView(domain, target, index, k, str(picks.songs[index]), int(picks.frames[index]),
                     x[0], a[0], weights[index], segmentation.energy(a[0] - x[0]),
-                    lime[0, :k], norm[0, :k], *map(float, p), float(fidelity[index]),
-                    store.cfg.evaluate.threshold)
+                    mine[0, :k], norm[0, :k], *map(float, p), float(scores[index]),
+                    store.cfg.evaluate.threshold, explainer, signed)
 
 
 def _bin_groups(store: Store, segmentation: Segmentation) -> np.ndarray:
@@ -53,7 +78,7 @@ def _bin_groups(store: Store, segmentation: Segmentation) -> np.ndarray:
 
 
 def pair_audio(store: Store, view: PairView) -> dict[str, np.ndarray]:
-    """Listenable excerpts: original, adversarial, and δ only in the LIME / norm selections.
+    """Listenable excerpts: original, adversarial, δ only in the explainer's / norm selections.
 
     The original's STFT phase is kept and the magnitudes are scaled by adversarial / original
     in the chosen cells (mel segments mapped back to STFT bins by their strongest band); the
@@ -90,7 +115,7 @@ def pair_audio(store: Store, view: PairView) -> dict[str, np.ndarray]:
 
     clips = {"original": resynthesise(cells(np.array([], dtype=int))),
              "adversarial": resynthesise(cells(None)),
-             f"LIME top-{view.k}": resynthesise(cells(view.lime_ids)),
+             f"{view.label} top-{view.k}": resynthesise(cells(view.explainer_ids)),
              f"norm top-{view.k}": resynthesise(cells(view.norm_ids))}
     # one gain for all four, so that loudness differences stay audible
     peak = max(float(np.abs(c).max()) for c in clips.values()) or 1.0
@@ -98,8 +123,11 @@ def pair_audio(store: Store, view: PairView) -> dict[str, np.ndarray]:
 
 
 def explorer(store: Store, domain: str = "wave", target: int = 1, index: int = 0,
-             k: int = 3, audio: bool = True):
-    """The ipywidgets explorer (attack, direction, pair, k → figure and audio players).
+             k: int = 3, audio: bool = True, explainer: str = "LIME (paper)"):
+    """The ipywidgets explorer (attack, direction, pair, explainer, k → figure and audio).
+
+    The explainers are the paper's LIME explanations and, once ``svd benchmark`` has run,
+    every explainer of the benchmark.
 
     Returns
     -------
@@ -109,49 +137,85 @@ def explorer(store: Store, domain: str = "wave", target: int = 1, index: int = 0
     import ipywidgets as widgets
     from IPython.display import Audio, display
 
+    from svdlib.viz.benchmark import method_name
+
     segmentation = segmentation_from(store.cfg.lime)
     counts = {(d, t): len(load_picks(store, d, t)) for d in ("wave", "spec") for t in (1, 0)}
-    attack = widgets.Dropdown(options=[("waveform", "wave"), ("spectrogram", "spec")],
-                              value=domain, description="attack")
-    direction = widgets.Dropdown(options=[("no sing → sing", 1), ("sing → no sing", 0)],
-                                 value=target, description="direction")
-    pair = widgets.IntSlider(value=index, min=0, max=max(counts[(domain, target)] - 1, 0),
-                             description="pair", continuous_update=False)
-    segments = widgets.IntSlider(value=k, min=1, max=segmentation.n_components,
-                                 description="k", continuous_update=False)
+    choices = {(d, t): explainer_choices(store, d, t) for d in ("wave", "spec") for t in (1, 0)}
+    attack, direction, method, pair, segments = _controls(
+        widgets, domain, target, index, k, explainer, choices[(domain, target)],
+        counts[(domain, target)], segmentation.n_components)
     out = widgets.Output()
 
     def update_range(*_: object) -> None:
-        pair.max = max(counts[(attack.value, direction.value)] - 1, 0)
+        setting = (attack.value, direction.value)
+        pair.max = max(counts[setting] - 1, 0)
+        if [v for _, v in method.options] != choices[setting]:
+            kept = method.value if method.value in choices[setting] else choices[setting][0]
+            method.options = [(method_name(m), m) for m in choices[setting]]
+            method.value = kept
 
     attack.observe(update_range, "value")
     direction.observe(update_range, "value")
 
-    def render(domain: str, target: int, index: int, k: int) -> None:
+    def render(domain: str, target: int, index: int, k: int, name: str) -> None:
         out.clear_output(wait=True)
         with out:
             if counts[(domain, target)] == 0:
                 print("no pairs for this setting")
                 return
-            view = pair_view(store, domain, target, min(index, counts[(domain, target)] - 1), k)
+            view = pair_view(store, domain, target, min(index, counts[(domain, target)] - 1), k,
+                             name)
             fig = pair_figure(view, segmentation)
             display(fig)
             plt.close(fig)
             if audio:
-                rate = store.cfg.frontend.sample_rate
-                players = []
-                for name, samples in pair_audio(store, view).items():
-                    box = widgets.Output()
-                    with box:
-                        display(Audio(samples, rate=rate, normalize=False))
-                    players.append(widgets.VBox([widgets.Label(name), box]))
-                display(widgets.GridBox(players, layout=widgets.Layout(
-                    grid_template_columns="repeat(2, minmax(0, 1fr))", grid_gap="4px 16px")))
+                _players(store, view, widgets, display, Audio)
 
     def changed(*_: object) -> None:
-        render(attack.value, direction.value, pair.value, segments.value)
+        render(attack.value, direction.value, pair.value, segments.value, method.value)
 
-    for control in (attack, direction, pair, segments):
+    for control in (attack, direction, pair, segments, method):
         control.observe(changed, "value")
     changed()
-    return widgets.VBox([widgets.HBox([attack, direction]), widgets.HBox([pair, segments]), out])
+    return widgets.VBox([widgets.HBox([attack, direction]), widgets.HBox([method]),
+                         widgets.HBox([pair, segments]), out])
+
+
+def _controls(widgets: object, domain: str, target: int, index: int, k: int, explainer: str,
+              choices: list[str], count: int, n_components: int) -> tuple:
+    """The explorer's dropdowns and sliders, set to the first selection."""
+    from svdlib.viz.benchmark import method_name
+
+    attack = widgets.Dropdown(options=[("waveform", "wave"), ("spectrogram", "spec")],
+                              value=domain, description="attack")
+    direction = widgets.Dropdown(options=[("no sing → sing", 1), ("sing → no sing", 0)],
+                                 value=target, description="direction")
+    method = widgets.Dropdown(options=[(method_name(m), m) for m in choices], value=explainer,
+                              description="explainer")
+    pair = widgets.IntSlider(value=index, min=0, max=max(count - 1, 0), description="pair",
+                             continuous_update=False)
+    segments = widgets.IntSlider(value=k, min=1, max=n_components, description="k",
+                                 continuous_update=False)
+    return attack, direction, method, pair, segments
+
+
+def _players(store: Store, view: PairView, widgets: object, display: object,
+             audio: object) -> None:
+    """The four audio players of a view, two per row."""
+    rate = store.cfg.frontend.sample_rate
+    players = []
+    for name, samples in pair_audio(store, view).items():
+        box = widgets.Output()
+        with box:
+            display(audio(samples, rate=rate, normalize=False))
+        players.append(widgets.VBox([widgets.Label(name), box]))
+    display(widgets.GridBox(players, layout=widgets.Layout(
+        grid_template_columns="repeat(2, minmax(0, 1fr))", grid_gap="4px 16px")))
+
+
+def explainer_views(store: Store, domain: str, target: int, index: int,
+                    k: int) -> list[PairView]:
+    """One pair seen through every explainer the explorer offers (for a static figure)."""
+    return [pair_view(store, domain, target, index, k, name)
+            for name in explainer_choices(store, domain, target)]

@@ -10,6 +10,7 @@ Nothing here unpickles: arrays go through ``np.load(allow_pickle=False)``, metad
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -209,10 +210,15 @@ class Store:
         return self.root / "subset" / f"{domain}-t{target}-k{k}-{key}.npz"
 
     def benchmark_dir(self, domain: str, target: int) -> Path:
-        """The explainer benchmark's per-pair tables of one setting."""
+        """The explainer benchmark's per-pair tables of one setting.
+
+        Its key holds the code of the explainers and the measures (and captum's version), so a
+        change to an explainer gives a new benchmark, not a stale one.
+        """
         key = short_hash(self.explanations_path(domain, target).name,
                          self.cfg.section_hash("benchmark", "experiment.subset_ks",
-                                               "evaluate.threshold"))
+                                               "evaluate.threshold"),
+                         _explainer_code())
         return self.root / "benchmark" / f"{domain}-t{target}-{key}"
 
     def horses_path(self) -> Path:
@@ -251,3 +257,14 @@ def _cpu_capability() -> str:
     import torch
 
     return str(torch.backends.cpu.get_cpu_capability())
+
+
+@functools.lru_cache(maxsize=1)
+def _explainer_code() -> tuple[str, str, str]:
+    """The versions of svdlib and captum, and the explainers' and measures' code fingerprint."""
+    from importlib.metadata import version
+
+    import svdlib
+    from svdlib.provenance import code_fingerprint
+
+    return (svdlib.__version__, version("captum"), code_fingerprint(("explain", "veracity")))

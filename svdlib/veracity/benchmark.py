@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from svdlib.veracity.measures import (
     subset_recovery,
     table2_rows,
 )
-from svdlib.veracity.statistics import song_rate
+from svdlib.veracity.statistics import paired_difference, song_rate
 
 #: The reference ranking every explainer is compared with (the paper's "norm-based").
 ENERGY = "energy"
@@ -58,6 +58,10 @@ class BenchmarkRun:
         ``pair, method, k, contains``: the top k contains the pair's smallest flipping subset.
     exhaustive : ExhaustiveResult or None
         The exact references (None when not computed).
+    weights : dict of str to np.ndarray
+        ``(N, n_components)`` each explainer's relevances of the adversarial excerpts.
+    signed : dict of str to bool
+        Whether each explainer's relevances have a sign.
     """
 
     curve: pd.DataFrame
@@ -66,6 +70,8 @@ class BenchmarkRun:
     costs: pd.DataFrame
     smallest: pd.DataFrame
     exhaustive: ExhaustiveResult | None
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    signed: dict[str, bool] = field(default_factory=dict)
 
 
 def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Attribution], float]:
@@ -105,7 +111,7 @@ def _one_explainer(name: str, explainer: Explainer, original: np.ndarray,
     cost = {"method": name, "explanations": len(attributions), "seconds": seconds,
             "seconds_per_explanation": seconds / max(len(attributions), 1)}
     return {"ranking": attribution_ranking(weights, target, signed), "table2": table2,
-            "subsets": subsets, "cost": cost}
+            "subsets": subsets, "cost": cost, "weights": weights, "signed": signed}
 
 
 def _smallest_hits(rankings: Mapping[str, np.ndarray], reference: ExhaustiveResult | None,
@@ -171,31 +177,58 @@ def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: S
         subsets=pd.concat([r["subsets"] for r in results.values()], ignore_index=True),
         costs=pd.DataFrame([r["cost"] for r in results.values()]),
         smallest=smallest,
-        exhaustive=reference)
+        exhaustive=reference,
+        weights={name: r["weights"] for name, r in results.items()},
+        signed={name: r["signed"] for name, r in results.items()})
 
 
-def _rate(flags: np.ndarray, songs: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
+def _rate(flags: np.ndarray, songs: np.ndarray, n_boot: int, seed: int,
+          prefix: str = "") -> dict[str, float]:
     rate = song_rate(np.asarray(flags, dtype=float), songs, n_boot, seed)
-    return {"percent": rate.percent, "ci_low": rate.low, "ci_high": rate.high}
+    name = f"{prefix} %" if prefix else "percent"
+    low, high = (f"{prefix} ci_low", f"{prefix} ci_high") if prefix else ("ci_low", "ci_high")
+    return {name: rate.percent, low: rate.low, high: rate.high}
+
+
+def _area(curve: pd.DataFrame, method: str, songs: np.ndarray, n_boot: int,
+          seed: int) -> dict[str, float]:
+    """Mean over k of the flip-rate gap to the energy ranking, paired per pair, song CI."""
+    per_pair = curve[curve["method"].isin([method, ENERGY])].pivot_table(
+        index="pair", columns="method", values="flipped", aggfunc="mean")
+    if method == ENERGY or not len(per_pair):
+        return {"area_vs_energy": 0.0 if method == ENERGY else np.nan,
+                "area ci_low": np.nan, "area ci_high": np.nan}
+    pairs = per_pair.index.to_numpy()
+    gap = paired_difference(per_pair[ENERGY].to_numpy(float), per_pair[method].to_numpy(float),
+                            songs[pairs], n_boot, seed)
+    return {"area_vs_energy": gap.difference, "area ci_low": gap.low,
+            "area ci_high": gap.high}
 
 
 def _method_row(run: BenchmarkRun, method: str, songs: np.ndarray, k: int,
                 n_boot: int, seed: int) -> dict:
     curve = run.curve[run.curve["method"] == method]
     at_k = curve[curve["k"] == k].sort_values("pair")
-    row = {"method": method, **_rate(at_k["flipped"], songs, n_boot, seed)}
-    energy = run.curve[run.curve["method"] == ENERGY].groupby("k")["flipped"].mean()
-    mine = curve.groupby("k")["flipped"].mean()
-    row["area_vs_energy"] = float(100 * (mine - energy).mean())     # percentage points
+    row = {"method": method, **_rate(at_k["flipped"], songs[at_k["pair"].to_numpy(int)],
+                                     n_boot, seed)}
+    for prefix in ("table2", "subset recovery", "contains smallest"):      # NaN unless known
+        row.update({f"{prefix} %": np.nan, f"{prefix} ci_low": np.nan,
+                    f"{prefix} ci_high": np.nan})
+    row.update(_area(run.curve, method, songs, n_boot, seed))
     t2 = run.table2[run.table2["method"] == method].sort_values("pair")
     signed = bool(t2["k"].notna().all()) if len(t2) else False
-    row["table2 %"] = 100 * float(t2["flipped"].mean()) if signed and len(t2) else np.nan
-    row["table2 mean k"] = float(t2["k"].mean()) if signed and len(t2) else np.nan
+    if signed:
+        row.update(_rate(t2["flipped"], songs[t2["pair"].to_numpy(int)], n_boot, seed,
+                         "table2"))
+    row["table2 mean k"] = float(t2["k"].mean()) if signed else np.nan
     subsets = run.subsets[run.subsets["method"] == method]
-    row["subset recovery %"] = 100 * float(subsets["all_detected"].mean()) if len(subsets) \
-        else np.nan
+    if len(subsets):
+        row.update(_rate(subsets["all_detected"], songs[subsets["pair"].to_numpy(int)], n_boot,
+                         seed, "subset recovery"))
     hits = run.smallest[(run.smallest["method"] == method) & (run.smallest["k"] == k)]
-    row["contains smallest %"] = 100 * float(hits["contains"].mean()) if len(hits) else np.nan
+    if len(hits):
+        row.update(_rate(hits["contains"], songs[hits["pair"].to_numpy(int)], n_boot, seed,
+                         "contains smallest"))
     cost = run.costs[run.costs["method"] == method]
     row["s / explanation"] = float(cost["seconds_per_explanation"].iloc[0]) if len(cost) \
         else np.nan
@@ -227,7 +260,8 @@ def reference_rows(chance: np.ndarray, attainable: np.ndarray, songs: np.ndarray
 
 
 def benchmark_table(run: BenchmarkRun, songs: Sequence | np.ndarray | None = None, k: int = 3,
-                    n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+                    n_boot: int = 1000, seed: int = 0,
+                    references: pd.DataFrame | None = None) -> pd.DataFrame:
     """The ranked table: each explainer's rates beside energy, chance and attainable.
 
     Parameters
@@ -240,23 +274,59 @@ def benchmark_table(run: BenchmarkRun, songs: Sequence | np.ndarray | None = Non
         Table 1's number of segments (3 in the paper); also the k of chance and attainable.
     n_boot, seed : int
         Bootstrap samples and seed.
+    references : pandas.DataFrame, optional
+        The exhaustive search as :meth:`ExhaustiveResult.to_frame` (default: ``run``'s).
 
     Returns
     -------
     pandas.DataFrame
         One row per explainer, ranked by ``percent`` (Table 1 at k, with ``ci_low``,
         ``ci_high``), then ``energy`` (the reference), ``chance`` and ``attainable`` (exact,
-        from all k-subsets); columns ``area_vs_energy`` (mean over k of the curve's gap to
-        the energy curve, percentage points), ``table2 %``, ``table2 mean k``, ``subset
-        recovery %``, ``contains smallest %`` and ``s / explanation``.
+        from all k-subsets). Columns: ``vs chance`` (the Table 1 rate minus the pair's chance
+        rate, paired per pair, percentage points, with ``vs chance ci_low`` and ``ci_high``),
+        ``area_vs_energy`` (the mean over k of the curve's gap to the energy curve, paired per
+        pair, with ``area ci_low``, ``area ci_high``), ``table2 %``, ``table2 mean k``,
+        ``subset recovery %``, ``contains smallest %`` (each rate with its ``ci_low`` and
+        ``ci_high``) and ``s / explanation``. Every interval resamples songs.
+
+    Notes
+    -----
+    Table 2 keeps δ in the explainer's *positive* segments: relevance above zero for class 1
+    when the attack's target is 1, below zero when it is 0 (what "for" the target class means
+    for LIME's class-1 weights). For a method without a sign (saliency's ``|gradient|``) no
+    segment is "for" a class, so its Table 2 columns are NaN; the random ranking's standard
+    normal draws have a sign, so about half its segments count as positive.
     """
     n = int(run.curve["pair"].max()) + 1 if len(run.curve) else 0
     song_ids = np.asarray(songs) if songs is not None else np.arange(n)
+    if references is None and run.exhaustive is not None:
+        references = run.exhaustive.to_frame()
+    at_k = references[references["k"] == k].sort_values("pair") if references is not None \
+        else pd.DataFrame(columns=["pair", "chance", "attainable"])
+    chance = pd.Series(at_k["chance"].to_numpy(float), index=at_k["pair"].to_numpy(int))
     methods = [m for m in dict.fromkeys(run.curve["method"]) if m != ENERGY]
-    rows = sorted((_method_row(run, m, song_ids, k, n_boot, seed) for m in methods),
-                  key=lambda r: -np.nan_to_num(r["percent"], nan=-1))
-    rows.append(_method_row(run, ENERGY, song_ids, k, n_boot, seed))
-    if run.exhaustive is not None and k <= run.exhaustive.max_k:
-        rows += reference_rows(run.exhaustive.chance[:, k - 1], run.exhaustive.attainable[:, k - 1],
-                               song_ids, k, n_boot, seed)
+    rows = [_method_row(run, m, song_ids, k, n_boot, seed) | _vs_chance(run, m, chance, song_ids,
+                                                                        k, n_boot, seed)
+            for m in methods]
+    rows.sort(key=lambda r: -np.nan_to_num(r["percent"], nan=-1))
+    rows.append(_method_row(run, ENERGY, song_ids, k, n_boot, seed)
+                | _vs_chance(run, ENERGY, chance, song_ids, k, n_boot, seed))
+    if len(at_k):
+        rows += reference_rows(at_k["chance"].to_numpy(float),
+                               at_k["attainable"].to_numpy(float),
+                               song_ids[at_k["pair"].to_numpy(int)], k, n_boot, seed)
     return pd.DataFrame(rows)
+
+
+def _vs_chance(run: BenchmarkRun, method: str, chance: pd.Series, songs: np.ndarray, k: int,
+               n_boot: int, seed: int) -> dict[str, float]:
+    """The Table 1 rate minus each pair's chance rate, paired, with a song-level interval."""
+    at_k = run.curve[(run.curve["method"] == method) & (run.curve["k"] == k)]
+    at_k = at_k[at_k["pair"].isin(chance.index)].sort_values("pair")
+    if not len(at_k):
+        return {}
+    pairs = at_k["pair"].to_numpy(int)
+    gap = paired_difference(chance.loc[pairs].to_numpy(), at_k["flipped"].to_numpy(float),
+                            songs[pairs], n_boot, seed)
+    return {"vs chance": gap.difference, "vs chance ci_low": gap.low,
+            "vs chance ci_high": gap.high}

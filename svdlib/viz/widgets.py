@@ -1,9 +1,10 @@
 """An interactive explorer of the explanations of adversarial excerpts (ipywidgets).
 
-Choose an attack, a direction, a pair and k; see the original, the adversarial excerpt and the
-perturbation, LIME's weights on the 5 × 4 grid next to the perturbation energy, the k segments
-each selects and what the detector says when only those carry the perturbation; and listen to
-the original, the adversarial excerpt and the two partial versions. In a static page (the
+Choose an attack, a direction, a pair, an explainer and k; see the original, the adversarial
+excerpt and the perturbation, the explainer's relevances on the 5 × 4 grid next to the
+perturbation energy, the k segments each selects and what the detector says when only those
+carry the perturbation; and listen to the original, the adversarial excerpt and the two
+partial versions. In a static page (the
 built book) the widgets render from their embedded state with the first selection; a static
 figure is shown as well, for readers without JavaScript.
 """
@@ -19,10 +20,9 @@ import torch
 
 from svdlib.audio.io import load_audio
 from svdlib.explain.segments import Segmentation
-from svdlib.veracity.flips import (
-    is_flipped,
-)
+from svdlib.veracity.flips import is_flipped
 from svdlib.veracity.tables import DIRECTION_NAMES, DOMAIN_NAMES
+from svdlib.viz.benchmark import method_name
 from svdlib.viz.figures import explanation_grid, style
 
 
@@ -40,14 +40,21 @@ class PairView:
     adversarial: np.ndarray
     weights: np.ndarray
     energy: np.ndarray
-    lime_ids: np.ndarray
+    explainer_ids: np.ndarray
     norm_ids: np.ndarray
     p_original: float
     p_adversarial: float
-    p_lime: float
+    p_explainer: float
     p_norm: float
     fidelity: float
     threshold: float
+    explainer: str = "LIME (paper)"
+    signed: bool = True
+
+    @property
+    def label(self) -> str:
+        """The explainer's display name."""
+        return method_name(self.explainer)
 
     @property
     def delta(self) -> np.ndarray:
@@ -81,21 +88,23 @@ def pair_figure(view: PairView, segmentation: Segmentation) -> plt.Figure:
         for b in segmentation.freq_borders[1:-1]:
             ax.axhline(b - 0.5, color="white", linewidth=0.5, alpha=0.7)
     flip = {True: "flips", False: "does not flip"}
-    explanation_grid(view.weights, segmentation, axes[1, 0], highlight=view.lime_ids.tolist(),
-                     title=f"LIME weights (\"sing\"), fidelity {view.fidelity:.2f}")
+    what = "relevance (\"sing\")" if view.signed else "|relevance|"
+    score = f", fidelity {view.fidelity:.2f}" if np.isfinite(view.fidelity) else ""
+    explanation_grid(view.weights, segmentation, axes[1, 0],
+                     highlight=view.explainer_ids.tolist(), title=f"{view.label} {what}{score}")
     energy = view.energy / max(float(view.energy.max()), 1e-12)
     explanation_grid(energy, segmentation, axes[1, 1], highlight=view.norm_ids.tolist(),
                      title="perturbation energy (relative)")
     ax = axes[1, 2]
-    names = ["original", "adversarial", f"LIME top-{view.k}", f"norm top-{view.k}"]
-    values = [view.p_original, view.p_adversarial, view.p_lime, view.p_norm]
+    names = ["original", "adversarial", f"{view.label} top-{view.k}", f"norm top-{view.k}"]
+    values = [view.p_original, view.p_adversarial, view.p_explainer, view.p_norm]
     ax.barh(names[::-1], values[::-1], color=["0.6", "C3", "C0", "C1"][::-1])
     ax.axvline(view.threshold, color="k", linestyle=":", linewidth=1)
     ax.set_xlim(0, 1)
     ax.set_xlabel("P(sing)")
-    lime_flips = bool(is_flipped(view.p_lime, view.target, view.threshold))
+    mine = bool(is_flipped(view.p_explainer, view.target, view.threshold))
     norm_flips = bool(is_flipped(view.p_norm, view.target, view.threshold))
-    ax.set_title(f"LIME {flip[lime_flips]}, norm-based {flip[norm_flips]}", fontsize=10)
+    ax.set_title(f"{view.label} {flip[mine]}, norm-based {flip[norm_flips]}", fontsize=10)
     fig.suptitle(f"{DOMAIN_NAMES[view.domain]} attack, {DIRECTION_NAMES[view.target]}: pair "
                  f"{view.index} ('{view.song}', frame {view.frame}), k = {view.k}", fontsize=11)
     fig.tight_layout()
@@ -108,3 +117,25 @@ def _song_stft(path: str, sample_rate: int, frame_len: int, hop: int) -> np.ndar
     window = torch.hann_window(frame_len, periodic=True)
     return torch.stft(signal, frame_len, hop, frame_len, window, center=True, pad_mode="reflect",
                       return_complex=True).T.numpy()
+
+
+def explainers_figure(views: list[PairView], segmentation: Segmentation) -> plt.Figure:
+    """One pair through every explainer: each one's relevances, its top k, flip or not."""
+    style()
+    columns = min(len(views), 4)
+    rows = -(-len(views) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.9 * columns, 2.5 * rows), squeeze=False)
+    for ax, view in zip(axes.ravel(), views, strict=False):
+        flips = bool(is_flipped(view.p_explainer, view.target, view.threshold))
+        explanation_grid(view.weights, segmentation, ax, highlight=view.explainer_ids.tolist(),
+                         title=f"{view.label}: top-{view.k} "
+                               f"{'flips' if flips else 'does not flip'}")
+        ax.title.set_fontsize(9)
+    for ax in axes.ravel()[len(views):]:
+        ax.set_visible(False)
+    first = views[0]
+    fig.suptitle(f"{DOMAIN_NAMES[first.domain]} attack, {DIRECTION_NAMES[first.target]}: pair "
+                 f"{first.index} ('{first.song}', frame {first.frame}), each explainer's top "
+                 f"{first.k} outlined", fontsize=10)
+    fig.tight_layout()
+    return fig
