@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from svdlib.veracity.tables import DIRECTION_NAMES, DOMAIN_NAMES
+from svdlib.veracity.tables import DOMAIN_NAMES
 from svdlib.viz.figures import PANELS, style
 
 #: Display names of the benchmark's methods (keys: ``make_explainer`` names and references).
@@ -16,6 +16,8 @@ METHOD_NAMES = {"lime": "LIME", "kernelshap": "KernelSHAP", "occlusion": "occlus
                 "integrated_gradients": "integrated gradients", "saliency": "saliency",
                 "gradient_x_input": "gradient × input", "random": "random",
                 "energy": "energy of δ", "LIME (paper)": "LIME (paper's explanations)"}
+#: The class each attack pushes towards.
+TARGET_NAMES = {1: "sing", 0: "no sing"}
 #: Line styles: references dark and dashed, the floor grey and dotted.
 _STYLE = {"energy": dict(color="k", linestyle="--", marker="o"),
           "random": dict(color="0.55", linestyle=":", marker="x"),
@@ -133,22 +135,22 @@ def _rate(percent: float, low: float, high: float) -> str:
 def format_overview(overview: pd.DataFrame) -> pd.DataFrame:
     """The ranked overview for reading: ``% [low, high]`` per setting, means, cost."""
     settings = [c[:-2] for c in overview.columns if c.endswith(" %") and c != "mean %"]
-    out = pd.DataFrame({"rank": [f"{r:.0f}" if np.isfinite(r) else "" for r in overview["rank"]],
-                        "method": [method_name(m) for m in overview["method"]]})
+    out = pd.DataFrame({"rank": [f"{r:.0f}" if np.isfinite(r) else "" for r in overview["rank"]]},
+                       index=pd.Index([method_name(m) for m in overview["method"]]))
     for setting in settings:
         domain, target = setting.split(" t")
-        name = f"{DOMAIN_NAMES[domain]}, {DIRECTION_NAMES[int(target)]}"
+        name = f"{DOMAIN_NAMES.get(domain, domain)} → {TARGET_NAMES[int(target)]}"
         out[name] = [_rate(p, lo, hi) for p, lo, hi in zip(
             overview[f"{setting} %"], overview[f"{setting} ci_low"],
             overview[f"{setting} ci_high"], strict=True)]
     out["mean"] = [f"{v:.1f}" if np.isfinite(v) else "–" for v in overview["mean %"]]
     out["vs chance (pp)"] = [f"{v:+.1f}" if np.isfinite(v) else "–"
                              for v in overview["mean vs chance"]]
-    out["area vs energy (pp)"] = [f"{v:+.1f}" if np.isfinite(v) else "–"
-                                  for v in overview["mean area_vs_energy"]]
-    out["s / explanation"] = [f"{v:.2g}" if np.isfinite(v) else "–"
-                              for v in overview["mean s / explanation"]]
-    return out.set_index("rank")
+    out["vs energy (pp)"] = [f"{v:+.1f}" if np.isfinite(v) else "–"
+                             for v in overview["mean area_vs_energy"]]
+    out["s / expl."] = [f"{v:.2g}" if np.isfinite(v) else "–"
+                        for v in overview["mean s / explanation"]]
+    return out
 
 
 def format_setting(table: pd.DataFrame) -> pd.DataFrame:
@@ -166,14 +168,16 @@ def format_setting(table: pd.DataFrame) -> pd.DataFrame:
             "vs chance (pp)": _rate(row.get("vs chance", np.nan),
                                     row.get("vs chance ci_low", np.nan),
                                     row.get("vs chance ci_high", np.nan)),
-            "area vs energy (pp)": _rate(row.get("area_vs_energy", np.nan),
+            "vs energy (pp)": _rate(row.get("area_vs_energy", np.nan),
                                          row.get("area ci_low", np.nan),
                                          row.get("area ci_high", np.nan)),
             "Table 2 %": rate(row, "table2"),
             "Table 2 k": f"{row['table2 mean k']:.1f}" if np.isfinite(
                 row.get("table2 mean k", np.nan)) else "–",
-            "subset recovery %": rate(row, "subset recovery"),
-            "top k holds the smallest flipping subset %": rate(row, "contains smallest"),
-            "s / explanation": f"{row['s / explanation']:.2g}" if np.isfinite(
+            "subset recov. %": rate(row, "subset recovery"),
+            "top k ⊇ smallest %": rate(row, "contains smallest"),
+            "s / expl.": f"{row['s / explanation']:.2g}" if np.isfinite(
                 row.get("s / explanation", np.nan)) else "–"})
-    return pd.DataFrame(rows).set_index("method")
+    out = pd.DataFrame(rows).set_index("method")
+    out.index.name = None
+    return out
