@@ -7,6 +7,8 @@ experiments) use the detector trained on it; the embedded corpus has its own tes
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +113,19 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """`svd run --profile tiny` from an empty results folder, once per session.
+
+    ``tests/test_tiny_run.py`` checks what it printed and wrote; the book test builds the tiny
+    book over a copy of its results, so that the stages are not computed twice.
+    """
+    results = tmp_path_factory.mktemp("tiny") / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "svdlib.cli", "run", "--profile", "tiny", "--results",
+         str(results), "--quiet"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+        timeout=900)
+    return done, results

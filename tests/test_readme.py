@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,14 +26,23 @@ def test_own_model_example_is_short_and_uses_only_the_public_api():
     assert "from svdlib import" in code and "from svdlib." not in code
 
 
-def test_own_model_example_runs_and_prints_a_table1_rate(tmp_path):
-    script = tmp_path / "own_model.py"
-    script.write_text(_example(), encoding="utf-8")
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory) -> tuple[str, str]:
+    """What the two examples print, run as one script (the second continues the first)."""
+    folder = tmp_path_factory.mktemp("readme")
+    script = folder / "own_model.py"
+    script.write_text(_example() + 'print("-- own explainer --")\n' + _explainer_example(),
+                      encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script)], cwd=folder, capture_output=True,
                             text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
+    first, second = result.stdout.split("-- own explainer --\n")
+    return first, second
+
+
+def test_own_model_example_runs_and_prints_a_table1_rate(printed):
     rows = {line.split()[1]: [float(v) for v in line.split()[2:]]
-            for line in result.stdout.splitlines()[1:] if line.strip()}
+            for line in printed[0].splitlines()[1:] if line.strip()}
     assert set(rows) == {"LIME", "energy"}
     for percent, low, high in rows.values():
         assert 0 <= low <= percent <= high <= 100
@@ -45,15 +56,10 @@ def _explainer_example() -> str:
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)[1]
 
 
-def test_own_explainer_example_runs_beside_the_references(tmp_path):
+def test_own_explainer_example_runs_beside_the_references(printed):
     code = _explainer_example()
     assert len(code.splitlines()) <= 16 and "from svdlib." not in code
-    script = tmp_path / "own_explainer.py"
-    script.write_text(_example() + code, encoding="utf-8")
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    table = [line.split() for line in result.stdout.splitlines()]
+    table = [line.split() for line in printed[1].splitlines()]
     rows = {cells[1]: [float(v) for v in cells[2:]] for cells in table
             if len(cells) == 5 and cells[1] in ("dimming", "kernelshap", "energy")}
     assert set(rows) == {"dimming", "kernelshap", "energy"}

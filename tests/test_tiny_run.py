@@ -8,8 +8,6 @@ documented smallest profile, unchanged, where a weak detector is the expected ou
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +17,6 @@ from svdlib.constants import EXPLAINERS
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
-
 #: Tables `svd experiment all` writes into the experiments folder (at least these: the
 #: paper's; svdlib.experiments.tables.experiment_tables), and its figures
 #: (svdlib.experiments.figures.paper_figures).
@@ -28,16 +24,6 @@ TABLES = ("flip_counts", "flip_curves", "table1", "table2_pairs", "table2", "sub
           "detected_counts")
 FIGURES = ("figure1", "figure2", "figure3", "figure4")
 SETTINGS = {("wave", 1), ("spec", 1), ("wave", 0), ("spec", 0)}
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    results = tmp_path_factory.mktemp("tiny") / "results"
-    done = subprocess.run(
-        [sys.executable, "-m", "svdlib.cli", "run", "--profile", "tiny", "--results",
-         str(results), "--quiet"],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
-    return done, results
 
 
 def test_tiny_profile_runs_end_to_end(tiny_run):

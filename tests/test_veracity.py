@@ -44,6 +44,8 @@ EXPERIMENT = {
     "lime.num_samples": 256, "lime.pick_per_file": 4, "experiment.bootstrap": 200,
     "experiment.horses_per_shape": 1, "experiment.horse_probability": 0.7,
     "benchmark.max_k": 3,      # the tiny profile searches 2; the tests check k = 3 references
+    # two perturbation, one gradient method and the floor (all seven: test_tiny_run)
+    "benchmark.explainers": ["lime", "occlusion", "saliency", "random"],
 }
 
 
