@@ -46,7 +46,8 @@ test: env
 	$(BIN)/pytest -q
 
 # every notebook with its default parameters (the quick profile), computing what it needs;
-# about 9 minutes from nothing, seconds once the quick artifacts exist
+# about 17 minutes from nothing (the explainer benchmark included), a few once the quick
+# artifacts exist
 notebooks: env
 	$(BIN)/pytest --nbmake --nbmake-timeout=1800 -p no:cacheprovider notebooks/
 
