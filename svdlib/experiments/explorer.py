@@ -9,6 +9,7 @@ from svdlib.audio.frontend import filterbank
 from svdlib.detector.model import HALF_BLOCK
 from svdlib.detector.predictor import predict_logmel
 from svdlib.errors import SvdError
+from svdlib.experiments.benchmark import PAPER_LIME, load_attributions
 from svdlib.experiments.explanations import pair_logmel, stacked_weights
 from svdlib.experiments.factories import segmentation_from
 from svdlib.experiments.picks import detector, load_picks
@@ -17,39 +18,34 @@ from svdlib.experiments.store import Store
 from svdlib.explain.segments import Segmentation
 from svdlib.veracity.flips import compose_partial, norm_ranking, selection_masks
 from svdlib.veracity.measures import attribution_ranking
+from svdlib.viz.benchmark import method_name
 from svdlib.viz.widgets import PairView, _song_stft, pair_figure
 
 
 def explainer_choices(store: Store, domain: str, target: int) -> list[str]:
     """The explainers the explorer can show: the paper's LIME, and the benchmark's if it ran."""
-    from svdlib.experiments.benchmark import PAPER_LIME
-
-    folder = store.benchmark_dir(domain, target)
-    if not (folder / "attributions.npz").is_file():
+    if not (store.benchmark_dir(domain, target) / "attributions.npz").is_file():
         return [PAPER_LIME]
-    from svdlib.experiments.benchmark import load_attributions
-
     return [PAPER_LIME, *load_attributions(store, domain, target)[0]]
 
 
 def _relevances(store: Store, domain: str, target: int,
                 explainer: str) -> tuple[np.ndarray, np.ndarray, bool]:
     """An explainer's ``(N, n_components)`` relevances, their scores and whether signed."""
-    from svdlib.experiments.benchmark import PAPER_LIME, load_attributions
-
     if explainer == PAPER_LIME:
         weights, fidelity = stacked_weights(store, domain, target, "adv")
         return weights, fidelity, True
-    if explainer not in explainer_choices(store, domain, target):
+    choices = explainer_choices(store, domain, target)
+    if explainer not in choices:
         raise SvdError(f"explainer '{explainer}' has no stored relevances for {domain} "
-                       f"t{target}; choose one of {explainer_choices(store, domain, target)} "
-                       "(the benchmark stage stores the others)")
+                       f"t{target}; choose one of {choices} (the benchmark stage stores the "
+                       "others)")
     weights, signed = load_attributions(store, domain, target)
     return weights[explainer], np.full(len(weights[explainer]), np.nan), signed[explainer]
 
 
 def pair_view(store: Store, domain: str, target: int, index: int, k: int,
-              explainer: str = "LIME (paper)") -> PairView:
+              explainer: str = PAPER_LIME) -> PairView:
     """Collect the explorer's data for one pair and one explainer (see :class:`PairView`)."""
     picks = load_picks(store, domain, target)
     if not 0 <= index < len(picks):
@@ -123,7 +119,7 @@ def pair_audio(store: Store, view: PairView) -> dict[str, np.ndarray]:
 
 
 def explorer(store: Store, domain: str = "wave", target: int = 1, index: int = 0,
-             k: int = 3, audio: bool = True, explainer: str = "LIME (paper)"):
+             k: int = 3, audio: bool = True, explainer: str = PAPER_LIME):
     """The ipywidgets explorer (attack, direction, pair, explainer, k → figure and audio).
 
     The explainers are the paper's LIME explanations and, once ``svd benchmark`` has run,
@@ -136,8 +132,6 @@ def explorer(store: Store, domain: str = "wave", target: int = 1, index: int = 0
     """
     import ipywidgets as widgets
     from IPython.display import Audio, display
-
-    from svdlib.viz.benchmark import method_name
 
     segmentation = segmentation_from(store.cfg.lime)
     counts = {(d, t): len(load_picks(store, d, t)) for d in ("wave", "spec") for t in (1, 0)}
@@ -185,8 +179,6 @@ def explorer(store: Store, domain: str = "wave", target: int = 1, index: int = 0
 def _controls(widgets: object, domain: str, target: int, index: int, k: int, explainer: str,
               choices: list[str], count: int, n_components: int) -> tuple:
     """The explorer's dropdowns and sliders, set to the first selection."""
-    from svdlib.viz.benchmark import method_name
-
     attack = widgets.Dropdown(options=[("waveform", "wave"), ("spectrogram", "spec")],
                               value=domain, description="attack")
     direction = widgets.Dropdown(options=[("no sing → sing", 1), ("sing → no sing", 0)],
