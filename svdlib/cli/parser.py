@@ -10,7 +10,7 @@ from svdlib.cli import commands
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration")
     group.add_argument("--profile", default="quick",
-                       help="profile name (quick, paper, tiny) or path to a YAML file")
+                       help="profile name (tiny, quick, standard, paper) or path to a YAML file")
     group.add_argument("--results", default=None,
                        help="results root (default: the profile's paths.results, or $SVD_RESULTS)")
     group.add_argument("--data", default=None,
