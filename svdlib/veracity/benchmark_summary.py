@@ -169,11 +169,18 @@ def _versus_energy(explainers: pd.DataFrame, energy: pd.Series,
              f"({_named(more, names)})")
     if "area ci_low" not in explainers:
         return said + "."
-    ahead = explainers[explainers["area ci_low"] > 0]["method"].tolist()
+    ahead = _ahead_of_energy(explainers)
     return said + ("; over the whole flip curve "
                    + (f"{_named(ahead, names)} {'are' if len(ahead) != 1 else 'is'} ahead with a "
                       "paired song-level interval above 0." if ahead else
                       "none is ahead with a paired song-level interval above 0."))
+
+
+def _ahead_of_energy(explainers: pd.DataFrame) -> list[str]:
+    """Explainers ahead of the energy ranking over the flip curve (paired interval above 0)."""
+    if "area ci_low" not in explainers:
+        return []
+    return explainers[explainers["area ci_low"] > 0]["method"].tolist()
 
 
 def findings(table: pd.DataFrame, names: Mapping[str, str] | None = None) -> list[str]:
@@ -237,6 +244,5 @@ def _energy_wins(table: pd.DataFrame) -> tuple[int, int, int]:
         if len(energy) and len(mine):
             settings += 1
             wins += int(mine["percent"].max() > float(energy.iloc[0]))
-            if "area ci_low" in mine:
-                clear += int((mine["area ci_low"] > 0).any())
+            clear += int(bool(_ahead_of_energy(mine)))
     return wins, clear, settings
