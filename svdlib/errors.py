@@ -23,6 +23,13 @@ class DataError(SvdError):
     """A bad input file: audio, labels, filelists, the corpus layout or a model file."""
 
 
+class DataWarning(UserWarning):
+    """Input a stage reads but cannot use: songs too short for its excerpts, or unlabelled.
+
+    One warning per stage names every such song; the ``svd`` command prints it as one line.
+    """
+
+
 class MissingArtifactError(SvdError):
     """An artifact a step needs has not been computed (or its computation did not finish).
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
 
 from svdlib.cli.parser import build_parser
-from svdlib.errors import MissingArtifactError, SvdError
+from svdlib.errors import DataWarning, MissingArtifactError, SvdError
 from svdlib.experiments.config import Config, load_config
 from svdlib.experiments.overrides import parse_overrides
 from svdlib.experiments.store import Store
@@ -38,6 +41,28 @@ def error_line(err: SvdError) -> str:
     return f"svd: error: {err}"
 
 
+@contextlib.contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Print each :class:`DataWarning` as one line, ``svd: warning: ...``, on stderr.
+
+    The stages issue one per stage that reads songs it cannot use; other warnings are shown as
+    Python shows them.
+    """
+    with warnings.catch_warnings():
+        previous = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+            if issubclass(category, DataWarning):
+                print(f"svd: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        warnings.simplefilter("always", DataWarning)
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``svd``; returns the exit code (2 for errors the user can fix)."""
     parser = build_parser()
@@ -46,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = configure(args)
         store = Store(cfg)
         handler: Handler = args.handler
-        return int(handler(args, cfg, store) or 0)
+        with one_line_warnings():
+            return int(handler(args, cfg, store) or 0)
     except SvdError as err:
         print(error_line(err), file=sys.stderr)
         return 2

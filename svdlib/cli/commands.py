@@ -14,11 +14,14 @@ EXPERIMENTS = ("flip_counts", "table1", "table2", "subset", "fidelity", "horses"
 
 
 def cmd_corpus(args: argparse.Namespace, cfg: Config, store: Store) -> int:
-    """Generate the embedded corpus (or check an external one)."""
+    """Generate the embedded corpus (or check an external one); ``--check`` reports on it."""
     reports.corpus(store, stages.corpus(store))
-    if getattr(args, "check", False) and not store.external_data:
+    if getattr(args, "check", False):
         from svdlib.experiments.corpus_checks import corpus_baselines
+        from svdlib.experiments.splits import check_lines
 
+        for line in check_lines(store):
+            print(f"check: {line}")
         report = corpus_baselines(store)
         print(f"test-split AUROC of frame loudness: {report['loudness_auroc']:.3f}; "
               f"of a linear model on log-mel frames: {report['linear_auroc']:.3f}")

@@ -34,7 +34,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _detector_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("corpus", help="generate the embedded corpus (Jamendo layout)")
     p.add_argument("--check", action="store_true",
-                   help="also report how well loudness and a linear model separate the classes")
+                   help="also list the songs a stage cannot use (too short, no labels) and "
+                        "report how well loudness and a linear model separate the classes")
     p.set_defaults(handler=commands.cmd_corpus)
 
     p = sub.add_parser("train", help="train the singing voice detector")

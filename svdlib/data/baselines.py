@@ -14,8 +14,14 @@ def frame_loudness(song: Song) -> np.ndarray:
 
 
 def separation_auroc(scores: np.ndarray, targets: np.ndarray) -> float:
-    """AUROC of a score for the targets, in whichever direction separates better (>= 0.5)."""
+    """AUROC of a score for the targets, in whichever direction separates better (>= 0.5).
+
+    NaN when the targets hold one class only (nothing to separate).
+    """
     from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(targets)) < 2:
+        return float("nan")
 
     value = float(roc_auc_score(targets, scores))
     return max(value, 1.0 - value)

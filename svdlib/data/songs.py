@@ -15,10 +15,10 @@ from svdlib.audio.settings import FrontEndConfig
 from svdlib.data.jamendo import (
     LABEL_TOLERANCE_S,
     Layout,
-    _read_lab_lines,
     frame_targets,
     label_path,
     read_filelist,
+    read_lab_numbered,
 )
 from svdlib.errors import DataError
 from svdlib.files import atomic_path
@@ -26,12 +26,16 @@ from svdlib.files import atomic_path
 
 @dataclass
 class Song:
-    """One audio file: its linear-magnitude spectrogram and per-frame targets."""
+    """One audio file: its linear-magnitude spectrogram and per-frame targets.
+
+    ``labelled`` is false when its ``.lab`` file has no label lines (every frame "no sing").
+    """
 
     name: str
     path: Path
     spec: np.ndarray
     targets: np.ndarray
+    labelled: bool = True
 
     @property
     def n_frames(self) -> int:
@@ -63,7 +67,7 @@ def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
     """
     path = layout.audio / name
     lab = label_path(layout, name)
-    numbered = _read_lab_lines(lab)
+    numbered = read_lab_numbered(lab)
     segments = [(start, end, sing) for start, end, sing, _ in numbered]
     spec = None
     cache = cache_dir / _cache_name(name, path) if cache_dir is not None else None
@@ -88,7 +92,7 @@ def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
                            f"lasts {duration:.2f} s (tolerance {LABEL_TOLERANCE_S:g} s); fix the "
                            "label times or replace the audio")
     targets = frame_targets(segments, spec.shape[0], frontend.fps)
-    return Song(name=name, path=path, spec=spec, targets=targets)
+    return Song(name=name, path=path, spec=spec, targets=targets, labelled=bool(numbered))
 
 
 def load_split(layout: Layout, split: str, frontend: FrontEndConfig,
@@ -103,10 +107,20 @@ def load_split(layout: Layout, split: str, frontend: FrontEndConfig,
     return [load_song(layout, name, frontend, cache_dir) for name in iterator]
 
 
+def short_songs(songs: list[Song], frames: int) -> list[str]:
+    """The names of the songs shorter than ``frames`` (they contribute no excerpt that long)."""
+    return [song.name for song in songs if song.n_frames < frames]
+
+
+def unlabelled_songs(songs: list[Song]) -> list[str]:
+    """The names of the songs whose ``.lab`` file has no label lines."""
+    return [song.name for song in songs if not song.labelled]
 
 
 class ExcerptSampler:
     """Random training excerpts: every ``(song, start)`` pair once per pass, shuffled.
+
+    Songs shorter than ``frames`` contribute none (:func:`short_songs` names them).
 
     Parameters
     ----------

@@ -116,6 +116,7 @@ class PathsConfig:
 
     data: str = ""
     results: str = "results"
+    allow_shared_songs: bool = False   # a song in two file lists: refused unless true
 
 
 @dataclass

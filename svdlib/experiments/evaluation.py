@@ -16,7 +16,12 @@ from svdlib.detector.metrics import evaluate_predictions, format_summary, summar
 from svdlib.detector.model import SingingVoiceDetector
 from svdlib.devices import best_device
 from svdlib.errors import MissingArtifactError
-from svdlib.experiments.splits import corpus_layout, load_store_split
+from svdlib.experiments.splits import (
+    corpus_layout,
+    load_store_split,
+    unusable_parts,
+    warn_unusable,
+)
 from svdlib.experiments.store import Store
 from svdlib.files import save_json
 
@@ -71,17 +76,12 @@ def evaluate_all(store: Store, threshold: float | None = None,
     """
     cfg = store.cfg
     seeds = list(cfg.train.seeds if seeds is None else seeds)
-    layout = corpus_layout(store)
     runs = []
-    targets: dict[str, np.ndarray] = {}
     for seed in seeds:
         folder = store.model_dir(seed)
         valid = load_predictions(store.predictions_path("valid", seed))
         test = load_predictions(store.predictions_path("test", seed))
-        for name, probs in {**valid, **test}.items():
-            if name not in targets:
-                targets[name] = frame_targets(read_lab(label_path(layout, name)), len(probs),
-                                              cfg.frontend.fps)
+        targets = _targets(store, {"valid": valid, "test": test})
         result = evaluate_predictions(valid, test, targets, cfg.evaluate.smooth_width,
                                       cfg.evaluate.smooth_method, threshold)
         result["seed"] = seed
@@ -89,3 +89,20 @@ def evaluate_all(store: Store, threshold: float | None = None,
         runs.append(result)
     summary = summarize_runs([{k: v for k, v in r.items() if k != "seed"} for r in runs])
     return {"runs": runs, "summary": summary, "line": format_summary(summary, len(runs))}
+
+
+def _targets(store: Store, predictions: dict[str, dict[str, np.ndarray]]
+             ) -> dict[str, np.ndarray]:
+    """Per-frame targets of every predicted song; warns once about songs without labels."""
+    layout = corpus_layout(store)
+    targets: dict[str, np.ndarray] = {}
+    parts = []
+    for split, probabilities in predictions.items():
+        unlabelled = []
+        for name, probs in probabilities.items():
+            segments = read_lab(label_path(layout, name))
+            unlabelled += [] if segments else [name]
+            targets[name] = frame_targets(segments, len(probs), store.cfg.frontend.fps)
+        parts += unusable_parts(store, split, [], 0, "", unlabelled)
+    warn_unusable(store, parts)
+    return targets

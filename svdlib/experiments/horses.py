@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 
+from svdlib.constants import EXCERPT_FRAMES
 from svdlib.data.songs import Song
 from svdlib.detector.inference import load_predictions
 from svdlib.detector.model import HALF_BLOCK, SingingVoiceDetector
@@ -14,7 +15,7 @@ from svdlib.errors import MissingArtifactError, SvdError
 from svdlib.experiments.config import Config
 from svdlib.experiments.factories import lime_settings
 from svdlib.experiments.picks import detector, to_logmel
-from svdlib.experiments.splits import load_store_split
+from svdlib.experiments.splits import HORSE, load_store_split, warn_unusable_songs
 from svdlib.experiments.store import Store
 from svdlib.explain.explanation import stack_explanations, unstack_explanations
 from svdlib.explain.lime import explain_excerpt
@@ -87,6 +88,7 @@ def _passes(store: Store, threshold: float, rng: np.random.Generator
             ) -> list[tuple[list[tuple[Song, int]], bool]]:
     """The search passes over the test set's candidate excerpts (see :func:`make_horses`)."""
     songs = load_store_split(store, "test")
+    warn_unusable_songs(store, {"test": songs}, {"test": EXCERPT_FRAMES}, HORSE)
     predictions = load_predictions(store.predictions_path("test"))
     first, near = _candidates(songs, predictions, threshold, rng)
     if not first:

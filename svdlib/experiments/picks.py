@@ -11,13 +11,13 @@ import numpy as np
 import torch
 
 from svdlib.attacks.records import load_adversarial_spectrogram, load_record, record_path
-from svdlib.constants import DOMAINS, TARGETS
+from svdlib.constants import DOMAINS, EXCERPT_FRAMES, TARGETS
 from svdlib.detector.model import HALF_BLOCK, SingingVoiceDetector
 from svdlib.detector.predictor import DetectorPredictor, detector_predict_fn, predict_logmel
 from svdlib.errors import MissingArtifactError, SvdError
 from svdlib.experiments.config import config_from_dict
 from svdlib.experiments.evaluation import load_trained
-from svdlib.experiments.splits import load_store_split
+from svdlib.experiments.splits import PICKED, load_store_split, warn_unusable_songs
 from svdlib.experiments.store import Store
 from svdlib.files import (
     load_arrays,
@@ -126,7 +126,10 @@ def pick_adversaries(store: Store, domain: str, target: int) -> Path:
     threshold = cfg.evaluate.threshold
     rng = np.random.default_rng(cfg.lime.pick_seed)
     rows: dict[str, list] = {k: [] for k in _FIELDS}
-    for song in load_store_split(store, cfg.attack.subset):
+    songs = load_store_split(store, cfg.attack.subset)
+    warn_unusable_songs(store, {cfg.attack.subset: songs}, {cfg.attack.subset: EXCERPT_FRAMES},
+                        PICKED)
+    for song in songs:
         if not record_path(folder, song.name).is_file():
             continue
         record = load_record(folder, song.name)

@@ -40,6 +40,7 @@ class Store:
         self.cfg = cfg
         self.root = resolve_path(cfg.paths.results)
         self._split_files: dict[str, dict[str, str]] = {}
+        self.warned: set[str] = set()   # data warnings issued, each text once (splits.py)
 
     # -- numeric environment and inputs ---------------------------------------------------------
     def environment(self) -> dict[str, Any]:
@@ -61,9 +62,14 @@ class Store:
             torch.set_num_threads(self.cfg.run.num_threads)
 
     def split_files(self, split: str) -> dict[str, str]:
-        """Fingerprint of every song of a split: its name -> hash of its audio and ``.lab``."""
+        """Fingerprint of every song of a split: name -> hash of its audio and ``.lab``.
+
+        The songs are in file-list order. Every file list is checked first (no duplicates, no
+        song in two splits unless ``paths.allow_shared_songs``; see
+        :func:`svdlib.experiments.splits.corpus_layout`).
+        """
         if split not in self._split_files:
-            from svdlib.data.jamendo import label_path, read_filelist, read_lab
+            from svdlib.data.jamendo import audio_file, label_path, read_filelist, read_lab
             from svdlib.experiments.splits import corpus_layout
             from svdlib.provenance import file_fingerprint
 
@@ -72,14 +78,22 @@ class Store:
             for name in read_filelist(layout, split):
                 label = label_path(layout, name)
                 read_lab(label)  # a missing or malformed label file is reported here, once
-                files[name] = short_hash(file_fingerprint(_audio_file(layout.audio / name)),
+                files[name] = short_hash(file_fingerprint(audio_file(layout, name)),
                                          file_fingerprint(label))
             self._split_files[split] = files
         return self._split_files[split]
 
     def split_key(self, split: str) -> str:
-        """Identity of the contents of one split (names, audio and labels)."""
-        return short_hash(sorted(self.split_files(split).items()))
+        """Identity of one split as the stages read it (its entries, in order, and contents).
+
+        Each entry of the file list, in its order, with the contents of its audio and labels:
+        reordering the list changes the key. With ``paths.allow_shared_songs`` the setting is
+        part of it too.
+        """
+        entries = list(self.split_files(split).items())
+        if self.cfg.paths.allow_shared_songs:
+            return short_hash(entries, "songs may be shared between splits")
+        return short_hash(entries)
 
     def song_fingerprint(self, split: str, name: str) -> str:
         """Identity of one song's audio and labels."""
@@ -246,11 +260,6 @@ def provenance_path(artifact: str | Path) -> Path:
     if artifact.is_dir() or not artifact.suffix:
         return artifact / "provenance.json"
     return artifact.with_name(artifact.name + ".provenance.json")
-
-
-def _audio_file(path: Path) -> Path:
-    """The audio file a file list names (a missing name may stand for a ``.wav`` of its stem)."""
-    return path if path.is_file() else path.with_suffix(".wav")
 
 
 def _cpu_capability() -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from svdlib.data.songs import Song
 from svdlib.detector.checkpoint import load_model
-from svdlib.detector.training import train_detector
+from svdlib.detector.training import excerpt_frames, train_detector
 from svdlib.devices import best_device
+from svdlib.errors import DataError
 from svdlib.experiments.config import Config
-from svdlib.experiments.splits import load_store_split
+from svdlib.experiments.splits import load_store_split, warn_unusable_songs
 from svdlib.experiments.store import Store
 from svdlib.files import save_json
 
@@ -31,6 +33,7 @@ def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
         train_songs = load_store_split(store, "train", progress)
         do_validate = cfg.train.validate if validate_each_epoch is None else validate_each_epoch
         valid_songs = load_store_split(store, "valid", progress) if do_validate else []
+        _check_songs(store, train_songs, valid_songs)
         device = best_device(cfg.run.device)
     for seed in seeds:
         out_dir = store.model_dir(seed)
@@ -46,6 +49,23 @@ def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
                                           (["train", "valid"] if do_validate else ["train"])})
         paths.append(out_dir / "model.safetensors")
     return paths
+
+
+def _check_songs(store: Store, train_songs: list[Song], valid_songs: list[Song]) -> None:
+    """Refuse a train split without one song long enough; warn about the songs left out.
+
+    Raises
+    ------
+    SvdError
+        If no training song is as long as one training excerpt.
+    """
+    frames = excerpt_frames(store.cfg.train)
+    if all(song.n_frames < frames for song in train_songs):
+        raise DataError(f"no song of the train split is at least {frames} frames "
+                        f"({frames / store.cfg.frontend.fps:.2f} s) long, the length of one "
+                        "training excerpt; list longer songs in the train file list")
+    warn_unusable_songs(store, {"train": train_songs, "valid": valid_songs}, {"train": frames},
+                        "training excerpt")
 
 
 def _finished(store: Store, seed: int) -> bool:
