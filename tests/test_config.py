@@ -71,8 +71,8 @@ def test_overrides_are_typed():
 
 @pytest.mark.parametrize("override,message", [
     ("train.nope=1", "unknown configuration key 'train.nope'"),
-    ("train.epochs=abc", "needs an integer"),
-    ("attack.wave.sign=maybe", "needs a boolean"),
+    ("train.epochs=abc", "'train.epochs' must be an integer in 1..1000000 .*, got 'abc'"),
+    ("attack.wave.sign=maybe", "'attack.wave.sign' must be a boolean"),
     ("lime.baseline=median", "lime.baseline"),
     ("evaluate.threshold=1.5", "evaluate.threshold"),
 ])

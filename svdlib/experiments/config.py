@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.resources
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -25,17 +26,8 @@ from svdlib.audio.settings import FrontEndConfig
 from svdlib.constants import EXPLAINERS
 from svdlib.detector.settings import ModelConfig, TrainConfig
 from svdlib.errors import ConfigError
-from svdlib.experiments.checks import (
-    _benchmark_checks,
-    _corpus_run_checks,
-    _evaluate_attack_checks,
-    _experiment_checks,
-    _frontend_model_checks,
-    _lime_checks,
-    _train_checks,
-    get_value,
-)
-from svdlib.experiments.overrides import set_value
+from svdlib.experiments.checks import all_checks, get_value
+from svdlib.experiments.overrides import load_yaml, set_value, shown, type_checks
 
 #: The shipped profiles (package data; a real folder in a wheel or source install).
 PROFILES_DIR = Path(str(importlib.resources.files("svdlib") / "profiles"))
@@ -154,6 +146,11 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
+    def __post_init__(self) -> None:
+        # where each set value came from (a profile's line, --set, a .vars line), for messages;
+        # not a field: it changes no numbers
+        self.sources: dict[str, str] = {}
+
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as a nested plain dictionary."""
         return dataclasses.asdict(self)
@@ -182,9 +179,39 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _apply_mapping(cfg: Config, mapping: dict[str, Any], prefix: str = "") -> None:
+def _apply_mapping(cfg: Config, mapping: dict[str, Any], sources: dict[str, str],
+                   default: str = "", prefix: str = "") -> None:
+    """Set every value of a nested mapping, each with the source of its dotted key."""
     for key, value in mapping.items():
-        set_value(cfg, f"{prefix}{key}", value)
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and dataclasses.is_dataclass(get_value(cfg, dotted)):
+            _apply_mapping(cfg, value, sources, default, f"{dotted}.")
+        else:
+            set_value(cfg, dotted, value, sources.get(dotted, default))
+
+
+def _yaml_lines(node: yaml.Node, prefix: str = "", depth: int = 0) -> dict[str, int]:
+    """The 1-based line of every dotted key's value in a composed YAML mapping."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode) and depth < 4:  # sections nest 3 deep (aliases loop)
+        for key, value in node.value:
+            dotted = f"{prefix}{key.value}"
+            lines[dotted] = value.start_mark.line + 1
+            lines.update(_yaml_lines(value, f"{dotted}.", depth + 1))
+    return lines
+
+
+def _read_profile(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """A profile's mapping, and for each dotted key ``profile 'PATH', line N``."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        mapping = load_yaml(text) or {}
+        lines = _yaml_lines(yaml.compose(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as err:
+        raise ConfigError(_yaml_error_message(path, err)) from None
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"profile '{path}' must be a mapping of sections")
+    return mapping, {key: f"profile '{path}', line {line}" for key, line in lines.items()}
 
 
 def resolve_profile_path(profile: str) -> Path:
@@ -226,15 +253,10 @@ def load_config(
         The filled configuration.
     """
     path = resolve_profile_path(profile)
-    try:
-        mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(_yaml_error_message(path, err)) from None
-    if not isinstance(mapping, dict):
-        raise ConfigError(f"profile '{path}' must be a mapping of sections")
+    mapping, sources = _read_profile(path)
     cfg = Config()
     cfg.profile = path.stem
-    _apply_mapping(cfg, {k: v for k, v in mapping.items() if k != "profile"})
+    _apply_mapping(cfg, {k: v for k, v in mapping.items() if k != "profile"}, sources)
     if os.environ.get("SVD_RESULTS"):
         cfg.paths.results = os.environ["SVD_RESULTS"]
     if os.environ.get("SVD_DATA"):
@@ -243,8 +265,9 @@ def load_config(
         cfg.paths.results = results
     if data:
         cfg.paths.data = data
+    given = getattr(overrides, "sources", {})
     for key, value in (overrides or {}).items():
-        set_value(cfg, key, value)
+        set_value(cfg, key, value, given.get(key, ""))
     validate(cfg)
     apply_run_settings(cfg)
     return cfg
@@ -254,8 +277,11 @@ def config_from_dict(mapping: dict[str, Any]) -> Config:
     """Rebuild a configuration from :meth:`Config.to_dict` (e.g. on a remote worker)."""
     cfg = Config()
     cfg.profile = str(mapping.get("profile", "default"))
-    _apply_mapping(cfg, {k: v for k, v in mapping.items() if k != "profile"})
-    validate(cfg)
+    _apply_mapping(cfg, {k: v for k, v in mapping.items() if k != "profile"}, {},
+                   "config_from_dict")
+    # the thread count was resolved (and checked) where the run was configured; a worker on
+    # another machine runs with it
+    validate(cfg, local_threads=False)
     apply_run_settings(cfg)
     return cfg
 
@@ -295,28 +321,34 @@ def _yaml_error_message(path: Path, err: yaml.YAMLError) -> str:
     return f"profile '{path}' is not valid YAML{where}: {problem}; fix the file"
 
 
-def validate(cfg: Config) -> None:
-    """Check every setting's range, so that a bad value fails when the configuration loads.
+def validate(cfg: Config, local_threads: bool = True) -> None:
+    """Check every setting's type and range, so that a bad value fails when it loads.
 
-    The groups run in order and each only once the ones before it passed, so a check may rely
-    on the settings of an earlier group (e.g. the LIME segments on ``frontend.mel_bands``).
+    The checks (:func:`svdlib.experiments.checks.all_checks`) run in order and each only once
+    the ones before it passed, so a check may rely on settings checked earlier (e.g. the LIME
+    segments on ``frontend.mel_bands``, a batch size on ``model.width``). Sizes that decide an
+    allocation must fit in this machine's memory.
 
     Parameters
     ----------
     cfg : Config
         The configuration to check.
+    local_threads : bool
+        Bound ``run.num_threads`` by the CPUs of this machine.
 
     Raises
     ------
     SvdError
-        One line naming the first bad setting, its allowed range and its value.
+        One line naming the first bad setting, its allowed range, its value and, where known,
+        where the value came from.
     """
-    for group in (_frontend_model_checks, _train_checks, _evaluate_attack_checks, _lime_checks,
-                  _experiment_checks, _benchmark_checks, _corpus_run_checks):
-        for ok, key, expected in group(cfg):
-            if not ok:
-                raise ConfigError(f"configuration key '{key}' must be {expected}, got "
-                               f"'{get_value(cfg, key)}'")
+    sources = getattr(cfg, "sources", {})
+    # lazily: a check runs only once the ones before it passed
+    for ok, key, expected in itertools.chain(all_checks(cfg, local_threads), type_checks(cfg)):
+        if not ok:
+            where = f" ({sources[key]})" if sources.get(key) else ""
+            raise ConfigError(f"configuration key '{key}' must be {expected}, got "
+                              f"'{shown(get_value(cfg, key))}'{where}")
 
 
 def project_root() -> Path:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 
 from svdlib.errors import ConfigError
 from svdlib.experiments.config import Config, validate
-from svdlib.experiments.overrides import set_value
+from svdlib.experiments.overrides import set_value, shown
 
 # Keys of the original project's .vars files and where they live in Config.
 VARS_KEYS: dict[str, str | None] = {
@@ -64,10 +66,15 @@ def read_vars(path: str | Path) -> dict[str, str]:
 
     Lines are ``key=value`` or ``key = value``; empty lines and ``#`` comments are skipped.
     """
+    return {key: value for key, (value, _) in read_vars_lines(path).items()}
+
+
+def read_vars_lines(path: str | Path) -> dict[str, tuple[str, int]]:
+    """As :func:`read_vars`, with the 1-based line of each key's (last) value."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"vars file '{path}' does not exist")
-    result: dict[str, str] = {}
+    result: dict[str, tuple[str, int]] = {}
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -75,7 +82,7 @@ def read_vars(path: str | Path) -> dict[str, str]:
         if "=" not in line:
             raise ConfigError(f"{path}:{number}: expected 'key = value', got '{line}'")
         key, value = line.split("=", 1)
-        result[key.strip()] = value.strip()
+        result[key.strip()] = (value.strip(), number)
     return result
 
 
@@ -97,26 +104,35 @@ def apply_vars(cfg: Config, path: str | Path, attack_domain: str | None = None) 
     Returns
     -------
     Config
-        ``cfg``, updated.
+        ``cfg``, updated; left as it was when the file holds a bad value.
     """
-    for key, value in read_vars(path).items():
+    work = copy.deepcopy(cfg)
+    _apply_lines(work, path, attack_domain)
+    validate(work)
+    for item in dataclasses.fields(cfg):
+        setattr(cfg, item.name, getattr(work, item.name))
+    cfg.sources = work.sources
+    return cfg
+
+
+def _apply_lines(cfg: Config, path: str | Path, attack_domain: str | None) -> None:
+    """Set every line of a ``.vars`` file, each with its file and line as the source."""
+    for key, (value, line) in read_vars_lines(path).items():
+        source = f"vars file '{path}', line {line}"
         if attack_domain is not None and key in ATTACK_VARS_KEYS:
             target = ATTACK_VARS_KEYS[key]
             if target is not None:
-                set_value(cfg, f"attack.{attack_domain}.{target}", value)
+                set_value(cfg, f"attack.{attack_domain}.{target}", value, source)
             continue
         if key not in VARS_KEYS:
-            raise ConfigError(f"{path}: unknown key '{key}' in vars file")
+            raise ConfigError(f"{path}:{line}: unknown key '{key}' in vars file")
         target = VARS_KEYS[key]
         if target is None:
             continue
         if key == "arch.firstconv_zeromean":
             if value not in ("0mean", "std"):
-                raise ConfigError(f"{path}: arch.firstconv_zeromean must be 0mean or std")
-            set_value(cfg, target, value == "0mean")
-        elif key == "arch.convdrop":
-            set_value(cfg, target, value)
+                raise ConfigError(f"{path}:{line}: arch.firstconv_zeromean must be 0mean or "
+                                  f"std, got '{shown(value)}'")
+            set_value(cfg, target, value == "0mean", source)
         else:
-            set_value(cfg, target, value)
-    validate(cfg)
-    return cfg
+            set_value(cfg, target, value, source)
