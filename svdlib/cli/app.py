@@ -5,19 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from svdlib.cli.parser import build_parser
 from svdlib.errors import MissingArtifactError, SvdError
 from svdlib.experiments.config import Config, load_config
 from svdlib.experiments.overrides import parse_overrides
 from svdlib.experiments.store import Store
+from svdlib.experiments.vars import vars_overrides
 
 Handler = Callable[[argparse.Namespace, Config, Store], int | None]
 
 
 def configure(args: argparse.Namespace) -> Config:
     """The configuration of a command line: the profile, ``--set`` and the run options."""
-    overrides = parse_overrides(args.overrides)
+    overrides = vars_overrides(args.vars) if args.vars else {}
+    overrides.update(parse_overrides(args.overrides))
+    if args.model:   # relative to where svd runs, unlike profile paths
+        overrides["model.checkpoint"] = str(Path(args.model).expanduser().resolve())
     if args.device:
         overrides["run.device"] = args.device
     if args.threads:

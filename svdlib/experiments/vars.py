@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from svdlib.errors import ConfigError
 from svdlib.experiments.config import Config, validate
@@ -79,6 +80,38 @@ def read_vars(path: str | Path) -> dict[str, str]:
     return result
 
 
+def vars_overrides(path: str | Path, attack_domain: str | None = None) -> dict[str, Any]:
+    """The dotted overrides an original ``.vars`` file stands for (see :func:`apply_vars`).
+
+    ``svd --vars FILE`` passes these on like ``--set`` (which wins over them), so that they
+    reach every stage and the book's notebooks.
+
+    Raises
+    ------
+    SvdError
+        If the file is missing or malformed, or holds an unknown key.
+    """
+    overrides: dict[str, Any] = {}
+    for key, value in read_vars(path).items():
+        if attack_domain is not None and key in ATTACK_VARS_KEYS:
+            target = ATTACK_VARS_KEYS[key]
+            if target is not None:
+                overrides[f"attack.{attack_domain}.{target}"] = value
+            continue
+        if key not in VARS_KEYS:
+            raise ConfigError(f"{path}: unknown key '{key}' in vars file")
+        target = VARS_KEYS[key]
+        if target is None:
+            continue
+        if key == "arch.firstconv_zeromean":
+            if value not in ("0mean", "std"):
+                raise ConfigError(f"{path}: arch.firstconv_zeromean must be 0mean or std")
+            overrides[target] = value == "0mean"
+        else:
+            overrides[target] = value
+    return overrides
+
+
 def apply_vars(cfg: Config, path: str | Path, attack_domain: str | None = None) -> Config:
     """Apply an original ``.vars`` file (e.g. the released ``model.vars``) to ``cfg``.
 
@@ -99,24 +132,7 @@ def apply_vars(cfg: Config, path: str | Path, attack_domain: str | None = None) 
     Config
         ``cfg``, updated.
     """
-    for key, value in read_vars(path).items():
-        if attack_domain is not None and key in ATTACK_VARS_KEYS:
-            target = ATTACK_VARS_KEYS[key]
-            if target is not None:
-                set_value(cfg, f"attack.{attack_domain}.{target}", value)
-            continue
-        if key not in VARS_KEYS:
-            raise ConfigError(f"{path}: unknown key '{key}' in vars file")
-        target = VARS_KEYS[key]
-        if target is None:
-            continue
-        if key == "arch.firstconv_zeromean":
-            if value not in ("0mean", "std"):
-                raise ConfigError(f"{path}: arch.firstconv_zeromean must be 0mean or std")
-            set_value(cfg, target, value == "0mean")
-        elif key == "arch.convdrop":
-            set_value(cfg, target, value)
-        else:
-            set_value(cfg, target, value)
+    for key, value in vars_overrides(path, attack_domain).items():
+        set_value(cfg, key, value)
     validate(cfg)
     return cfg
