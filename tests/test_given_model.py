@@ -79,6 +79,7 @@ SHORT = ("--set", "attack.wave.max_iterations=8", "--set", "attack.spec.max_iter
          "--set", "train.seeds=[0,1,2]")
 
 
+@pytest.mark.slow   # every stage once: about 45 s of CPU, plus the shared toy detector
 def test_run_with_a_given_model_trains_nothing_and_predicts_with_it(given_pt, tmp_path, capsys):
     corpus = write_toy_corpus(tmp_path / "corpus", n_train=1, n_valid=1, n_test=1, seconds=6.0,
                               seed=1)   # a song each: the stages run, their numbers mean nothing
