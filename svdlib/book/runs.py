@@ -262,8 +262,8 @@ def config_overrides(cfg: Config, profile: str) -> dict[str, Any]:
 
     The notebooks rebuild their configuration with ``load_config(profile, overrides)``; these
     overrides make it equal to ``cfg`` (whatever came from ``--set``, ``--results``,
-    ``--data``, ``--device``). Relative results and data paths become absolute, so they mean
-    the same from the notebook's working directory.
+    ``--data``, ``--device``, ``--model``, ``--vars``). Relative results, data and checkpoint
+    paths become absolute, so they mean the same from the notebook's working directory.
 
     Parameters
     ----------
@@ -281,7 +281,7 @@ def config_overrides(cfg: Config, profile: str) -> dict[str, Any]:
     wanted = _flatten(cfg.to_dict())
     overrides = {key: value for key, value in wanted.items()
                  if key != "profile" and base.get(key) != value}
-    for key in ("paths.results", "paths.data"):
+    for key in ("paths.results", "paths.data", "model.checkpoint"):
         if overrides.get(key):
             overrides[key] = str(resolve_path(str(overrides[key])))
     return overrides

@@ -36,13 +36,20 @@ def package_hash() -> str:
 
 
 def stable_config(cfg: Config) -> dict[str, Any]:
-    """``cfg.to_dict()`` without run-only settings, with resolved results and data paths."""
+    """``cfg.to_dict()`` without run-only settings, with resolved results and data paths.
+
+    A given detector (``model.checkpoint``) enters by its file's digest, not its path.
+    """
     data = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY_SECTIONS}
     paths = dict(data["paths"])
     paths["results"] = str(resolve_path(paths["results"]))
     if paths["data"]:
         paths["data"] = str(resolve_path(paths["data"]))
     data["paths"] = paths
+    if cfg.model.checkpoint:   # a given detector: its contents, wherever it lies
+        from svdlib.experiments.store import Store
+
+        data["model"] = {**data["model"], "checkpoint": Store(cfg).model_digest()}
     return data
 
 

@@ -7,20 +7,27 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from svdlib.cli.parser import build_parser
 from svdlib.errors import DataWarning, MissingArtifactError, SvdError
 from svdlib.experiments.config import Config, load_config
-from svdlib.experiments.overrides import parse_overrides
+from svdlib.experiments.overrides import Overrides, parse_overrides
 from svdlib.experiments.store import Store
+from svdlib.experiments.vars import vars_overrides
 
 Handler = Callable[[argparse.Namespace, Config, Store], int | None]
 
 
 def configure(args: argparse.Namespace) -> Config:
     """The configuration of a command line: the profile, ``--set`` and the run options."""
-    overrides = parse_overrides(args.overrides)
+    overrides = vars_overrides(args.vars) if args.vars else Overrides()
+    given = parse_overrides(args.overrides)    # --set wins over --vars
+    overrides.update(given)
+    overrides.sources.update(given.sources)
+    if args.model:   # relative to where svd runs, unlike profile paths
+        overrides["model.checkpoint"] = str(Path(args.model).expanduser().resolve())
     if args.device:
         overrides["run.device"] = args.device
     if args.threads:

@@ -33,7 +33,8 @@ def cmd_train(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     from svdlib.experiments.training import train_all
 
     seeds = [args.seed] if args.seed is not None else None
-    reports.paths("model", train_all(cfg, store, seeds, args.validate, args.save_errors))
+    paths = train_all(cfg, store, seeds, args.validate, args.save_errors)
+    reports.trained(store, paths)
     return 0
 
 
@@ -131,8 +132,10 @@ def _report_stage(cfg: Config, store: Store, name: str, result: object) -> None:
     """What ``svd run`` prints after each stage (as the stage's own command does)."""
     if name == "corpus":
         reports.corpus(store, result)
-    elif name in ("train", "predict"):
-        reports.paths("model" if name == "train" else "predictions", result)
+    elif name == "train":
+        reports.trained(store, result)
+    elif name == "predict":
+        reports.paths("predictions", result)
     elif name == "eval":
         reports.evaluation(store, result, auroc=True)
     elif name.startswith("attack "):

@@ -19,6 +19,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a configuration value, e.g. "
                        "train.epochs=2 (repeatable)")
+    group.add_argument("--model", default=None, metavar="PATH",
+                       help="use this detector instead of training one: an svdlib "
+                            "model.safetensors or the original's model.pt (model.checkpoint)")
+    group.add_argument("--vars", default=None, metavar="PATH",
+                       help="apply an original .vars file (e.g. the released model.vars: front "
+                            "end, architecture); --set wins over it")
     group.add_argument("--device", default=None, help="auto (a GPU when present), cpu, cuda:N")
     group.add_argument("--threads", type=int, default=None,
                        help="CPU threads for torch (default: torch's choice; part of every "

@@ -31,10 +31,21 @@ def paths(label: str, files: list[Path]) -> None:
         print(f"{label}: {path}")
 
 
+def trained(store: Store, files: list[Path]) -> None:
+    """The trained detectors, or why nothing was trained (a given detector)."""
+    if store.given_model() is not None:
+        from svdlib.experiments.training import skip_line
+
+        print(skip_line(store))
+        return
+    paths("model", files)
+
+
 def evaluation(store: Store, report: dict, auroc: bool) -> None:
-    """Per-seed test metrics and their mean ± std."""
+    """Per-seed test metrics and their mean ± std (one detector: its values)."""
     for run in report["runs"]:
-        line = (f"seed {run['seed']}: thr {run['threshold']:.2f}, "
+        who = f"given {run['detector']}" if run.get("detector") else f"seed {run['seed']}"
+        line = (f"{who}: thr {run['threshold']:.2f}, "
                 f"prec {100 * run['precision']:.2f}, rec {100 * run['recall']:.2f}, "
                 f"spec {100 * run['specificity']:.2f}, f1 {100 * run['f1']:.2f}, "
                 f"err {100 * run['error']:.2f}")

@@ -11,7 +11,7 @@ import torch
 
 from svdlib.audio.settings import FrontEndConfig
 from svdlib.detector.model import SingingVoiceDetector, build_model
-from svdlib.detector.settings import ModelConfig
+from svdlib.detector.settings import ModelConfig, architecture
 from svdlib.errors import DataError, MissingArtifactError, first_line
 from svdlib.files import atomic_path
 
@@ -19,7 +19,7 @@ from svdlib.files import atomic_path
 def _metadata(net: SingingVoiceDetector, extra: dict | None = None) -> dict[str, str]:
     meta = {
         "format": "svdlib-detector-1",
-        "model": json.dumps(asdict(net.model_config), sort_keys=True),
+        "model": json.dumps(architecture(net.model_config), sort_keys=True),
         "frontend": json.dumps(asdict(net.frontend_config), sort_keys=True),
     }
     for key, value in (extra or {}).items():
@@ -77,7 +77,8 @@ def load_model(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
     if meta.get("format") != "svdlib-detector-1":
         raise DataError(f"model file '{path}' was not written by svdlib (no detector metadata)")
     saved = json.loads(meta["model"])
-    expected = asdict(model)
+    saved.pop("checkpoint", None)
+    expected = architecture(model)
     if saved != expected:
         diffs = ", ".join(f"{k}: file {saved.get(k)!r} vs profile {expected[k]!r}"
                           for k in expected if saved.get(k) != expected[k])
@@ -95,10 +96,16 @@ def load_model(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
 
 def _load_state(net: SingingVoiceDetector, state: dict[str, torch.Tensor], path: Path) -> None:
     own = net.state_dict()
+    # batch norm's step counter changes no number in evaluation; older files may lack it
+    state = {**{k: v for k, v in own.items() if k.endswith("num_batches_tracked")}, **state}
     missing = [k for k in own if k not in state]
     if missing:
         raise DataError(f"model file '{path}' lacks weights {missing[:3]}; it is of another "
-                       "architecture")
+                       "architecture than the profile's")
+    extra = [k for k in state if k not in own]
+    if extra:
+        raise DataError(f"model file '{path}' has weights the profile's architecture lacks "
+                       f"{extra[:3]}; it is of another architecture")
     for key, value in own.items():
         if state[key].shape != value.shape:
             raise DataError(f"model file '{path}' has {key} of shape {tuple(state[key].shape)}, "
@@ -117,16 +124,46 @@ def _looks_like_torch_file(path: Path) -> bool:
 
 
 def load_original_state_dict(path: str | Path, frontend: FrontEndConfig,
-                             device: torch.device | str = "cpu") -> SingingVoiceDetector:
+                             device: torch.device | str = "cpu",
+                             model: ModelConfig | None = None) -> SingingVoiceDetector:
     """Load the paper's released PyTorch ``model.pt`` (``model_log_0mean``).
 
     The file is read with ``torch.load(weights_only=True)``, which never runs foreign code.
     Its unused ismir2016 weights (``conv_16``, ``bn_16``) and the unused first-layer bias are
-    dropped.
+    dropped; any other key the architecture lacks, or lacks of it, is an error.
+
+    Parameters
+    ----------
+    path : str or Path
+        The state dict file.
+    frontend : FrontEndConfig
+        The front end the detector runs with (the released model: ``magscale: log``).
+    device : torch.device or str
+        Where the detector goes.
+    model : ModelConfig, optional
+        The architecture the file must fit (default: the paper's, full width).
+
+    Raises
+    ------
+    SvdError
+        If the file is missing, unreadable, pickles objects, is not a state dict of tensors,
+        or holds another architecture (another width, number of bands, missing or extra keys).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"model file '{path}' does not exist")
+    state = _read_state_dict(path)
+    net = build_model(ModelConfig(width=1.0) if model is None else model, frontend)
+    own = net.state_dict()
+    state = {k: v for k, v in state.items()
+             if not k.startswith(("conv_16.", "bn_16.")) and not (k == "conv1.bias"
+                                                                   and k not in own)}
+    _load_state(net, state, path)
+    return net.to(device).eval()
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """``torch.load(weights_only=True)`` of a file that must hold a dict of tensors."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -141,9 +178,27 @@ def load_original_state_dict(path: str | Path, frontend: FrontEndConfig,
         raise DataError(f"model file '{path}' cannot be read as a state dict "
                        f"({first_line(err)}); it may be truncated or not a torch file") from None
     if not isinstance(state, dict):
-        raise DataError(f"model file '{path}' does not hold a state dict")
-    state = {k: v for k, v in state.items()
-             if not k.startswith(("conv_16.", "bn_16.")) and k != "conv1.bias"}
-    net = build_model(ModelConfig(width=1.0), frontend)
-    _load_state(net, state, path)
-    return net.to(device).eval()
+        raise DataError(f"model file '{path}' does not hold a state dict but a "
+                       f"{type(state).__name__}; save model.state_dict() instead")
+    odd = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if odd:
+        raise DataError(f"model file '{path}' is not a state dict of tensors (e.g. {odd[0]!r} "
+                       f"is a {type(state[odd[0]]).__name__}); save model.state_dict() instead")
+    return state
+
+
+def load_detector_file(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
+                       device: torch.device | str = "cpu") -> SingingVoiceDetector:
+    """Load a given detector: this project's ``.safetensors`` or an original state dict.
+
+    A ``.safetensors`` file goes through :func:`load_model`, anything else through
+    :func:`load_original_state_dict`; either way it must fit ``model`` and ``frontend``.
+
+    Raises
+    ------
+    SvdError
+        One line naming the file and what does not fit.
+    """
+    if Path(path).suffix == ".safetensors":
+        return load_model(path, model, frontend, device)
+    return load_original_state_dict(path, frontend, device, model)

@@ -112,10 +112,15 @@ def summarize_runs(results: Sequence[dict[str, float]]) -> dict[str, tuple[float
 
 
 def format_summary(summary: dict[str, tuple[float, float]], n_runs: int) -> str:
-    """One line like the original README: error, recall, specificity (and AUROC) in %."""
+    """One line like the original README: error, recall, specificity (and AUROC) in %.
+
+    Over several runs each metric is mean ± standard deviation; one run (one detector) has no
+    spread, so it gets the plain value.
+    """
     parts = []
     for key in ("error", "recall", "specificity", "precision", "f1", "auroc"):
         if key in summary:
             mean, std = summary[key]
-            parts.append(f"{key} {100 * mean:.2f} ± {100 * std:.2f} %")
+            spread = f" ± {100 * std:.2f}" if n_runs > 1 else ""
+            parts.append(f"{key} {100 * mean:.2f}{spread} %")
     return f"{n_runs} run(s): " + ", ".join(parts)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from svdlib.constants import EXCERPT_FRAMES
 
 
 @dataclass
 class ModelConfig:
-    """The singing voice detector (Schlüter & Lehner's ismir2015 CNN)."""
+    """The singing voice detector (Schlüter & Lehner's ismir2015 CNN).
+
+    ``checkpoint`` names a detector file to use instead of training one (this project's
+    ``model.safetensors`` or the original's released ``model.pt``); empty: train. It is not
+    part of the architecture (:func:`architecture`); the file's contents, not its path, enter
+    the identity of what is computed from it.
+    """
 
     arch: str = "ismir2015"
     batch_norm: bool = True
@@ -17,6 +24,12 @@ class ModelConfig:
     width: float = 1.0
     blocklen: int = EXCERPT_FRAMES
     convdrop: str = "none"
+    checkpoint: str = ""
+
+
+def architecture(model: ModelConfig) -> dict[str, Any]:
+    """The settings that define the network's layers (all but ``checkpoint``)."""
+    return {k: v for k, v in asdict(model).items() if k != "checkpoint"}
 
 
 @dataclass

@@ -29,6 +29,10 @@ from svdlib.errors import ConfigError
 from svdlib.experiments.checks import all_checks, get_value
 from svdlib.experiments.overrides import load_yaml, set_value, shown, type_checks
 
+#: Settings that name a file, by section: left out of section hashes, since the file's contents
+#: (not its path) are part of the identity of what is computed from it.
+FILE_SETTINGS = {"model": "checkpoint"}
+
 #: The shipped profiles (package data; a real folder in a wheel or source install).
 PROFILES_DIR = Path(str(importlib.resources.files("svdlib") / "profiles"))
 
@@ -169,6 +173,9 @@ class Config:
             The first 12 hex digits of a SHA-256 over the canonical JSON of those values.
         """
         payload = {name: _to_plain(get_value(self, name)) for name in names}
+        for name in names:   # a given file enters keys by its contents (Store.model_key)
+            if isinstance(payload[name], dict) and name in FILE_SETTINGS:
+                payload[name].pop(FILE_SETTINGS[name], None)
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -10,7 +10,7 @@ import torch
 
 from svdlib.data.jamendo import frame_targets, label_path, read_lab
 from svdlib.data.songs import Song
-from svdlib.detector.checkpoint import load_model
+from svdlib.detector.checkpoint import load_detector_file, load_model
 from svdlib.detector.inference import load_predictions, predict_songs, save_predictions
 from svdlib.detector.metrics import evaluate_predictions, format_summary, summarize_runs
 from svdlib.detector.model import SingingVoiceDetector
@@ -28,15 +28,25 @@ from svdlib.files import save_json
 
 def load_trained(store: Store, seed: int | None = None,
                  device: torch.device | str | None = None) -> SingingVoiceDetector:
-    """Load the trained detector of a seed (the first of ``train.seeds`` by default)."""
+    """Load the detector of a seed (the first of ``train.seeds`` by default), or the given one.
+
+    Raises
+    ------
+    SvdError
+        If the detector was not trained, or the given file is missing or does not fit.
+    """
     cfg = store.cfg
+    device = best_device(cfg.run.device) if device is None else device
+    if store.given_model() is not None:
+        store.check_reuse(store.model_dir())
+        store.activate()
+        return load_detector_file(store.given_model(), cfg.model, cfg.frontend, device)
     path = store.model_dir(seed) / "model.safetensors"
     if not path.is_file():
         raise MissingArtifactError(f"no trained model at '{path}'", "train")
     store.check_reuse(path.parent)
     store.activate()
-    return load_model(path, cfg.model, cfg.frontend,
-                      best_device(cfg.run.device) if device is None else device)
+    return load_model(path, cfg.model, cfg.frontend, device)
 
 
 def predict_all(store: Store, splits: Sequence[str] = ("valid", "test"),
@@ -49,13 +59,13 @@ def predict_all(store: Store, splits: Sequence[str] = ("valid", "test"),
     cfg = store.cfg
     written = []
     songs: dict[str, list[Song]] = {}
-    for seed in (cfg.train.seeds if seeds is None else seeds):
+    for seed in store.detector_seeds(seeds):
         for split in splits:
             path = store.predictions_path(split, seed)
             if not path.is_file():
+                net = load_trained(store, seed)   # a model that does not fit fails first
                 if split not in songs:
                     songs[split] = load_store_split(store, split, cfg.run.progress)
-                net = load_trained(store, seed)
                 device = next(net.parameters()).device
                 save_predictions(path, predict_songs(net, songs[split], device,
                                                      cfg.run.progress, f"seed {seed} {split}"))
@@ -69,13 +79,17 @@ def evaluate_all(store: Store, threshold: float | None = None,
                  seeds: Sequence[int] | None = None) -> dict:
     """Evaluate every trained seed on the test split; writes ``eval.json`` per model.
 
+    A given detector (``model.checkpoint``) is one run, whatever ``train.seeds`` holds: its
+    ``seed`` is None, ``detector`` names the file, and the summary has no spread.
+
     Returns
     -------
     dict
         ``{"runs": [per-seed metrics], "summary": {metric: (mean, std)}, "line": str}``.
     """
     cfg = store.cfg
-    seeds = list(cfg.train.seeds if seeds is None else seeds)
+    given = store.given_model()
+    seeds = store.detector_seeds(seeds)
     runs = []
     for seed in seeds:
         folder = store.model_dir(seed)
@@ -84,7 +98,9 @@ def evaluate_all(store: Store, threshold: float | None = None,
         targets = _targets(store, {"valid": valid, "test": test})
         result = evaluate_predictions(valid, test, targets, cfg.evaluate.smooth_width,
                                       cfg.evaluate.smooth_method, threshold)
-        result["seed"] = seed
+        result["seed"] = None if given is not None else seed
+        if given is not None:
+            result["detector"] = f"{given.name} (sha256 {store.model_digest()})"
         save_json(folder / "eval.json", result)
         runs.append(result)
     summary = summarize_runs([{k: v for k, v in r.items() if k != "seed"} for r in runs])

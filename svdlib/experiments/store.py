@@ -11,10 +11,11 @@ Nothing here unpickles: arrays go through ``np.load(allow_pickle=False)``, metad
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from svdlib.errors import SvdError
+from svdlib.errors import DataError, SvdError
 from svdlib.experiments.config import Config, resolve_path
 from svdlib.files import load_json, save_json, short_hash
 
@@ -164,8 +165,45 @@ class Store:
                                                   _cpu_capability())
 
     # -- model --------------------------------------------------------------------------------
+    def given_model(self) -> Path | None:
+        """The detector file of ``model.checkpoint`` (None: the detectors are trained here)."""
+        return resolve_path(self.cfg.model.checkpoint) if self.cfg.model.checkpoint else None
+
+    def model_digest(self) -> str:
+        """SHA-256 (16 hex digits) of the given detector file's contents.
+
+        Raises
+        ------
+        SvdError
+            If no detector is given, or its file does not exist.
+        """
+        from svdlib.provenance import file_fingerprint
+
+        path = self.given_model()
+        if path is None:
+            raise SvdError("no detector is given (model.checkpoint is empty)")
+        if not path.is_file():
+            raise DataError(f"model file '{path}' (model.checkpoint, --model) does not exist; "
+                            "give a model.safetensors of svdlib or the original's model.pt")
+        return file_fingerprint(path)
+
+    def detector_seeds(self, seeds: Sequence[int] | None = None) -> list[int]:
+        """The seeds whose detectors a stage uses (``seeds``, default ``train.seeds``).
+
+        A given detector is one detector, not one a seed: only the first seed remains.
+        """
+        seeds = list(self.cfg.train.seeds if seeds is None else seeds)
+        return seeds[:1] if self.given_model() is not None else seeds
+
     def model_key(self, seed: int | None = None) -> str:
-        """Identity of one trained detector (its data, settings, seed and environment)."""
+        """Identity of one detector (its data, settings, seed and environment).
+
+        A given detector (``model.checkpoint``) replaces the training identity: its key is the
+        file's digest, the front end and architecture, and the environment; every seed has it.
+        """
+        if self.given_model() is not None:
+            return short_hash("given", self.model_digest(),
+                              self.cfg.section_hash("frontend", "model"), self.environment())
         seed = self.cfg.train.seeds[0] if seed is None else seed
         train = {k: v for k, v in self.cfg.to_dict()["train"].items()
                  if k not in ("seeds", "validate")}
@@ -175,7 +213,13 @@ class Store:
                           self.environment())
 
     def model_dir(self, seed: int | None = None) -> Path:
-        """Folder of one trained detector: weights, config, logs, predictions."""
+        """Folder of one detector: weights, config, logs, predictions.
+
+        ``models/seed<seed>-<key>`` for a trained one, ``models/given-<digest>-<key>`` for a
+        given one (the same folder for every seed).
+        """
+        if self.given_model() is not None:
+            return self.root / "models" / f"given-{self.model_digest()}-{self.model_key()}"
         seed = self.cfg.train.seeds[0] if seed is None else seed
         return self.root / "models" / f"seed{seed}-{self.model_key(seed)}"
 

@@ -5,25 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from svdlib.data.songs import Song
-from svdlib.detector.checkpoint import load_model
+from svdlib.detector.checkpoint import load_detector_file, load_model
 from svdlib.detector.training import excerpt_frames, train_detector
 from svdlib.devices import best_device
 from svdlib.errors import DataError
 from svdlib.experiments.config import Config
 from svdlib.experiments.splits import load_store_split, warn_unusable_songs
-from svdlib.experiments.store import Store
-from svdlib.files import save_json
+from svdlib.experiments.store import Store, provenance_path
+from svdlib.files import load_json, save_json
 
 
 def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
               validate_each_epoch: bool | None = None, save_errors: bool = False) -> list[Path]:
     """Train one detector per seed (``cfg.train.seeds`` by default); skips finished ones.
 
+    With a given detector (``model.checkpoint``) nothing is trained: the file is checked
+    against the configuration (an error if it does not fit) and returned alone.
+
     Returns
     -------
     list of Path
-        The model files, in seed order.
+        The model files, in seed order (the given file alone).
     """
+    if store.given_model() is not None:
+        return [given_detector(store)]
     seeds = list(cfg.train.seeds if seeds is None else seeds)
     store.activate()
     pending = [s for s in seeds if not _finished(store, s)]
@@ -83,3 +88,64 @@ def _finished(store: Store, seed: int) -> bool:
     store.check_reuse(path.parent)
     load_model(path, store.cfg.model, store.cfg.frontend, "cpu")
     return True
+
+
+def given_detector(store: Store) -> Path:
+    """Check the given detector file against the configuration; record it in its folder.
+
+    Raises
+    ------
+    SvdError
+        If the file is missing or does not fit (one line naming the file and the mismatch).
+    """
+    path = store.given_model()
+    if path is None:
+        raise ValueError("no detector is given (model.checkpoint is empty)")
+    folder = store.model_dir()
+    store.check_reuse(folder)
+    load_detector_file(path, store.cfg.model, store.cfg.frontend, "cpu")
+    if not provenance_path(folder).is_file():
+        store.write_provenance(folder, "given model", file=str(path), digest=store.model_digest())
+    return path
+
+
+def skip_line(store: Store) -> str:
+    """Why ``svd train`` trains nothing with a given detector (one line)."""
+    path = store.given_model()
+    return (f"train: skipped, the detector is given (model.checkpoint = {path}, sha256 "
+            f"{store.model_digest()}); nothing is trained, every stage uses that file")
+
+
+def describe_detector(store: Store) -> str:
+    """One sentence on which detector a run shows: trained here (seeds, settings) or loaded.
+
+    Parameters
+    ----------
+    store : Store
+        The run's store.
+
+    Returns
+    -------
+    str
+        Plain text, e.g. for the book's detector chapter.
+    """
+    cfg = store.cfg
+    m, t = cfg.model, cfg.train
+    shape = (f"width {m.width:g}, {'zero-mean' if m.firstconv_zeromean else 'plain'} first "
+             f"convolution, magnitudes {cfg.frontend.magscale}")
+    path = store.given_model()
+    if path is not None:
+        return (f"The detector is loaded, not trained here: {path.name} (SHA-256 "
+                f"{store.model_digest()}), {shape}; train.* settings and seeds do not apply.")
+    seeds = ", ".join(str(s) for s in t.seeds)
+    return (f"The detector is trained here: seed{'s' if len(t.seeds) > 1 else ''} {seeds}, "
+            f"{shape}, {t.epochs} epochs x {t.epochsize} batches of {t.batchsize}, "
+            f"augmentation {'on' if t.augment else 'off'}.")
+
+
+def training_histories(store: Store) -> dict[int, dict]:
+    """Each trained seed's per-epoch history (empty for a given detector)."""
+    if store.given_model() is not None:
+        return {}
+    return {seed: load_json(store.model_dir(seed) / "history.json")
+            for seed in store.detector_seeds()}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from svdlib.errors import ConfigError
 from svdlib.experiments.config import Config, validate
-from svdlib.experiments.overrides import set_value, shown
+from svdlib.experiments.overrides import Overrides, set_value, shown
 
 # Keys of the original project's .vars files and where they live in Config.
 VARS_KEYS: dict[str, str | None] = {
@@ -86,6 +86,43 @@ def read_vars_lines(path: str | Path) -> dict[str, tuple[str, int]]:
     return result
 
 
+def vars_overrides(path: str | Path, attack_domain: str | None = None) -> Overrides:
+    """The dotted overrides an original ``.vars`` file stands for (see :func:`apply_vars`).
+
+    ``svd --vars FILE`` passes these on like ``--set`` (which wins over them), so that they
+    reach every stage and the book's notebooks. Each value's source (file and line) is kept
+    in ``sources``, for the messages of the range checks.
+
+    Raises
+    ------
+    SvdError
+        If the file is missing or malformed, or holds an unknown key.
+    """
+    overrides = Overrides()
+    for key, (value, line) in read_vars_lines(path).items():
+        if attack_domain is not None and key in ATTACK_VARS_KEYS:
+            target = ATTACK_VARS_KEYS[key]
+            if target is not None:
+                overrides[f"attack.{attack_domain}.{target}"] = value
+                overrides.sources[f"attack.{attack_domain}.{target}"] = \
+                    f"vars file '{path}', line {line}"
+            continue
+        if key not in VARS_KEYS:
+            raise ConfigError(f"{path}:{line}: unknown key '{key}' in vars file")
+        target = VARS_KEYS[key]
+        if target is None:
+            continue
+        if key == "arch.firstconv_zeromean":
+            if value not in ("0mean", "std"):
+                raise ConfigError(f"{path}:{line}: arch.firstconv_zeromean must be 0mean or "
+                                  f"std, got '{shown(value)}'")
+            overrides[target] = value == "0mean"
+        else:
+            overrides[target] = value
+        overrides.sources[target] = f"vars file '{path}', line {line}"
+    return overrides
+
+
 def apply_vars(cfg: Config, path: str | Path, attack_domain: str | None = None) -> Config:
     """Apply an original ``.vars`` file (e.g. the released ``model.vars``) to ``cfg``.
 
@@ -107,32 +144,11 @@ def apply_vars(cfg: Config, path: str | Path, attack_domain: str | None = None) 
         ``cfg``, updated; left as it was when the file holds a bad value.
     """
     work = copy.deepcopy(cfg)
-    _apply_lines(work, path, attack_domain)
+    overrides = vars_overrides(path, attack_domain)
+    for key, value in overrides.items():
+        set_value(work, key, value, overrides.sources[key])
     validate(work)
     for item in dataclasses.fields(cfg):
         setattr(cfg, item.name, getattr(work, item.name))
     cfg.sources = work.sources
     return cfg
-
-
-def _apply_lines(cfg: Config, path: str | Path, attack_domain: str | None) -> None:
-    """Set every line of a ``.vars`` file, each with its file and line as the source."""
-    for key, (value, line) in read_vars_lines(path).items():
-        source = f"vars file '{path}', line {line}"
-        if attack_domain is not None and key in ATTACK_VARS_KEYS:
-            target = ATTACK_VARS_KEYS[key]
-            if target is not None:
-                set_value(cfg, f"attack.{attack_domain}.{target}", value, source)
-            continue
-        if key not in VARS_KEYS:
-            raise ConfigError(f"{path}:{line}: unknown key '{key}' in vars file")
-        target = VARS_KEYS[key]
-        if target is None:
-            continue
-        if key == "arch.firstconv_zeromean":
-            if value not in ("0mean", "std"):
-                raise ConfigError(f"{path}:{line}: arch.firstconv_zeromean must be 0mean or "
-                                  f"std, got '{shown(value)}'")
-            set_value(cfg, target, value == "0mean", source)
-        else:
-            set_value(cfg, target, value, source)
