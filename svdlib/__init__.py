@@ -7,8 +7,8 @@ model can be tested.
 
 The names below work on plain arrays, tensors and callables (no configuration, no store)::
 
-    from svdlib import (Segmentation, attack_excerpts, lime_explainer, attribution_ranking,
-                        energy_ranking, flip_curve, threshold_rule, top_k_rates)
+    from svdlib import (Segmentation, attack_excerpts, energy_relevances, flip_curve,
+                        lime_explainer, threshold_rule, top_k_rates)
 
 The paper's pipeline (profiles, the artifact store, the stages, the book) lives in
 :mod:`svdlib.experiments` and behind the ``svd`` command. See DESIGN.md for the layers.
@@ -43,12 +43,16 @@ _EXPORTS = {
     "Segmentation": "svdlib.explain.segments", "explain_excerpt": "svdlib.explain.lime",
     "lime_explainer": "svdlib.explain.attribution", "Attribution": "svdlib.explain.attribution",
     "Explanation": "svdlib.explain.explanation",
-    # the veracity measures
-    "threshold_rule": "svdlib.veracity.measures", "class_change_rule": "svdlib.veracity.measures",
+    # the veracity measures: decision rules, methods (an explainer or stored relevances)
+    "DecisionRule": "svdlib.veracity.rules", "threshold_rule": "svdlib.veracity.rules",
+    "class_change_rule": "svdlib.veracity.rules",
+    "StoredRelevances": "svdlib.veracity.measures",
+    "energy_relevances": "svdlib.veracity.measures",
     "attribution_ranking": "svdlib.veracity.measures",
     "energy_ranking": "svdlib.veracity.measures", "keep_top_k": "svdlib.veracity.measures",
     "flip_curve": "svdlib.veracity.measures", "top_k_rates": "svdlib.veracity.measures",
-    "table2_rows": "svdlib.veracity.measures", "subset_recovery": "svdlib.veracity.measures",
+    "table2_rows": "svdlib.veracity.measures", "table2_rates": "svdlib.veracity.measures",
+    "subset_partials": "svdlib.veracity.recovery", "subset_recovery": "svdlib.veracity.recovery",
     "fidelity_separation": "svdlib.veracity.tables", "song_rate": "svdlib.veracity.statistics",
     "paired_difference": "svdlib.veracity.statistics",
     # explainers and exact references

@@ -134,3 +134,58 @@ def test_curve_rates_and_the_ranked_overview():
     one = setting_findings(tables[0])[-1]
     assert "flip more at this k (" in one or "flips more at this k (" in one
     assert ("none is ahead" in one) == (clear == 0)
+
+
+def test_the_papers_table1_and_table2_are_the_benchmarks_rows_of_the_papers_lime():
+    """One function, one seed: the paper's tables of LIME's stored weights and the energy of δ
+    equal the benchmark's rows of the same stored weights, interval for interval."""
+    from svdlib.veracity import tables as paper
+    from svdlib.veracity.measures import flip_curve, table2_rows
+
+    probability = _model()
+
+    def predict(e):
+        return probability(torch.from_numpy(np.asarray(e))).numpy()
+
+    original, adversarial = _pairs(n=8, seed=4)
+    rng = np.random.default_rng(7)
+    weights = rng.normal(size=(8, 12))                    # the "paper's explanations"
+    weights[np.arange(8), rng.integers(0, 3, 8)] += 2.0    # mostly on a segment that matters
+    songs = np.array(["a", "a", "b", "b", "b", "c", "d", "d"])
+    decide, seed, k = threshold_rule(1, 0.5), 11, 2
+    run = run_benchmark(original, adversarial, SEG, predict, decide,
+                        {"occlusion": make_explainer("occlusion", probability, SEG),
+                         "LIME (paper)": weights}, subset_ks=(1,), exhaustive=False)
+    bench = benchmark_table(run, songs, k=k, n_boot=300,
+                            seed=paper.setting_seed(seed, "spec", 1)).set_index("method")
+    methods = paper.paper_methods(original, adversarial, weights, SEG)
+    flips = flip_curve(original, adversarial, methods, SEG, predict, decide)
+    rows = paper.paper_table2_pairs(table2_rows(original, adversarial, {"LIME": weights}, SEG,
+                                                predict, decide))
+    for table in (flips, rows):
+        table.insert(0, "domain", "spec")
+        table.insert(1, "target", 1)
+        table.insert(3, "song", songs[table["pair"].to_numpy()])
+    table1 = paper.table1(flips, k=k, n_boot=300, seed=seed).iloc[0]
+    lime, energy = bench.loc["LIME (paper)"], bench.loc[ENERGY]
+    assert 0 < lime["percent"] < 100                       # a case where intervals matter
+    assert [table1["LIME %"], table1["ci_low"], table1["ci_high"]] == \
+        [lime["percent"], lime["ci_low"], lime["ci_high"]]
+    assert [table1["norm-based %"], table1["norm-based ci_low"],
+            table1["norm-based ci_high"]] == [energy["percent"], energy["ci_low"],
+                                              energy["ci_high"]]
+    table2 = paper.table2(rows, n_boot=300, seed=seed).iloc[0]
+    assert [table2["LIME %"], table2["LIME ci_low"], table2["LIME ci_high"],
+            table2["mean k"]] == [lime["table2 %"], lime["table2 ci_low"],
+                                  lime["table2 ci_high"], lime["table2 mean k"]]
+    # and Figure 2's curve is the benchmark's curve of the same two methods
+    curves = paper.flip_curves(flips, n_boot=300, seed=seed).set_index(["method", "k"])
+    from svdlib.veracity.benchmark_summary import curve_rates
+
+    rates = curve_rates(run.curve, songs, 300, paper.setting_seed(seed, "spec", 1))
+    for name, ours in (("LIME", "LIME (paper)"), ("norm-based", ENERGY)):
+        mine = rates[rates["method"] == ours].set_index("k")[["percent", "ci_low", "ci_high"]]
+        assert curves.loc[name][["percent", "ci_low", "ci_high"]].equals(mine)
+    # stored relevances have no cost and no subset recovery; explainers have both
+    assert list(run.costs["method"]) == ["occlusion"]
+    assert set(run.subsets["method"]) <= {"occlusion"} and set(run.weights) == {"occlusion"}

@@ -11,13 +11,12 @@ from svdlib.explain.segments import Segmentation
 from svdlib.veracity.exhaustive import (
     attainable_rate,
     chance_rate,
-    class_margin,
     contains_smallest,
     exhaustive_flips,
     k_subsets,
-    threshold_margin,
 )
-from svdlib.veracity.measures import class_change_rule, keep_top_k, threshold_rule
+from svdlib.veracity.measures import keep_top_k
+from svdlib.veracity.rules import class_change_rule, threshold_rule
 
 SEG = Segmentation(8, 6, 4, 3)        # 12 segments of 2 frames × 2 bands
 
@@ -79,7 +78,7 @@ def test_counts_of_flipping_subsets_by_hand():
 def test_the_margin_picks_the_clearest_flip_of_the_smallest_size():
     original, adversarial = _linear_pairs()
     result = exhaustive_flips(original, adversarial, SEG, _linear_probability,
-                              threshold_rule(1, 0.5), margin=threshold_margin(1, 0.5))
+                              threshold_rule(1, 0.5), by_margin=True)
     assert result.order == "margin"
     assert result.smallest == ((5,), (4, 9), (0, 1, 2), None, (0,))     # 1.5 beats 1.3, 1.4
     expected = 1 / (1 + np.exp(-(np.array([1.5, 1.5, 1.2, np.nan, 2.0]) - 1.0))) - 0.5
@@ -88,6 +87,14 @@ def test_the_margin_picks_the_clearest_flip_of_the_smallest_size():
     plain = exhaustive_flips(original, adversarial, SEG, _linear_probability,
                              threshold_rule(1, 0.5))
     assert np.array_equal(result.n_flipping, plain.n_flipping)
+    # a plain callable decides flips but has no margin to choose by
+    rule = threshold_rule(1, 0.5)
+    bare = exhaustive_flips(original, adversarial, SEG, _linear_probability,
+                            lambda outputs, pair: rule.flipped(outputs, pair))
+    assert bare.smallest == plain.smallest
+    with pytest.raises(ValueError, match="margin"):
+        exhaustive_flips(original, adversarial, SEG, _linear_probability,
+                         lambda outputs, pair: rule.flipped(outputs, pair), by_margin=True)
 
 
 def test_target_zero_flips_below_the_threshold():
@@ -122,7 +129,7 @@ def test_a_three_class_model_with_class_change_rule():
     assert result.n_flipping[1].tolist() == [2, 66 - 45, 220 - 120]
     assert result.smallest == ((0,), (0,))
     by_margin = exhaustive_flips(original, adversarial, SEG, predict, decide,
-                                 margin=class_margin([0, 2]))
+                                 by_margin=True)
     # pair 1: {0} wins by 1.2 − 1 = 0.2, {11} by 0.5 − 0 = 0.5
     assert by_margin.smallest == ((0,), (11,))
     assert by_margin.smallest_margin == pytest.approx([0.5, 0.5], abs=1e-6)
@@ -184,7 +191,7 @@ def test_the_results_do_not_depend_on_the_batch_size():
         return predict(excerpts)
 
     results = [exhaustive_flips(original, adversarial, SEG, counted, class_change_rule(classes),
-                                batch_size=size, margin=class_margin(classes))
+                                batch_size=size, by_margin=True)
                for size in (7, 512, 6 * 298)]
     assert calls[:3] == [7, 7, 7] and sum(calls) == 3 * 6 * 298 and calls[-1] == 6 * 298
     first = results[0]

@@ -9,14 +9,18 @@ import torch
 from svdlib import (
     Attribution,
     Segmentation,
+    StoredRelevances,
     attack_excerpts,
     attribution_ranking,
     class_change_rule,
     energy_ranking,
+    energy_relevances,
     explain_excerpt,
     flip_curve,
     lime_explainer,
+    subset_partials,
     subset_recovery,
+    table2_rates,
     table2_rows,
     threshold_rule,
     top_k_rates,
@@ -49,8 +53,7 @@ def test_flip_curve_of_a_linear_binary_model_by_hand():
     good = np.zeros((2, 12))
     good[0, 5], good[1, :3] = 1, [3, 2, 1]
     bad = -good                                   # ranks the carrying segments last
-    curve = flip_curve(original, adversarial, {"good": attribution_ranking(good),
-                                               "bad": attribution_ranking(bad)},
+    curve = flip_curve(original, adversarial, {"good": good, "bad": bad},
                        SEG, _linear_probability, threshold_rule(1, 0.5), ks=[1, 2, 3, 12])
     flips = {(r.method, r.pair, r.k): r.flipped for r in curve.itertuples()}
     assert [flips[("good", 0, k)] for k in (1, 2, 3, 12)] == [True, True, True, True]
@@ -62,6 +65,10 @@ def test_flip_curve_of_a_linear_binary_model_by_hand():
     # the energy ranking finds the carrying segments here
     energy = energy_ranking(original, adversarial, SEG)
     assert energy[0, 0] == 5 and set(energy[1, :3]) == {0, 1, 2}
+    # and as a method: unsigned relevances, ranked descending for either target
+    stored = energy_relevances(original, adversarial, SEG)
+    assert not stored.signed and np.array_equal(attribution_ranking(stored.weights, 0, False),
+                                                energy)
 
 
 def test_class_change_rule_on_a_three_class_model():
@@ -78,12 +85,32 @@ def test_class_change_rule_on_a_three_class_model():
     original, adversarial = _planted(values)
     decide = class_change_rule([0, 0])
     ranking = np.array([np.arange(12), np.r_[4, 11, np.arange(4), np.arange(5, 11)]])
-    curve = flip_curve(original, adversarial, {"r": ranking}, SEG, predict, decide, ks=[1, 2])
+    relevance = np.zeros((2, 12))
+    np.put_along_axis(relevance, ranking, np.arange(12.0, 0.0, -1.0)[None], axis=1)
+    assert np.array_equal(attribution_ranking(relevance), ranking)
+    curve = flip_curve(original, adversarial, {"r": relevance}, SEG, predict, decide, ks=[1, 2])
     flipped = curve.set_index(["pair", "k"])["flipped"]
     assert flipped[(0, 1)] and not flipped[(1, 1)] and flipped[(1, 2)]
     assert curve.set_index(["pair", "k"])["output"][(1, 2)] == 2      # the predicted class
     with pytest.raises(ValueError, match=r"\(M, C\)"):
         decide(np.zeros(3), np.arange(3))
+    # a ranking is not a relevance: refused rather than read as one
+    with pytest.raises(ValueError, match="a ranking"):
+        flip_curve(original, adversarial, {"r": ranking}, SEG, predict, decide, ks=[1])
+
+
+def test_one_decision_rule_says_whether_and_by_how_much():
+    p = np.array([0.2, 0.5, 0.7])
+    for target, flipped in ((1, [False, False, True]), (0, [True, False, False])):
+        rule = threshold_rule(target, 0.5)
+        assert rule(p, np.arange(3)).tolist() == flipped
+        assert rule.margin(p, np.arange(3)) == pytest.approx(
+            [(v - 0.5) * (1 if target == 1 else -1) for v in p])
+        assert ((rule.margin(p, np.arange(3)) > 0) == rule.flipped(p, np.arange(3))).all()
+    scores = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3]])   # pair 0 was class 0, pair 1 class 0
+    rule = class_change_rule([0, 0])
+    assert rule(scores, np.arange(2)).tolist() == [True, False]
+    assert rule.margin(scores, np.arange(2)) == pytest.approx([0.5, -0.2])
 
 
 def test_top_k_rates_count_pairs_and_pair_the_difference():
@@ -105,12 +132,21 @@ def test_table2_counts_the_relevant_segments_and_flips_with_that_k():
     original, adversarial = _planted(values)
     attributions = np.zeros((1, 12))
     attributions[0, [0, 1, 2, 9]] = [0.3, 0.2, 0.1, -0.5]
-    rows = table2_rows(original, adversarial, attributions, SEG, _linear_probability,
+    rows = table2_rows(original, adversarial, {"LIME": attributions}, SEG, _linear_probability,
                        threshold_rule(1, 0.5), target=1)
-    assert rows.loc[0, "k"] == 3 and rows.loc[0, "flipped_LIME"]
-    rows0 = table2_rows(original, adversarial, attributions, SEG, _linear_probability,
+    assert rows.loc[0, "k"] == 3 and rows.loc[0, "flipped"]
+    assert rows.loc[0, "energy_flipped"]                # δ's 3 segments are its 3 strongest
+    rows0 = table2_rows(original, adversarial, {"LIME": attributions}, SEG, _linear_probability,
                         threshold_rule(0, 0.5), target=0)
     assert rows0.loc[0, "k"] == 1                       # one negative segment for target 0
+    # unsigned relevances have no segment "for" a class: no k, nothing flipped, NaN rates
+    unsigned = table2_rows(original, adversarial, {"energy": energy_relevances(
+        original, adversarial, SEG)}, SEG, _linear_probability, threshold_rule(1, 0.5))
+    assert np.isnan(unsigned.loc[0, "k"]) and not unsigned.loc[0, "flipped"]
+    rates = table2_rates(pd.concat([rows, unsigned]), n_boot=50).set_index("method")
+    assert rates.loc["LIME", ["percent", "energy %", "difference", "mean k"]].tolist() == [
+        100.0, 100.0, 0.0, 3.0]
+    assert np.isnan(rates.loc["energy", "percent"])
 
 
 def test_subset_recovery_with_a_truthful_and_a_lying_explainer():
@@ -125,12 +161,46 @@ def test_subset_recovery_with_a_truthful_and_a_lying_explainer():
     def lying(excerpt):
         return Attribution(-np.array([excerpt[m].sum() for m in masks]), 0.0)
 
-    args = (original, adversarial, SEG, _linear_probability, threshold_rule(1, 0.5))
-    good = subset_recovery(*args, truthful, ks=(1, 2))
-    bad = subset_recovery(*args, lying, ks=(1, 2))
+    partials = subset_partials(original, adversarial, SEG, _linear_probability,
+                               threshold_rule(1, 0.5), ks=(1, 2))
+    # the modified segments by hand: δ's strongest 1 and 2 of segments 2, 6, 10
+    assert partials.k.tolist() == [1, 1, 1, 2, 2, 2] and partials.pair.tolist() == [0, 1, 2] * 2
+    assert [m.tolist() for m in partials.modified] == [[2]] * 3 + [[2, 6]] * 3
+    good = subset_recovery(partials, truthful, SEG)
+    bad = subset_recovery(partials, lying, SEG)
     assert good["all_detected"].all() and len(good) == 6      # every partial adversary flips
     assert not bad[bad.k == 1]["top1_correct"].any()
     assert set(good[good.k == 1]["modified"]) == {"2"}
+    assert (good["fidelity"] == 1.0).all() and (bad["fidelity"] == 0.0).all()
+
+
+def test_explainer_and_stored_relevances_give_the_same_measures():
+    """Each measure, given an explainer, equals the same measure given its stored relevances."""
+    values = np.zeros((4, 12))
+    values[:, [1, 5, 9]] = [[2.0, 0.5, -0.3], [0.6, 0.6, 0.1], [0.2, 1.5, 0.4], [1.1, -0.2, 0.3]]
+    original, adversarial = _planted(values)
+    masks = SEG.masks_np(np.eye(12, dtype=np.uint8)).astype(bool)
+
+    def noisy(excerpt):          # truthful plus noise seeded by the excerpt; its own fidelity
+        exact = np.array([excerpt[m].sum() for m in masks])
+        noise = np.random.default_rng(int(1000 * np.abs(excerpt).sum())).normal(0, 0.3, 12)
+        return Attribution(exact + noise, float(exact.sum()))
+
+    args = (SEG, _linear_probability, threshold_rule(1, 0.5))
+    by_explainer = flip_curve(original, adversarial, {"x": noisy}, *args)
+    table2_explained = table2_rows(original, adversarial, {"x": noisy}, *args)
+    partials = subset_partials(original, adversarial, *args, ks=(1, 2, 3))
+    recovered = subset_recovery(partials, noisy, SEG)
+    stored = np.stack([noisy(a).weights for a in adversarial])
+    assert by_explainer.equals(flip_curve(original, adversarial, {"x": stored}, *args))
+    assert table2_explained.equals(table2_rows(original, adversarial, {"x": stored}, *args))
+    explained = [noisy(e) for e in partials.excerpts]
+    kept = StoredRelevances(np.stack([a.weights for a in explained]), True,
+                            np.array([a.score for a in explained]))
+    assert recovered.equals(subset_recovery(partials, kept, SEG))
+    assert len(recovered) == len(partials) > 0
+    with pytest.raises(ValueError, match=r"expected \(4, 12\)"):
+        flip_curve(original, adversarial, {"x": stored[:3]}, *args)
 
 
 def test_attack_excerpts_flips_a_linear_model_within_its_clip():

@@ -26,15 +26,17 @@ from svdlib.experiments.tables import (
     flip_counts,
     load_table,
     settings,
-    table2_rows,
+    table2_pairs,
 )
 from svdlib.explain.explanation import Explanation, stack_explanations, unstack_explanations
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.segments import Segmentation
 from svdlib.files import load_arrays, prefix_keys, save_arrays, strip_prefix
-from svdlib.veracity.flips import compose_partial, is_flipped, lime_ranking, positive_count
+from svdlib.veracity.flips import compose_partial, is_flipped, positive_count
 from svdlib.veracity.horses import draw_shape, horse_found, paint, shape_segments
-from svdlib.veracity.measures import flip_counts_arrays, table2_rows_arrays
+from svdlib.veracity.measures import attribution_ranking, flip_curve, table2_rows
+from svdlib.veracity.rules import threshold_rule
+from svdlib.veracity.tables import paper_methods, paper_table2_pairs
 
 EXPERIMENT = {
     # the toy detector is robust: strong attacks, so that every setting has pairs
@@ -106,7 +108,7 @@ def test_flip_count_identities(store):
 
 def test_table2_counts_the_adversarial_explanations_relevant_segments(store):
     for domain, target in settings():
-        rows = table2_rows(store, domain, target)
+        rows = table2_pairs(store, domain, target)
         # Table 2's k, counted in the adversarial excerpts' own explanations (not the originals')
         # read straight from the stored arrays (not through the tables' own loader)
         arrays = load_arrays(store.explanations_path(domain, target))
@@ -128,8 +130,8 @@ def test_table2_counts_the_adversarial_explanations_relevant_segments(store):
 
 def test_rankings_and_composition():
     weights = np.array([[0.1, -0.3, 0.5, 0.1, -0.2]])
-    assert lime_ranking(weights, 1).tolist() == [[2, 0, 3, 4, 1]]   # ties keep id order
-    assert lime_ranking(weights, 0).tolist() == [[1, 4, 0, 3, 2]]
+    assert attribution_ranking(weights, 1).tolist() == [[2, 0, 3, 4, 1]]   # ties keep id order
+    assert attribution_ranking(weights, 0).tolist() == [[1, 4, 0, 3, 2]]
     assert positive_count(weights, 1).tolist() == [3]
     assert positive_count(weights, 0).tolist() == [2]
     rng = np.random.default_rng(0)
@@ -283,7 +285,7 @@ def test_explorer_and_audio(store):
     from svdlib.experiments.explorer import explorer, pair_audio, pair_view
 
     view = pair_view(store, "wave", 1, 0, 3)
-    assert len(view.explainer_ids) == 3 and len(view.norm_ids) == 3
+    assert len(view.explainer_ids) == 3 and len(view.energy_ids) == 3
     clips = pair_audio(store, view)
     lengths = {len(c) for c in clips.values()}
     assert len(clips) == 4 and len(lengths) == 1
@@ -436,6 +438,19 @@ def hand_flags(logits: np.ndarray, target: int) -> np.ndarray:
     return logits > 0 if target == 1 else logits < 0
 
 
+def core_flip_counts(original, adversarial, weights, seg, predict, target, threshold):
+    """Figure 2's per-pair rows through the core: the paper's two methods in flip_curve."""
+    curve = flip_curve(original, adversarial, paper_methods(original, adversarial, weights, seg),
+                       seg, predict, threshold_rule(target, threshold), target=target)
+    return curve.rename(columns={"output": "p_sing"})
+
+
+def core_table2_rows(original, adversarial, weights, seg, predict, target, threshold):
+    """Table 2's per-pair rows through the core, in the paper's columns."""
+    return paper_table2_pairs(table2_rows(original, adversarial, {"LIME": weights}, seg, predict,
+                                          threshold_rule(target, threshold), target))
+
+
 def test_hand_made_pairs_are_valid_adversaries():
     # the stated logits of the originals and of the adversarial excerpts (k = 20)
     for target, pairs in HAND_PAIRS.items():
@@ -453,7 +468,7 @@ def test_hand_made_pairs_are_valid_adversaries():
 def test_flip_counts_on_a_hand_made_linear_detector(target):
     original, adversarial, adv_weights, orig_weights = hand_arrays(target)
     seg = Segmentation()
-    table = flip_counts_arrays(original, adversarial, adv_weights, seg, linear_p_sing, target,
+    table = core_flip_counts(original, adversarial, adv_weights, seg, linear_p_sing, target,
                                0.5)
     assert list(table.columns) == ["pair", "k", "method", "p_sing", "flipped"]
     assert len(table) == 20 * 2 * len(original)
@@ -465,7 +480,7 @@ def test_flip_counts_on_a_hand_made_linear_detector(target):
             assert rows["flipped"].tolist() == hand_flags(logits, target).tolist(), (i, method)
             np.testing.assert_allclose(rows["p_sing"], 1 / (1 + np.exp(-logits)), atol=1e-5)
     # the original excerpts' explanations rank other segments first: other LIME flips
-    wrong = flip_counts_arrays(original, adversarial, orig_weights, seg, linear_p_sing, target,
+    wrong = core_flip_counts(original, adversarial, orig_weights, seg, linear_p_sing, target,
                                0.5)
     lime = table["method"] == "LIME"
     assert (wrong[lime]["flipped"].to_numpy() != table[lime]["flipped"].to_numpy()).any()
@@ -478,7 +493,7 @@ def test_table1_and_table2_by_hand():
     flips, rows = [], []
     for target in (1, 0):
         original, adversarial, adv_weights, _ = hand_arrays(target)
-        for parts, core in ((flips, flip_counts_arrays), (rows, table2_rows_arrays)):
+        for parts, core in ((flips, core_flip_counts), (rows, core_table2_rows)):
             table = core(original, adversarial, adv_weights, seg, linear_p_sing, target, 0.5)
             table.insert(0, "domain", "spec")
             table.insert(1, "target", target)
@@ -592,13 +607,21 @@ def test_experiment_tables_read_the_adversarial_explanation_and_table1_k(
 def test_benchmark_stage_ranks_every_explainer_against_the_exact_references(store):
     paths = stages.benchmark(store)
     table = pd.read_csv(paths["benchmark"])
-    table1 = load_table(store, "table1")
+    table1, table2 = load_table(store, "table1"), load_table(store, "table2")
     for (domain, target), rows in table.groupby(["domain", "target"], sort=False):
         rows = rows.set_index("method")
-        # the paper's own LIME explanations give the paper's Table 1 (an independent route)
-        lime = table1[(table1["domain"] == domain) & (table1["target"] == target)]
-        assert rows.loc["LIME (paper)", "percent"] == pytest.approx(lime["LIME %"].item())
-        assert rows.loc["energy", "percent"] == pytest.approx(lime["norm-based %"].item())
+        # the paper's own LIME explanations give the paper's Table 1 and Table 2: the same
+        # function with the same seed, so the intervals are equal too
+        lime = table1[(table1["domain"] == domain) & (table1["target"] == target)].iloc[0]
+        ours = rows.loc["LIME (paper)"]
+        assert [ours["percent"], ours["ci_low"], ours["ci_high"]] == pytest.approx(
+            [lime["LIME %"], lime["ci_low"], lime["ci_high"]], abs=1e-9)
+        assert [rows.loc["energy", c] for c in ("percent", "ci_low", "ci_high")] == \
+            pytest.approx([lime[f"norm-based {c}"] for c in ("%", "ci_low", "ci_high")],
+                          abs=1e-9)
+        t2 = table2[(table2["domain"] == domain) & (table2["target"] == target)].iloc[0]
+        assert [ours["table2 %"], ours["table2 ci_low"], ours["table2 ci_high"]] == \
+            pytest.approx([t2["LIME %"], t2["LIME ci_low"], t2["LIME ci_high"]], abs=1e-9)
         # a top-3 that flips is a flipping 3-subset: nobody beats the attainable rate
         bound = rows.loc["attainable (k=3)", "percent"]
         explainers = rows.drop(index=["chance (k=3)", "attainable (k=3)"])

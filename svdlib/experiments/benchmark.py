@@ -5,17 +5,19 @@ excerpts with every explainer of ``benchmark.explainers``, runs
 :func:`svdlib.veracity.benchmark.run_benchmark` (flip curves, Tables 1 and 2, subset
 recovery, costs, the exhaustive references) and writes the per-pair tables as CSV into the
 setting's benchmark folder. The paper's own LIME explanations (the explanation stage's) join
-the flip curve as the row ``LIME (paper)``.
+every table as the method ``LIME (paper)``, given as stored relevances.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from svdlib.detector.predictor import predict_logmel
 from svdlib.experiments.config import config_from_dict
 from svdlib.experiments.executors import run_items
 from svdlib.experiments.explanations import pair_logmel, stacked_weights
@@ -29,7 +31,9 @@ from svdlib.files import atomic_path, load_arrays, save_arrays, save_json
 from svdlib.seeding import item_seed
 from svdlib.veracity.benchmark import BenchmarkRun, benchmark_table, run_benchmark
 from svdlib.veracity.benchmark_summary import curve_rates
-from svdlib.veracity.measures import attribution_ranking, threshold_rule
+from svdlib.veracity.measures import StoredRelevances
+from svdlib.veracity.rules import threshold_rule
+from svdlib.veracity.tables import setting_seed
 
 #: The per-pair tables a setting's folder holds.
 TABLES = ("curve", "table2", "subsets", "costs", "smallest", "exhaustive")
@@ -97,17 +101,12 @@ def benchmark_worker(cfg_dict: dict, item: WorkItem) -> None:
     original, adversarial = pair_logmel(store, domain, target)
     _, predictor = detector(store)
     weights, _ = stacked_weights(store, domain, target, "adv")
-
-    def predict(excerpts: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(excerpts, dtype=np.float32))
-        return np.concatenate([predictor(c).float().cpu().numpy() for c in x.split(512)]) \
-            if len(x) else np.zeros(0, np.float32)
-
-    run = run_benchmark(original, adversarial, segmentation_from(cfg.lime), predict,
-                        threshold_rule(target, cfg.evaluate.threshold),
-                        explainers_of(store, predictor, domain, target), target,
-                        subset_ks=cfg.experiment.subset_ks, max_k=cfg.benchmark.max_k,
-                        rankings={PAPER_LIME: attribution_ranking(weights, target)})
+    methods = {**explainers_of(store, predictor, domain, target),
+               PAPER_LIME: StoredRelevances(weights)}
+    run = run_benchmark(original, adversarial, segmentation_from(cfg.lime),
+                        functools.partial(predict_logmel, predictor),
+                        threshold_rule(target, cfg.evaluate.threshold), methods, target,
+                        subset_ks=cfg.experiment.subset_ks, max_k=cfg.benchmark.max_k)
     _write(Path(item.output).parent, run)
     store.write_provenance(Path(item.output).parent, "benchmark",
                            explanations=store.explanations_path(domain, target).name)
@@ -154,7 +153,7 @@ def benchmark_tables(store: Store) -> dict[str, pd.DataFrame]:
     for domain, target in settings():
         run = load_run(store, domain, target)
         songs = load_picks(store, domain, target).songs
-        seed = item_seed(store.cfg.seed, "benchmark", domain, target)
+        seed = setting_seed(store.cfg.seed, domain, target)
         exp = store.cfg.experiment
         table = benchmark_table(run, songs, k=exp.table1_k, n_boot=exp.bootstrap, seed=seed,
                                 references=_exhaustive_frame(store, domain, target))

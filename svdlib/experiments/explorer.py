@@ -16,8 +16,7 @@ from svdlib.experiments.picks import detector, load_picks
 from svdlib.experiments.splits import corpus_layout
 from svdlib.experiments.store import Store
 from svdlib.explain.segments import Segmentation
-from svdlib.veracity.flips import compose_partial, norm_ranking, selection_masks
-from svdlib.veracity.measures import attribution_ranking
+from svdlib.veracity.measures import attribution_ranking, energy_ranking, keep_top_k
 from svdlib.viz.benchmark import method_name
 from svdlib.viz.widgets import PairView, _song_stft, pair_figure
 
@@ -55,13 +54,13 @@ def pair_view(store: Store, domain: str, target: int, index: int, k: int,
     weights, scores, signed = _relevances(store, domain, target, explainer)
     x, a = original[index:index + 1], adversarial[index:index + 1]
     mine = attribution_ranking(weights[index:index + 1], target, signed)
-    norm = norm_ranking(a[0] - x[0], segmentation)
+    energy = energy_ranking(x, a, segmentation)
     _, predictor = detector(store)
-    partial = [compose_partial(x, a, selection_masks(r, k, segmentation)) for r in (mine, norm)]
+    partial = [keep_top_k(x, a, r, k, segmentation) for r in (mine, energy)]
     p = predict_logmel(predictor, np.concatenate([x, a, *partial]))
     return PairView(domain, target, index, k, str(picks.songs[index]), int(picks.frames[index]),
                     x[0], a[0], weights[index], segmentation.energy(a[0] - x[0]),
-                    mine[0, :k], norm[0, :k], *map(float, p), float(scores[index]),
+                    mine[0, :k], energy[0, :k], *map(float, p), float(scores[index]),
                     store.cfg.evaluate.threshold, explainer, signed)
 
 
@@ -74,7 +73,7 @@ def _bin_groups(store: Store, segmentation: Segmentation) -> np.ndarray:
 
 
 def pair_audio(store: Store, view: PairView) -> dict[str, np.ndarray]:
-    """Listenable excerpts: original, adversarial, δ only in the explainer's / norm selections.
+    """Listenable excerpts: original, adversarial, δ only in the explainer's / energy selections.
 
     The original's STFT phase is kept and the magnitudes are scaled by adversarial / original
     in the chosen cells (mel segments mapped back to STFT bins by their strongest band); the
@@ -112,7 +111,7 @@ def pair_audio(store: Store, view: PairView) -> dict[str, np.ndarray]:
     clips = {"original": resynthesise(cells(np.array([], dtype=int))),
              "adversarial": resynthesise(cells(None)),
              f"{view.label} top-{view.k}": resynthesise(cells(view.explainer_ids)),
-             f"norm top-{view.k}": resynthesise(cells(view.norm_ids))}
+             f"energy top-{view.k}": resynthesise(cells(view.energy_ids))}
     # one gain for all four, so that loudness differences stay audible
     peak = max(float(np.abs(c).max()) for c in clips.values()) or 1.0
     return {name: (0.9 * clip / peak).astype(np.float32) for name, clip in clips.items()}

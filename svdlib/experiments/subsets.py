@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,14 @@ from svdlib.files import (
     prefix_keys,
     save_arrays,
 )
-from svdlib.veracity.flips import (
-    compose_partial,
-    is_flipped,
-    lime_ranking,
-    norm_ranking,
-    selection_masks,
+from svdlib.veracity.measures import StoredRelevances
+from svdlib.veracity.recovery import (
+    PartialAdversaries,
+    energy_partials,
+    subset_partials,
+    subset_recovery,
 )
+from svdlib.veracity.rules import threshold_rule
 
 
 # -- Figure 3 / Figure 4: subset perturbations -----------------------------------------------------
@@ -38,16 +40,13 @@ def subset_items(store: Store, domain: str, target: int, k: int) -> list[WorkIte
     original, adversarial = pair_logmel(store, domain, target)
     _, predictor = detector(store)
     folder = store.work_dir("subset") / store.subset_path(domain, target, k).stem
-    if not len(original):
-        return []
-    ranking = norm_ranking(adversarial - original, segmentation)
-    partial = compose_partial(original, adversarial, selection_masks(ranking, k, segmentation))
-    flipped = is_flipped(predict_logmel(predictor, partial), target,
-                         store.cfg.evaluate.threshold)
+    partials = subset_partials(original, adversarial, segmentation,
+                               functools.partial(predict_logmel, predictor),
+                               threshold_rule(target, store.cfg.evaluate.threshold), (k,))
     return [WorkItem("subset", f"subset {domain} t{target} k={k} pair {i}",
                      str(folder / f"pair-{i:05d}.npz"),
                      {"domain": domain, "target": target, "k": k, "pair": int(i)})
-            for i in np.flatnonzero(flipped)]
+            for i in partials.pair]
 
 
 def subset_worker(cfg_dict: dict, item: WorkItem) -> None:
@@ -58,12 +57,10 @@ def subset_worker(cfg_dict: dict, item: WorkItem) -> None:
     segmentation = segmentation_from(store.cfg.lime)
     original, adversarial = pair_logmel(store, domain, target)
     _, predictor = detector(store)
-    ranking = norm_ranking(adversarial[i] - original[i], segmentation)
-    partial = compose_partial(original[i:i + 1], adversarial[i:i + 1],
-                              selection_masks(ranking, k, segmentation))[0]
-    explanation = _explain(store, predictor, partial, "subset", domain, target, k, i)
+    partial, modified = energy_partials(original[i:i + 1], adversarial[i:i + 1], segmentation, k)
+    explanation = _explain(store, predictor, partial[0], "subset", domain, target, k, i)
     arrays = prefix_keys(explanation.to_arrays(neighborhood=False), "exp_")
-    save_arrays(item.output, pair=np.array(i), modified=ranking[0, :k], **arrays)
+    save_arrays(item.output, pair=np.array(i), modified=modified[0], **arrays)
 
 
 def explain_subsets(store: Store, domain: str, target: int) -> list[Path]:
@@ -107,20 +104,14 @@ def subset_results(store: Store, domain: str, target: int) -> pd.DataFrame:
             continue
         labels = data["exp_labels"][0].tolist()
         row = labels.index(1)
-        weights = data["exp_weights"][:, row]
-        ranking = lime_ranking(weights, target)
-        for j in range(int(data["n"])):
-            modified = data["modified"][j].tolist()
-            top = ranking[j, :k].tolist()
-            rows.append({"domain": domain, "target": target, "k": k,
-                         "pair": int(data["pair"][j]),
-                         "song": str(songs[int(data["pair"][j])]),
-                         "modified": " ".join(map(str, modified)),
-                         "top": " ".join(map(str, top)),
-                         "detected": len(set(modified) & set(top)),
-                         "top1_correct": ranking[j, 0] in modified[:1] if k == 1 else None,
-                         "fidelity": float(data["exp_score"][j, row]),
-                         "p_sing": float(data["exp_instance_output"][j, 1])})
+        n = int(data["n"])
+        partials = PartialAdversaries(np.full(n, k), data["pair"], tuple(data["modified"]))
+        relevances = StoredRelevances(data["exp_weights"][:, row], True,
+                                      data["exp_score"][:, row])
+        found = subset_recovery(partials, relevances, segmentation_from(store.cfg.lime), target)
+        rows.append(found.drop(columns="all_detected").assign(
+            domain=domain, target=target, song=[str(songs[p]) for p in found["pair"]],
+            p_sing=data["exp_instance_output"][:, 1].astype(float)))
     columns = ["domain", "target", "k", "pair", "song", "modified", "top", "detected",
                "top1_correct", "fidelity", "p_sing"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)

@@ -23,15 +23,34 @@ from svdlib.files import (
     save_json,
 )
 from svdlib.veracity import tables as paper_tables
-from svdlib.veracity.flips import lime_ranking, norm_ranking
-from svdlib.veracity.measures import FLIP_COLUMNS, flip_counts_arrays, table2_rows_arrays
+from svdlib.veracity.measures import (
+    attribution_ranking,
+    energy_ranking,
+    flip_curve,
+    table2_rows,
+)
+from svdlib.veracity.rules import threshold_rule
+from svdlib.veracity.tables import FLIP_COLUMNS, paper_methods, paper_table2_pairs
+
+
+def _paper_inputs(store: Store, domain: str, target: int) -> dict[str, Any]:
+    """The stored pairs, the paper's two methods, the detector and its decision rule."""
+    check_setting(domain, target)
+    segmentation = segmentation_from(store.cfg.lime)
+    original, adversarial = pair_logmel(store, domain, target)
+    weights, _ = stacked_weights(store, domain, target, "adv")
+    _, predictor = detector(store)
+    return {"original": original, "adversarial": adversarial, "segmentation": segmentation,
+            "methods": paper_methods(original, adversarial, weights, segmentation),
+            "predict": functools.partial(predict_logmel, predictor),
+            "decide": threshold_rule(target, store.cfg.evaluate.threshold)}
 
 
 def flip_counts(store: Store, domain: str, target: int) -> pd.DataFrame:
     """Flip results per pair, k = 1 … n_components, and selection method (Fig. 2).
 
-    The stored pairs, the *adversarial* excerpts' LIME weights and the detector go through
-    :func:`flip_counts_arrays`.
+    The stored pairs, the *adversarial* excerpts' LIME weights and the energy of δ go through
+    :func:`~svdlib.veracity.measures.flip_curve` with the detector.
 
     Returns
     -------
@@ -39,18 +58,13 @@ def flip_counts(store: Store, domain: str, target: int) -> pd.DataFrame:
         Columns ``domain, target, pair, song, frame, k, method`` (``LIME`` or
         ``norm-based``), ``p_sing``, ``flipped``.
     """
-    check_setting(domain, target)
-    segmentation = segmentation_from(store.cfg.lime)
-    original, adversarial = pair_logmel(store, domain, target)
+    inputs = _paper_inputs(store, domain, target)
     picks = load_picks(store, domain, target)
-    weights, _ = stacked_weights(store, domain, target, "adv")
-    _, predictor = detector(store)
-    table = flip_counts_arrays(original, adversarial, weights, segmentation,
-                               functools.partial(predict_logmel, predictor), target,
-                               store.cfg.evaluate.threshold)
+    table = flip_curve(**inputs, target=target)
     if table.empty:
         return pd.DataFrame(columns=FLIP_COLUMNS)
     pairs = table["pair"].to_numpy()
+    table = table.rename(columns={"output": "p_sing"})
     table.insert(0, "domain", domain)
     table.insert(1, "target", target)
     table.insert(3, "song", picks.songs[pairs])
@@ -58,21 +72,16 @@ def flip_counts(store: Store, domain: str, target: int) -> pd.DataFrame:
     return table
 
 
-def table2_rows(store: Store, domain: str, target: int) -> pd.DataFrame:
+def table2_pairs(store: Store, domain: str, target: int) -> pd.DataFrame:
     """Per pair, Table 2's k and the flips of both selections with that k.
 
     k is the number of segments LIME finds relevant for the target class (positive "sing"
     weights for target 1, negative ones for target 0) in the *adversarial* excerpt's
-    explanation; see :func:`table2_rows_arrays`.
+    explanation; see :func:`~svdlib.veracity.measures.table2_rows`.
     """
-    check_setting(domain, target)
-    segmentation = segmentation_from(store.cfg.lime)
-    original, adversarial = pair_logmel(store, domain, target)
-    weights, _ = stacked_weights(store, domain, target, "adv")
-    _, predictor = detector(store)
-    table = table2_rows_arrays(original, adversarial, weights, segmentation,
-                               functools.partial(predict_logmel, predictor), target,
-                               store.cfg.evaluate.threshold)
+    inputs = _paper_inputs(store, domain, target)
+    inputs["methods"] = {paper_tables.LIME: inputs["methods"][paper_tables.LIME]}
+    table = paper_table2_pairs(table2_rows(**inputs, target=target))
     table.insert(0, "domain", domain)
     table.insert(1, "target", target)
     table.insert(3, "song", load_picks(store, domain, target).songs[table["pair"].to_numpy()])
@@ -115,8 +124,8 @@ def segment_profile(store: Store, domain: str, target: int) -> dict[str, Any]:
     share = energy / np.maximum(energy.sum(-1, keepdims=True), 1e-30)
     toward = weights if target == 1 else -weights
     top3 = -np.sort(-share, axis=-1)[:, :3].sum(-1)
-    agreement = norm_ranking(adversarial - original, segmentation)[:, 0] == \
-        lime_ranking(weights, target)[:, 0]
+    agreement = energy_ranking(original, adversarial, segmentation)[:, 0] == \
+        attribution_ranking(weights, target)[:, 0]
     return {"energy_share": share.mean(0), "lime_weight": toward.mean(0),
             "energy_top3_share": float(top3.mean()), "top1_agreement": float(agreement.mean()),
             "n": len(original)}
@@ -134,9 +143,11 @@ def compute_tables(store: Store, chosen: Sequence[tuple[str, int]] | None = None
                    groups: Sequence[str] = tuple(TABLE_GROUPS)) -> dict[str, pd.DataFrame]:
     """The experiments' tables for some settings, from the stored artifacts.
 
-    Every interval's seed is derived from the setting, method and k alone, so the rows of a
-    setting are the same whether it is computed alone (a section notebook) or with the others
-    (:func:`experiment_tables`, the results page).
+    Every interval's seed is derived from the setting alone (Figure 3's: and k); for Figure 2
+    and Tables 1 and 2 it is the benchmark's (:func:`~svdlib.veracity.tables.setting_seed`).
+    So the rows of a setting are the same whether it is computed alone (a section notebook)
+    or with the others (:func:`experiment_tables`, the results page), and equal the
+    benchmark's rows of the same methods.
 
     Parameters
     ----------
@@ -166,7 +177,7 @@ def compute_tables(store: Store, chosen: Sequence[tuple[str, int]] | None = None
             "table1": paper_tables.table1(flips, cfg.experiment.table1_k, n_boot, seed,
                                           chosen)})
     if "table2" in groups:
-        rows = pd.concat([table2_rows(store, *s) for s in chosen], ignore_index=True)
+        rows = pd.concat([table2_pairs(store, *s) for s in chosen], ignore_index=True)
         tables.update({"table2_pairs": rows,
                        "table2": paper_tables.table2(rows, n_boot, seed, chosen)})
     if "subset" in groups:
@@ -180,7 +191,7 @@ def compute_tables(store: Store, chosen: Sequence[tuple[str, int]] | None = None
             counts.append(count)
         tables.update({
             "subset": subset,
-            "subset_recovery": paper_tables.subset_recovery(subset, n_boot, seed),
+            "subset_recovery": paper_tables.recovery_rates(subset, n_boot, seed),
             "detected_counts": pd.concat(counts, ignore_index=True),
             "fidelity": paper_tables.fidelity_table(subset, n_boot, seed)})
     return tables

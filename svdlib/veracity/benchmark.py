@@ -14,52 +14,59 @@ and the attainable rate (some k-subset flips), and each pair's smallest flipping
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from svdlib.explain.attribution import Attribution, Explainer
 from svdlib.explain.segments import Segmentation
 from svdlib.veracity.exhaustive import ExhaustiveResult, contains_smallest, exhaustive_flips
 from svdlib.veracity.measures import (
-    Decision,
-    Predict,
+    ENERGY,
+    Method,
+    StoredRelevances,
     attribution_ranking,
-    energy_ranking,
+    check_pairs,
+    energy_relevances,
+    explain_timed,
     flip_curve,
-    subset_recovery,
+    relevances_of,
+    table2_rates,
     table2_rows,
+    top_k_rates,
 )
+from svdlib.veracity.recovery import subset_partials, subset_recovery
+from svdlib.veracity.rules import Decision, Predict
 from svdlib.veracity.statistics import paired_difference, song_rate
 
-#: The reference ranking every explainer is compared with (the paper's "norm-based").
-ENERGY = "energy"
+__all__ = ["ENERGY", "BenchmarkRun", "benchmark_table", "explain_timed", "reference_rows",
+           "run_benchmark"]
 
 
 @dataclass
 class BenchmarkRun:
-    """Per-pair results of every explainer on one set of pairs.
+    """Per-pair results of every method on one set of pairs.
 
     Attributes
     ----------
     curve : pandas.DataFrame
-        ``pair, k, method, output, flipped`` for every explainer and :data:`ENERGY`.
+        ``pair, k, method, output, flipped`` for every method, :data:`ENERGY` last.
     table2 : pandas.DataFrame
-        ``pair, method, k, flipped``: δ in the explainer's positive segments (NaN k and no
-        flip for methods without signs).
+        :func:`~svdlib.veracity.measures.table2_rows` of every method (NaN k and no flip for
+        methods without signs).
     subsets : pandas.DataFrame
-        :func:`~svdlib.veracity.measures.subset_recovery` rows with a ``method`` column.
+        :func:`~svdlib.veracity.recovery.subset_recovery` rows of every explainer, with a
+        ``method`` column.
     costs : pandas.DataFrame
-        ``method, explanations, seconds, seconds_per_explanation``.
+        ``method, explanations, seconds, seconds_per_explanation`` of every explainer.
     smallest : pandas.DataFrame
         ``pair, method, k, contains``: the top k contains the pair's smallest flipping subset.
     exhaustive : ExhaustiveResult or None
         The exact references (None when not computed).
     weights : dict of str to np.ndarray
-        ``(N, n_components)`` each explainer's relevances of the adversarial excerpts.
+        ``(N, n_components)`` the relevances each explainer computed for the adversarial
+        excerpts (stored relevances are not repeated here).
     signed : dict of str to bool
         Whether each explainer's relevances have a sign.
     """
@@ -74,46 +81,6 @@ class BenchmarkRun:
     signed: dict[str, bool] = field(default_factory=dict)
 
 
-def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Attribution], float]:
-    """Explain every excerpt (batched when the explainer can), and the seconds it took."""
-    started = time.perf_counter()
-    many = getattr(explainer, "explain_many", None)
-    out = many(excerpts) if many is not None else [explainer(e) for e in excerpts]
-    return list(out), time.perf_counter() - started
-
-
-def _signed(explainer: Explainer) -> bool:
-    return bool(getattr(explainer, "signed", True))
-
-
-def _table2(original: np.ndarray, adversarial: np.ndarray, weights: np.ndarray, signed: bool,
-            segmentation: Segmentation, predict: Predict, decide: Decision,
-            target: int) -> pd.DataFrame:
-    """Table 2 of one explainer; no k and no flip for relevances without a sign."""
-    pairs = np.arange(len(original))
-    if not signed or not len(original):
-        return pd.DataFrame({"pair": pairs, "k": np.nan, "flipped": False})
-    rows = table2_rows(original, adversarial, weights, segmentation, predict, decide, target)
-    return rows[["pair", "k", "flipped_LIME"]].rename(columns={"flipped_LIME": "flipped"})
-
-
-def _one_explainer(name: str, explainer: Explainer, original: np.ndarray,
-                   adversarial: np.ndarray, segmentation: Segmentation, predict: Predict,
-                   decide: Decision, target: int, subset_ks: Sequence[int]) -> dict:
-    attributions, seconds = explain_timed(explainer, adversarial)
-    weights = np.stack([a.weights for a in attributions]) if attributions else \
-        np.zeros((0, segmentation.n_components))
-    signed = _signed(explainer)
-    table2 = _table2(original, adversarial, weights, signed, segmentation, predict, decide,
-                     target).assign(method=name)
-    subsets = subset_recovery(original, adversarial, segmentation, predict, decide, explainer,
-                              subset_ks, target if signed else 1).assign(method=name)
-    cost = {"method": name, "explanations": len(attributions), "seconds": seconds,
-            "seconds_per_explanation": seconds / max(len(attributions), 1)}
-    return {"ranking": attribution_ranking(weights, target, signed), "table2": table2,
-            "subsets": subsets, "cost": cost, "weights": weights, "signed": signed}
-
-
 def _smallest_hits(rankings: Mapping[str, np.ndarray], reference: ExhaustiveResult | None,
                    max_k: int) -> pd.DataFrame:
     """Per ranking and k ≤ max_k: does its top k contain the pair's smallest flipping subset."""
@@ -125,24 +92,47 @@ def _smallest_hits(rankings: Mapping[str, np.ndarray], reference: ExhaustiveResu
                      ignore_index=True)
 
 
+def _per_method(original: np.ndarray, adversarial: np.ndarray, segmentation: Segmentation,
+                predict: Predict, decide: Decision, methods: Mapping[str, Method], target: int,
+                subset_ks: Sequence[int]) -> tuple[dict[str, StoredRelevances], list, list, list]:
+    """Each method's relevances and Table 2; each explainer's cost and subset recovery."""
+    partials = subset_partials(original, adversarial, segmentation, predict, decide, subset_ks)
+    relevances: dict[str, StoredRelevances] = {}
+    table2, subsets, costs = [], [], []
+    for name, method in methods.items():
+        relevances[name], seconds = relevances_of(method, adversarial, segmentation)
+        table2.append(table2_rows(original, adversarial, {name: relevances[name]}, segmentation,
+                                  predict, decide, target))
+        if seconds is not None:     # an explainer: its cost, and it explains partial adversaries
+            costs.append({"method": name, "explanations": len(original), "seconds": seconds,
+                          "seconds_per_explanation": seconds / max(len(original), 1)})
+            subsets.append(subset_recovery(partials, method, segmentation,
+                                           target).assign(method=name))
+    return relevances, table2, subsets, costs
+
+
 def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: Segmentation,
-                  predict: Predict, decide: Decision, explainers: Mapping[str, Explainer],
+                  predict: Predict, decide: Decision, methods: Mapping[str, Method],
                   target: int = 1, ks: Sequence[int] | None = None,
                   subset_ks: Sequence[int] = (1, 3, 5), max_k: int = 3,
-                  exhaustive: bool = True,
-                  rankings: Mapping[str, np.ndarray] | None = None) -> BenchmarkRun:
-    """Every explainer on the same pairs, with the energy ranking and the exact references.
+                  exhaustive: bool = True) -> BenchmarkRun:
+    """Every method on the same pairs, with the energy ranking and the exact references.
 
     Parameters
     ----------
     original, adversarial : np.ndarray
         ``(N, frames, bands)`` excerpts of the pairs (the adversarial ones flip the decision).
     segmentation : Segmentation
-        The grid every explainer gives its relevances for.
+        The grid every method gives its relevances for.
     predict, decide
-        The model's outputs and the decision rule (see :mod:`svdlib.veracity.measures`).
-    explainers : mapping of str to callable
-        Name → ``excerpt -> Attribution`` (e.g. :func:`~svdlib.explain.explainers.make_explainer`).
+        The model's outputs and the decision rule (see :mod:`svdlib.veracity.rules`).
+    methods : mapping of str to method
+        Name → an explainer ``excerpt -> Attribution`` (e.g.
+        :func:`~svdlib.explain.explainers.make_explainer`), timed, or relevances
+        ``(N, n_components)`` of the adversarial excerpts computed before (an array or
+        :class:`~svdlib.veracity.measures.StoredRelevances`: no cost and no subset recovery).
+        :data:`ENERGY` (:func:`~svdlib.veracity.measures.energy_relevances`) is added last
+        unless given.
     target : {0, 1}
         The attack's direction (orders signed relevances).
     ks : sequence of int, optional
@@ -153,33 +143,34 @@ def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: S
         Largest subset size of the exhaustive search.
     exhaustive : bool
         Compute the exact references.
-    rankings : mapping of str to np.ndarray, optional
-        Precomputed rankings ``(N, n_components)`` that join the flip curve (e.g. stored
-        explanations), without a cost, Table 2 or subset recovery.
 
     Returns
     -------
     BenchmarkRun
         The per-pair tables.
     """
-    results = {name: _one_explainer(name, explainer, original, adversarial, segmentation,
-                                    predict, decide, target, subset_ks)
-               for name, explainer in explainers.items()}
-    rankings = {**{name: r["ranking"] for name, r in results.items()}, **(rankings or {})}
-    rankings[ENERGY] = energy_ranking(original, adversarial, segmentation)
-    curve = flip_curve(original, adversarial, rankings, segmentation, predict, decide, ks)
+    original, adversarial = check_pairs(original, adversarial, segmentation)
+    ordered = {name: method for name, method in methods.items() if name != ENERGY}
+    ordered[ENERGY] = methods[ENERGY] if ENERGY in methods else \
+        energy_relevances(original, adversarial, segmentation)
+    relevances, table2, subsets, costs = _per_method(original, adversarial, segmentation,
+                                                     predict, decide, ordered, target, subset_ks)
+    curve = flip_curve(original, adversarial, relevances, segmentation, predict, decide, ks,
+                       target)
     reference = exhaustive_flips(original, adversarial, segmentation, predict, decide,
                                  max_k) if exhaustive and len(original) else None
-    smallest = _smallest_hits(rankings, reference, max_k)
+    rankings = {name: attribution_ranking(r.weights, target, r.signed)
+                for name, r in relevances.items()}
+    explainers = [c["method"] for c in costs]
     return BenchmarkRun(
-        curve=curve,
-        table2=pd.concat([r["table2"] for r in results.values()], ignore_index=True),
-        subsets=pd.concat([r["subsets"] for r in results.values()], ignore_index=True),
-        costs=pd.DataFrame([r["cost"] for r in results.values()]),
-        smallest=smallest,
-        exhaustive=reference,
-        weights={name: r["weights"] for name, r in results.items()},
-        signed={name: r["signed"] for name, r in results.items()})
+        curve=curve, table2=pd.concat(table2, ignore_index=True),
+        subsets=pd.concat(subsets, ignore_index=True) if subsets else pd.DataFrame(
+            columns=["k", "pair", "all_detected", "method"]),
+        costs=pd.DataFrame(costs, columns=["method", "explanations", "seconds",
+                                           "seconds_per_explanation"]),
+        smallest=_smallest_hits(rankings, reference, max_k), exhaustive=reference,
+        weights={m: relevances[m].weights for m in explainers},
+        signed={m: relevances[m].signed for m in explainers})
 
 
 def _rate(flags: np.ndarray, songs: np.ndarray, n_boot: int, seed: int,
@@ -205,22 +196,18 @@ def _area(curve: pd.DataFrame, method: str, songs: np.ndarray, n_boot: int,
             "area ci_high": gap.high}
 
 
-def _method_row(run: BenchmarkRun, method: str, songs: np.ndarray, k: int,
-                n_boot: int, seed: int) -> dict:
-    curve = run.curve[run.curve["method"] == method]
-    at_k = curve[curve["k"] == k].sort_values("pair")
-    row = {"method": method, **_rate(at_k["flipped"], songs[at_k["pair"].to_numpy(int)],
-                                     n_boot, seed)}
+def _method_row(run: BenchmarkRun, method: str, rates: pd.DataFrame, table2: pd.DataFrame,
+                songs: np.ndarray, k: int, n_boot: int, seed: int) -> dict:
+    row = {"method": method, **{c: rates.loc[method, c] if method in rates.index else np.nan
+                                for c in ("percent", "ci_low", "ci_high")}}
     for prefix in ("table2", "subset recovery", "contains smallest"):      # NaN unless known
         row.update({f"{prefix} %": np.nan, f"{prefix} ci_low": np.nan,
                     f"{prefix} ci_high": np.nan})
     row.update(_area(run.curve, method, songs, n_boot, seed))
-    t2 = run.table2[run.table2["method"] == method].sort_values("pair")
-    signed = bool(t2["k"].notna().all()) if len(t2) else False
-    if signed:
-        row.update(_rate(t2["flipped"], songs[t2["pair"].to_numpy(int)], n_boot, seed,
-                         "table2"))
-    row["table2 mean k"] = float(t2["k"].mean()) if signed else np.nan
+    if method in table2.index and np.isfinite(table2.loc[method, "mean k"]):
+        row.update({f"table2 {c}": table2.loc[method, c] for c in ("ci_low", "ci_high")})
+        row["table2 %"] = table2.loc[method, "percent"]
+    row["table2 mean k"] = table2.loc[method, "mean k"] if method in table2.index else np.nan
     subsets = run.subsets[run.subsets["method"] == method]
     if len(subsets):
         row.update(_rate(subsets["all_detected"], songs[subsets["pair"].to_numpy(int)], n_boot,
@@ -304,13 +291,14 @@ def benchmark_table(run: BenchmarkRun, songs: Sequence | np.ndarray | None = Non
     at_k = references[references["k"] == k].sort_values("pair") if references is not None \
         else pd.DataFrame(columns=["pair", "chance", "attainable"])
     chance = pd.Series(at_k["chance"].to_numpy(float), index=at_k["pair"].to_numpy(int))
-    methods = [m for m in dict.fromkeys(run.curve["method"]) if m != ENERGY]
-    rows = [_method_row(run, m, song_ids, k, n_boot, seed) | _vs_chance(run, m, chance, song_ids,
-                                                                        k, n_boot, seed)
-            for m in methods]
-    rows.sort(key=lambda r: -np.nan_to_num(r["percent"], nan=-1))
-    rows.append(_method_row(run, ENERGY, song_ids, k, n_boot, seed)
-                | _vs_chance(run, ENERGY, chance, song_ids, k, n_boot, seed))
+    rates = top_k_rates(run.curve, k, song_ids, n_boot=n_boot, seed=seed).set_index("method")
+    table2 = table2_rates(run.table2, song_ids, n_boot, seed).set_index("method")
+    rows = [_method_row(run, m, rates, table2, song_ids, k, n_boot, seed)
+            | _vs_chance(run, m, chance, song_ids, k, n_boot, seed)
+            for m in dict.fromkeys([*run.curve["method"], ENERGY])]
+    rows = sorted((r for r in rows if r["method"] != ENERGY),
+                  key=lambda r: -np.nan_to_num(r["percent"], nan=-1)) + \
+        [r for r in rows if r["method"] == ENERGY]
     if len(at_k):
         rows += reference_rows(at_k["chance"].to_numpy(float),
                                at_k["attainable"].to_numpy(float),

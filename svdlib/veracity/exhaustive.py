@@ -18,16 +18,16 @@ paper's 5 × 4 grid with ``max_k = 3``. The forward passes are batched across pa
 
 The order of the subsets is fixed: k ascending, and within one k lexicographic by segment ids
 (the order of :func:`itertools.combinations`). The smallest flipping subset is the first
-flipping subset of the smallest k in that order; with a ``margin`` callable
-(:func:`threshold_margin`, :func:`class_margin`) it is, among the flipping subsets of the
-smallest k, the one with the largest decision margin (ties still go to the lexicographically
+flipping subset of the smallest k in that order; with ``by_margin`` it is, among the flipping
+subsets of the smallest k, the one with the largest margin of the decision rule
+(:meth:`~svdlib.veracity.rules.DecisionRule.margin`; ties still go to the lexicographically
 first).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
 
@@ -37,62 +37,7 @@ from tqdm.auto import tqdm
 
 from svdlib.explain.segments import Segmentation
 from svdlib.veracity.flips import compose_partial
-from svdlib.veracity.measures import Decision, Predict
-
-#: ``(outputs, pair)`` → float ``(M,)``: how clearly each output is flipped (larger: more).
-Margin = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def threshold_margin(target: int, threshold: float) -> Margin:
-    """A binary model's margin: P(class 1) beyond the threshold towards ``target``.
-
-    Parameters
-    ----------
-    target : {0, 1}
-        The attack's class, as in :func:`~svdlib.veracity.measures.threshold_rule`.
-    threshold : float
-        The model's decision threshold.
-
-    Returns
-    -------
-    callable
-        ``margin(outputs, pair)``: ``p − threshold`` for target 1, ``threshold − p`` for 0.
-    """
-    if target not in (0, 1):
-        raise ValueError(f"target must be 0 or 1, got {target!r}")
-    sign = 1.0 if target == 1 else -1.0
-
-    def margin(outputs: np.ndarray, pair: np.ndarray) -> np.ndarray:
-        del pair
-        return sign * (np.asarray(outputs, dtype=float).reshape(-1) - threshold)
-
-    return margin
-
-
-def class_margin(original_classes: Sequence[int] | np.ndarray) -> Margin:
-    """A multi-class model's margin: the best other class's score minus the original's.
-
-    Parameters
-    ----------
-    original_classes : array-like of int
-        ``(N,)`` each pair's original class (as for ``class_change_rule``).
-
-    Returns
-    -------
-    callable
-        ``margin(outputs, pair)`` for ``(M, C)`` scores.
-    """
-    classes = np.asarray(original_classes, dtype=int)
-
-    def margin(outputs: np.ndarray, pair: np.ndarray) -> np.ndarray:
-        scores = np.array(outputs, dtype=float)
-        if scores.ndim != 2:
-            raise ValueError(f"class_margin needs (M, C) outputs, got {scores.shape}")
-        rows, own = np.arange(len(scores)), classes[np.asarray(pair, dtype=int)]
-        mine, scores[rows, own] = scores[rows, own].copy(), -np.inf
-        return scores.max(axis=1) - mine
-
-    return margin
+from svdlib.veracity.rules import Decision, Predict
 
 
 def k_subsets(n_components: int, k: int) -> np.ndarray:
@@ -207,7 +152,7 @@ def _check_inputs(original: np.ndarray, adversarial: np.ndarray, segmentation: S
 
 def _evaluate(original: np.ndarray, adversarial: np.ndarray, selection: np.ndarray,
               segmentation: Segmentation, predict: Predict, decide: Decision,
-              margin: Margin | None, batch_size: int,
+              by_margin: bool, batch_size: int,
               progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """Flags and margins ``(N, S)`` of every pair × selection, in batches across pairs."""
     n_sel, total = len(selection), len(original) * len(selection)
@@ -221,8 +166,9 @@ def _evaluate(original: np.ndarray, adversarial: np.ndarray, selection: np.ndarr
             if len(outputs) != len(pair):
                 raise ValueError(f"predict gave {len(outputs)} outputs for {len(pair)} excerpts")
             flags[pair, sub] = np.asarray(decide(outputs, pair), dtype=bool).reshape(-1)
-            if margin is not None:
-                scores[pair, sub] = np.asarray(margin(outputs, pair), dtype=float).reshape(-1)
+            if by_margin:
+                scores[pair, sub] = np.asarray(decide.margin(outputs, pair),
+                                               dtype=float).reshape(-1)
             bar.update(len(pair))
     return flags, scores
 
@@ -251,7 +197,7 @@ def _smallest(flips: Sequence[np.ndarray], scores: Sequence[np.ndarray],
 def exhaustive_flips(original: np.ndarray, adversarial: np.ndarray,
                      segmentation: Segmentation, predict: Predict, decide: Decision,
                      max_k: int = 3, batch_size: int = 512, progress: bool = False,
-                     margin: Margin | None = None) -> ExhaustiveResult:
+                     by_margin: bool = False) -> ExhaustiveResult:
     """Whether δ kept in each subset of at most ``max_k`` segments flips the decision.
 
     Parameters
@@ -262,9 +208,9 @@ def exhaustive_flips(original: np.ndarray, adversarial: np.ndarray,
         The grid over ``(frames, bands)``.
     predict : callable
         ``(M, frames, bands)`` float32 → outputs ``(M,)`` or ``(M, C)``.
-    decide : callable
-        The decision rule (:func:`~svdlib.veracity.measures.threshold_rule`,
-        :func:`~svdlib.veracity.measures.class_change_rule`); called with each output's pair.
+    decide : DecisionRule or callable
+        The decision rule (:func:`~svdlib.veracity.rules.threshold_rule`,
+        :func:`~svdlib.veracity.rules.class_change_rule`); called with each output's pair.
     max_k : int
         The largest subset size (3: ``C(20, 1) + C(20, 2) + C(20, 3) = 1350`` partial
         adversaries per pair on the 5 × 4 grid).
@@ -273,11 +219,10 @@ def exhaustive_flips(original: np.ndarray, adversarial: np.ndarray,
         results do not depend on it.
     progress : bool
         Show a tqdm progress bar over the partial adversaries.
-    margin : callable, optional
-        ``(outputs, pair)`` → float ``(M,)``, larger for a clearer flip
-        (:func:`threshold_margin`, :func:`class_margin`). With it the smallest flipping
-        subset is the one of largest margin among those of the smallest k; without it the
-        lexicographically first one.
+    by_margin : bool
+        Choose the smallest flipping subset by the rule's margin (a
+        :class:`~svdlib.veracity.rules.DecisionRule`): the one of largest margin among those
+        of the smallest k; otherwise the lexicographically first one.
 
     Returns
     -------
@@ -286,17 +231,20 @@ def exhaustive_flips(original: np.ndarray, adversarial: np.ndarray,
     """
     original, adversarial = _check_inputs(original, adversarial, segmentation, max_k,
                                           batch_size)
+    if by_margin and not callable(getattr(decide, "margin", None)):
+        raise ValueError("by_margin needs a decision rule with a margin (threshold_rule, "
+                         "class_change_rule)")
     n = segmentation.n_components
     subsets = [k_subsets(n, k) for k in range(1, max_k + 1)]
     selection = np.concatenate([np.eye(n, dtype=bool)[s].any(axis=1) for s in subsets])
     flags, scores = _evaluate(original, adversarial, selection, segmentation, predict,
-                              decide, margin, batch_size, progress)
+                              decide, by_margin, batch_size, progress)
     bounds = np.cumsum([0] + [comb(n, k) for k in range(1, max_k + 1)])
     flips = tuple(flags[:, a:b] for a, b in itertools.pairwise(bounds))
     per_k = [scores[:, a:b] for a, b in itertools.pairwise(bounds)]
-    smallest, margins = _smallest(flips, per_k, subsets, margin is not None)
+    smallest, margins = _smallest(flips, per_k, subsets, by_margin)
     return ExhaustiveResult(n, max_k, tuple(subsets), flips, tuple(smallest), margins,
-                            "margin" if margin is not None else "lexicographic")
+                            "margin" if by_margin else "lexicographic")
 
 
 @dataclass(frozen=True, eq=False)

@@ -44,7 +44,7 @@ from svdlib.explain.segments import Segmentation
 from svdlib.veracity.measures import energy_ranking
 
 #: One pair's segment ids: ids, one id, a space-separated string of ids (as in
-#: :func:`~svdlib.veracity.measures.subset_recovery`'s columns), or None (no segment).
+#: :func:`~svdlib.veracity.recovery.subset_recovery`'s columns), or None (no segment).
 SegmentIds = Iterable[int] | np.ndarray | int | str | None
 
 

@@ -2,99 +2,68 @@
 
 Every function takes what a researcher has in hand: the original and adversarial excerpts
 ``(N, frames, bands)`` of N pairs, a :class:`~svdlib.explain.segments.Segmentation` of the
-excerpt, rankings or attributions per segment, a ``predict`` callable and a decision rule that
-says when the model's output counts as flipped:
+excerpt, the methods to measure, a ``predict`` callable and a decision rule
+(:mod:`svdlib.veracity.rules`: :func:`~svdlib.veracity.rules.threshold_rule`,
+:func:`~svdlib.veracity.rules.class_change_rule`).
 
-* :func:`threshold_rule` for a binary model whose ``predict`` returns P(class 1) ``(M,)`` (the
-  paper: P(sing) against the detector's threshold, towards the attack's target class);
-* :func:`class_change_rule` for a multi-class model whose ``predict`` returns ``(M, C)`` scores:
-  flipped when the predicted class differs from the pair's original class.
+A **method** is either an explainer (a callable ``excerpt -> Attribution``, called on the
+adversarial excerpts) or relevances computed before, ``(N, n_components)`` (an array, or
+:class:`StoredRelevances` to say that they have no sign or to carry fidelities: what Quantus
+calls ``a_batch``). The energy of δ is one such method (:func:`energy_relevances`).
 
 An adversarial perturbation ``δ = adversarial − original`` is ground truth the model provably
-uses: keep δ only in the k segments an explanation ranks first and see whether the decision
-still flips (:func:`flip_curve`, :func:`top_k_rates` for Table 1, :func:`table2_rows` for
-Table 2); keep δ only in the k segments of highest energy, explain that partial adversary and
-see whether the explanation ranks exactly those k first (:func:`subset_recovery`, Figure 3);
-:func:`~svdlib.veracity.tables.fidelity_separation` then asks whether the explainer's own
-fidelity tells its right answers from its wrong ones (Figure 4). Rates carry 95 % intervals
-that resample songs, the independent unit (:mod:`svdlib.veracity.statistics`).
+uses: keep δ only in the k segments a method ranks first and see whether the decision still
+flips (:func:`flip_curve`, :func:`top_k_rates` for Table 1, :func:`table2_rows` and
+:func:`table2_rates` for Table 2); keep δ only in the k segments of highest energy, explain that
+partial adversary and see whether the explanation ranks exactly those k first
+(:mod:`svdlib.veracity.recovery`, Figure 3). Rates carry 95 % intervals that resample songs,
+the independent unit (:mod:`svdlib.veracity.statistics`); all rates and differences of one
+call use the same ``seed``, so they resample the same songs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from svdlib.explain.attribution import Explainer
+from svdlib.explain.attribution import Attribution, Explainer
 from svdlib.explain.segments import Segmentation
-from svdlib.seeding import item_seed
-from svdlib.veracity.flips import (
-    PSingFn,
-    compose_partial,
-    is_flipped,
-    lime_ranking,
-    norm_ranking,
-    positive_count,
-    selection_masks,
-)
-from svdlib.veracity.statistics import paired_difference, song_rate
+from svdlib.veracity.flips import compose_partial, positive_count, selection_masks
+from svdlib.veracity.rules import Decision, Predict
+from svdlib.veracity.statistics import PairedDifference, paired_difference, song_rate
 
-#: ``(M, frames, bands)`` float32 excerpts → the model's outputs ``(M,)`` or ``(M, C)``.
-Predict = Callable[[np.ndarray], np.ndarray]
-#: ``(outputs, pair)`` → bool ``(M,)``: whether each output counts as flipped for its pair.
-Decision = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: The energy of δ as a method: the reference ranking every explainer is compared with (the
+#: paper calls it "norm-based").
+ENERGY = "energy"
 
 
-def threshold_rule(target: int, threshold: float) -> Decision:
-    """A binary model's decision: P(class 1) beyond the threshold towards ``target``.
+@dataclass(frozen=True, eq=False)
+class StoredRelevances:
+    """Relevances of N excerpts computed before (a stored explanation run, Quantus' ``a_batch``).
 
-    Parameters
+    Attributes
     ----------
-    target : {0, 1}
-        The class the attack drives towards: flipped means ``p > threshold`` for 1 and
-        ``p < threshold`` for 0.
-    threshold : float
-        The model's decision threshold.
-
-    Returns
-    -------
-    callable
-        ``decide(outputs, pair)`` for outputs ``(M,)`` of P(class 1).
+    weights : np.ndarray
+        ``(N, n_components)`` relevance of each segment for class 1 (or the explained class).
+    signed : bool
+        False for relevances without a sign (saliency's ``|gradient|``, the energy of δ):
+        ranked descending for either target, and no segment counts as "for" a class.
+    scores : np.ndarray or None
+        ``(N,)`` the explainer's own fidelity per excerpt (NaN where unknown).
     """
-    if target not in (0, 1):
-        raise ValueError(f"target must be 0 or 1, got {target!r}")
 
-    def decide(outputs: np.ndarray, pair: np.ndarray) -> np.ndarray:
-        del pair
-        return is_flipped(np.asarray(outputs, dtype=float).reshape(-1), target, threshold)
-
-    return decide
+    weights: np.ndarray
+    signed: bool = True
+    scores: np.ndarray | None = None
 
 
-def class_change_rule(original_classes: Sequence[int] | np.ndarray) -> Decision:
-    """A multi-class model's decision: the predicted class is not the pair's original class.
-
-    Parameters
-    ----------
-    original_classes : array-like of int
-        ``(N,)`` the class the model predicts for each pair's original excerpt.
-
-    Returns
-    -------
-    callable
-        ``decide(outputs, pair)`` for outputs ``(M, C)`` of class scores.
-    """
-    classes = np.asarray(original_classes, dtype=int)
-
-    def decide(outputs: np.ndarray, pair: np.ndarray) -> np.ndarray:
-        scores = np.asarray(outputs)
-        if scores.ndim != 2:
-            raise ValueError(f"class_change_rule needs (M, C) outputs, got {scores.shape}")
-        return scores.argmax(axis=1) != classes[np.asarray(pair, dtype=int)]
-
-    return decide
+#: What a measure takes per method: an explainer, or relevances ``(N, n_components)``.
+Method = Explainer | np.ndarray | StoredRelevances
 
 
 def attribution_ranking(attributions: np.ndarray, target: int = 1,
@@ -108,7 +77,6 @@ def attribution_ranking(attributions: np.ndarray, target: int = 1,
     target : {0, 1}
         1 orders by descending attribution; 0 by ascending (the most negative class-1
         attribution is the most relevant for class 0), as the paper does.
-
     signed : bool
         False for relevances without a sign (saliency's |gradient|): descending for either
         target (see :attr:`~svdlib.explain.attribution.Attribution.signed`).
@@ -118,13 +86,22 @@ def attribution_ranking(attributions: np.ndarray, target: int = 1,
     np.ndarray
         ``(N, n_components)`` segment ids.
     """
-    return lime_ranking(np.asarray(attributions, dtype=float), target if signed else 1)
+    weights = np.atleast_2d(np.asarray(attributions, dtype=float))
+    return np.argsort(weights if signed and target == 0 else -weights, axis=-1, kind="stable")
+
+
+def energy_relevances(original: np.ndarray, adversarial: np.ndarray,
+                      segmentation: Segmentation) -> StoredRelevances:
+    """The energy of ``δ = adversarial − original`` per segment, as unsigned relevances."""
+    delta = np.asarray(adversarial) - np.asarray(original)
+    return StoredRelevances(np.atleast_2d(segmentation.energy(delta)), signed=False)
 
 
 def energy_ranking(original: np.ndarray, adversarial: np.ndarray,
                    segmentation: Segmentation) -> np.ndarray:
     """Segments ordered by the energy of ``δ = adversarial − original``, highest first."""
-    return norm_ranking(np.asarray(adversarial) - np.asarray(original), segmentation)
+    return attribution_ranking(energy_relevances(original, adversarial, segmentation).weights,
+                               signed=False)
 
 
 def keep_top_k(original: np.ndarray, adversarial: np.ndarray, ranking: np.ndarray,
@@ -134,8 +111,9 @@ def keep_top_k(original: np.ndarray, adversarial: np.ndarray, ranking: np.ndarra
                            selection_masks(ranking, k, segmentation))
 
 
-def _check_pairs(original: np.ndarray, adversarial: np.ndarray,
-                 segmentation: Segmentation) -> tuple[np.ndarray, np.ndarray]:
+def check_pairs(original: np.ndarray, adversarial: np.ndarray,
+                segmentation: Segmentation) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs as arrays, after checking that they match each other and the segmentation."""
     original, adversarial = np.asarray(original), np.asarray(adversarial)
     if original.shape != adversarial.shape:
         raise ValueError(f"original {original.shape} and adversarial {adversarial.shape} "
@@ -146,39 +124,102 @@ def _check_pairs(original: np.ndarray, adversarial: np.ndarray,
     return original, adversarial
 
 
-def flip_curve(original: np.ndarray, adversarial: np.ndarray,
-               rankings: Mapping[str, np.ndarray], segmentation: Segmentation,
-               predict: Predict, decide: Decision,
-               ks: Sequence[int] | None = None) -> pd.DataFrame:
-    """Whether δ kept in each ranking's top k segments still flips the decision, per k.
+def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Attribution], float]:
+    """Explain every excerpt (batched when the explainer can), and the seconds it took."""
+    started = time.perf_counter()
+    many = getattr(explainer, "explain_many", None)
+    out = many(excerpts) if many is not None else [explainer(e) for e in excerpts]
+    return list(out), time.perf_counter() - started
+
+
+def stack_relevances(explainer: Explainer, found: Sequence[Attribution],
+                     segmentation: Segmentation) -> StoredRelevances:
+    """An explainer's explanations of N excerpts as :class:`StoredRelevances`."""
+    weights = np.stack([a.weights for a in found]) if found else \
+        np.zeros((0, segmentation.n_components))
+    signed = bool(getattr(explainer, "signed", True)) and all(a.signed for a in found)
+    return StoredRelevances(weights, signed, np.array([a.score for a in found], float))
+
+
+def stored_relevances(relevances: np.ndarray | StoredRelevances, n: int,
+                      segmentation: Segmentation) -> StoredRelevances:
+    """Relevances of n excerpts as :class:`StoredRelevances`, their shape checked."""
+    stored = relevances if isinstance(relevances, StoredRelevances) else \
+        StoredRelevances(np.asarray(relevances))
+    weights, width = np.asarray(stored.weights), segmentation.n_components
+    if weights.shape != (n, width):
+        raise ValueError(f"stored relevances are {weights.shape}, expected ({n}, {width}): one "
+                         "row per excerpt, one column per segment")
+    if not np.issubdtype(weights.dtype, np.floating):
+        raise ValueError(f"stored relevances must be floating point, got {weights.dtype} "
+                         "(a ranking? pass the relevances it was sorted from)")
+    return stored
+
+
+def relevances_of(method: Method, excerpts: np.ndarray,
+                  segmentation: Segmentation) -> tuple[StoredRelevances, float | None]:
+    """One method's relevances of the excerpts, and the seconds an explainer took.
+
+    Parameters
+    ----------
+    method : callable, np.ndarray or StoredRelevances
+        An explainer (called on every excerpt, :func:`explain_timed`) or relevances
+        ``(N, n_components)`` of these excerpts (an array counts as signed).
+    excerpts : np.ndarray
+        ``(N, frames, bands)``.
+    segmentation : Segmentation
+        The grid the relevances are given for.
+
+    Returns
+    -------
+    tuple
+        :class:`StoredRelevances` and the explainer's seconds (None for stored relevances).
+    """
+    if callable(method):
+        found, seconds = explain_timed(method, excerpts)
+        return stack_relevances(method, found, segmentation), seconds
+    return stored_relevances(method, len(excerpts), segmentation), None
+
+
+def flip_curve(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[str, Method],
+               segmentation: Segmentation, predict: Predict, decide: Decision,
+               ks: Sequence[int] | None = None, target: int = 1) -> pd.DataFrame:
+    """Whether δ kept in each method's top k segments still flips the decision, per k.
 
     Parameters
     ----------
     original, adversarial : np.ndarray
         ``(N, frames, bands)`` excerpts of the pairs.
-    rankings : mapping of str to np.ndarray
-        Name → ``(N, n_components)`` segment ids, most relevant first (e.g.
-        :func:`attribution_ranking` of an explainer, :func:`energy_ranking`).
+    methods : mapping of str to method
+        Name → an explainer or relevances ``(N, n_components)`` of the adversarial excerpts
+        (e.g. :func:`energy_relevances`; see :func:`relevances_of`).
     segmentation : Segmentation
         The grid over ``(frames, bands)``.
     predict : callable
         ``(M, frames, bands)`` → outputs ``(M,)`` or ``(M, C)``.
     decide : callable
-        The decision rule (:func:`threshold_rule`, :func:`class_change_rule`).
+        The decision rule (:func:`~svdlib.veracity.rules.threshold_rule`,
+        :func:`~svdlib.veracity.rules.class_change_rule`).
     ks : sequence of int, optional
         The k (default 1 … ``segmentation.n_components``).
+    target : {0, 1}
+        Orders signed relevances as :func:`attribution_ranking` does.
 
     Returns
     -------
     pandas.DataFrame
-        ``pair, k, method, output, flipped``: blocks of N rows ordered by k, then by ranking
+        ``pair, k, method, output, flipped``: blocks of N rows ordered by k, then by method
         (in the mapping's order); ``output`` is the model's output for 1-D outputs, else the
         predicted class.
     """
-    original, adversarial = _check_pairs(original, adversarial, segmentation)
+    original, adversarial = check_pairs(original, adversarial, segmentation)
     columns = ["pair", "k", "method", "output", "flipped"]
     if not len(original):
         return pd.DataFrame(columns=columns)
+    rankings = {}
+    for name, method in methods.items():
+        stored, _ = relevances_of(method, adversarial, segmentation)
+        rankings[name] = attribution_ranking(stored.weights, target, stored.signed)
     pairs = np.arange(len(original))
     frames = []
     for k in (ks if ks is not None else range(1, segmentation.n_components + 1)):
@@ -191,10 +232,21 @@ def flip_curve(original: np.ndarray, adversarial: np.ndarray,
     return pd.concat(frames, ignore_index=True)
 
 
+def difference_columns(diff: PairedDifference, a: str, b: str) -> dict[str, Any]:
+    """A paired difference ``b − a`` as table columns (``only_<a>``: pairs only a flips)."""
+    return {"difference": diff.difference, "diff_ci_low": diff.low, "diff_ci_high": diff.high,
+            "p_value": diff.p_value, "p_mcnemar": diff.p_mcnemar, f"only_{a}": diff.discordant_a,
+            f"only_{b}": diff.discordant_b}
+
+
+def _song_ids(songs: Sequence | np.ndarray | None, pairs: np.ndarray) -> np.ndarray:
+    return np.asarray(songs)[pairs] if songs is not None else pairs
+
+
 def top_k_rates(curve: pd.DataFrame, k: int = 3, songs: Sequence | np.ndarray | None = None,
                 reference: str | None = None, n_boot: int = 2000,
                 seed: int = 0) -> pd.DataFrame:
-    """Table 1 for any rankings: % of pairs flipped at k, with song-level intervals.
+    """Table 1 for any methods: % of pairs flipped at k, with song-level intervals.
 
     Parameters
     ----------
@@ -203,14 +255,15 @@ def top_k_rates(curve: pd.DataFrame, k: int = 3, songs: Sequence | np.ndarray | 
     k : int
         The number of segments (3 in the paper).
     songs : array-like, optional
-        ``(N,)`` the song of each pair, the independent unit the intervals resample (default:
-        every pair its own song).
+        The song of each pair, indexed by pair, the independent unit the intervals resample
+        (default: every pair its own song).
     reference : str, optional
         A method to compare every other one with, paired on the same pairs (e.g. the energy
-        ranking): adds ``difference`` (percentage points, method − reference), its interval
-        and the within-song sign-flip p-value.
+        ranking): adds ``difference`` (percentage points, method − reference), its interval,
+        the within-song sign-flip p-value, McNemar's p-value and the discordant pairs
+        ``only_reference`` and ``only_method``.
     n_boot, seed : int
-        Bootstrap samples and seed.
+        Bootstrap samples and seed (the same for every method: they resample the same songs).
 
     Returns
     -------
@@ -219,160 +272,111 @@ def top_k_rates(curve: pd.DataFrame, k: int = 3, songs: Sequence | np.ndarray | 
         the difference columns).
     """
     at_k = curve[curve["k"] == k]
+    by_method = {m: g.sort_values("pair") for m, g in at_k.groupby("method", sort=False)}
+    if not by_method:
+        return pd.DataFrame(columns=["method", "k", "percent", "ci_low", "ci_high", "n_pairs",
+                                     "n_songs"])
     rows = []
-    flags_of = {m: g.sort_values("pair")["flipped"].to_numpy(bool)
-                for m, g in at_k.groupby("method", sort=False)}
-    n = len(next(iter(flags_of.values()))) if flags_of else 0
-    song_ids = np.asarray(songs) if songs is not None else np.arange(n)
-    for method, flags in flags_of.items():
-        rate = song_rate(flags, song_ids, n_boot, item_seed(seed, "top_k", method, k))
+    for method, group in by_method.items():
+        pairs, flags = group["pair"].to_numpy(int), group["flipped"].to_numpy(bool)
+        own = _song_ids(songs, pairs)
+        rate = song_rate(flags, own, n_boot, seed)
         row = {"method": method, "k": k, "percent": rate.percent, "ci_low": rate.low,
                "ci_high": rate.high, "n_pairs": rate.n_pairs, "n_songs": rate.n_songs}
-        if reference is not None and reference in flags_of and method != reference:
-            diff = paired_difference(flags_of[reference], flags, song_ids, n_boot,
-                                     item_seed(seed, "top_k", method, k, "difference"))
-            row.update({"difference": diff.difference, "diff_ci_low": diff.low,
-                        "diff_ci_high": diff.high, "p_value": diff.p_value})
+        if reference is not None and reference in by_method and method != reference:
+            base = by_method[reference]
+            if not np.array_equal(base["pair"].to_numpy(int), pairs):
+                raise ValueError(f"'{method}' and '{reference}' must cover the same pairs")
+            diff = paired_difference(base["flipped"].to_numpy(bool), flags, own, n_boot, seed)
+            row.update(difference_columns(diff, "reference", "method"))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def table2_rows(original: np.ndarray, adversarial: np.ndarray, attributions: np.ndarray,
+def table2_rows(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[str, Method],
                 segmentation: Segmentation, predict: Predict, decide: Decision,
                 target: int = 1) -> pd.DataFrame:
-    """Table 2 per pair: k = the segments relevant for the target, and both selections' flips.
+    """Table 2 per pair: k = the segments a method finds relevant for the target; the flips.
+
+    For every method with signed relevances, k is the number of segments relevant for the
+    target (a positive relevance for target 1, a negative one for 0); the pair's δ is kept in
+    the method's top k and, beside it, in the k highest-energy segments.
 
     Parameters
     ----------
-    original, adversarial : np.ndarray
-        ``(N, frames, bands)`` excerpts of the pairs.
-    attributions : np.ndarray
-        ``(N, n_components)`` attributions of the adversarial excerpts (class 1 or the
-        explained class).
-    segmentation, predict, decide
+    original, adversarial, methods, segmentation, predict, decide, target
         As in :func:`flip_curve`.
-    target : {0, 1}
-        "Relevant" means a positive attribution for 1 and a negative one for 0.
 
     Returns
     -------
     pandas.DataFrame
-        ``pair, k, flipped_LIME, flipped_norm-based`` (the explainer's top k, and the k
-        highest-energy segments).
+        ``pair, method, k, flipped, energy_flipped``, N rows per method in the mapping's
+        order; methods without a sign have k NaN and nothing flipped.
     """
-    original, adversarial = _check_pairs(original, adversarial, segmentation)
-    ks = positive_count(attributions, target)
+    original, adversarial = check_pairs(original, adversarial, segmentation)
     pairs = np.arange(len(original))
-    out = {"pair": pairs, "k": ks}
-    for method, ranking in (("LIME", attribution_ranking(attributions, target)),
-                            ("norm-based", energy_ranking(original, adversarial,
-                                                          segmentation))):
-        if len(original):
+    energy = energy_ranking(original, adversarial, segmentation) if len(original) else None
+    frames = []
+    for name, method in methods.items():
+        stored, _ = relevances_of(method, adversarial, segmentation)
+        if not stored.signed or not len(original):
+            frames.append(pd.DataFrame({"pair": pairs, "method": name,
+                                        "k": np.nan if len(original) else pairs,
+                                        "flipped": False, "energy_flipped": False}))
+            continue
+        ks = positive_count(stored.weights, target)
+        flags = {}
+        for which, ranking in (("flipped", attribution_ranking(stored.weights, target)),
+                               ("energy_flipped", energy)):
             outputs = np.asarray(predict(keep_top_k(original, adversarial, ranking, ks,
                                                     segmentation)))
-            out[f"flipped_{method}"] = decide(outputs, pairs)
-        else:
-            out[f"flipped_{method}"] = np.zeros(0, bool)
-    return pd.DataFrame(out)
+            flags[which] = decide(outputs, pairs)
+        frames.append(pd.DataFrame({"pair": pairs, "method": name, "k": ks, **flags}))
+    columns = ["pair", "method", "k", "flipped", "energy_flipped"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def subset_recovery(original: np.ndarray, adversarial: np.ndarray,
-                    segmentation: Segmentation, predict: Predict, decide: Decision,
-                    explain: Explainer, ks: Sequence[int] = (1, 3, 5),
-                    target: int = 1) -> pd.DataFrame:
-    """Figure 3: δ kept in its k highest-energy segments; does the explainer rank them first.
-
-    For every k and every pair whose partial adversary (δ only in its k highest-energy
-    segments) still flips, the partial adversary is explained, and its top k segments are
-    compared with the k modified ones.
+def table2_rates(rows: pd.DataFrame, songs: Sequence | np.ndarray | None = None,
+                 n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Table 2 for any methods: % flipped with each method's k, and the energy ranking's.
 
     Parameters
     ----------
-    original, adversarial, segmentation, predict, decide
-        As in :func:`flip_curve`.
-    explain : callable
-        ``(frames, bands)`` excerpt → :class:`Attribution` (e.g. LIME with the model).
-    ks : sequence of int
-        The numbers of modified segments.
-    target : {0, 1}
-        Orders the attributions as :func:`attribution_ranking` does.
+    rows : pandas.DataFrame
+        :func:`table2_rows` (``pair, method, k, flipped, energy_flipped``).
+    songs : array-like, optional
+        As in :func:`top_k_rates`.
+    n_boot, seed : int
+        Bootstrap samples and seed (the same for every rate and difference).
 
     Returns
     -------
     pandas.DataFrame
-        ``k, pair, modified, top`` (segment ids, space-separated), ``detected`` (how many of
-        the k are in the top k), ``all_detected``, ``top1_correct`` (k = 1 only) and
-        ``fidelity`` (the explainer's score).
+        One row per method: ``method, mean k, percent, ci_low, ci_high``, the energy
+        ranking's ``energy %`` with ``energy ci_low, energy ci_high`` at the same k, the paired
+        difference energy − method (``difference``, its interval, ``p_value``, ``p_mcnemar``,
+        ``only_method``, ``only_energy``) and ``n_pairs, n_songs``. NaN for methods
+        without a sign.
     """
-    original, adversarial = _check_pairs(original, adversarial, segmentation)
-    energy = energy_ranking(original, adversarial, segmentation)
-    rows = []
-    for k in ks:
-        partial = keep_top_k(original, adversarial, energy, k, segmentation)
-        pairs = np.arange(len(original))
-        flipped = decide(np.asarray(predict(partial)), pairs) if len(partial) else pairs > 0
-        for i in np.flatnonzero(flipped):
-            attribution = explain(partial[i])
-            top = attribution_ranking(attribution.weights, target)[0, :k].tolist()
-            modified = energy[i, :k].tolist()
-            detected = len(set(modified) & set(top))
-            rows.append({"k": int(k), "pair": int(i), "modified": " ".join(map(str, modified)),
-                         "top": " ".join(map(str, top)), "detected": detected,
-                         "all_detected": detected == k,
-                         "top1_correct": top[0] == modified[0] if k == 1 else None,
-                         "fidelity": float(attribution.score)})
-    return pd.DataFrame(rows, columns=["k", "pair", "modified", "top", "detected",
-                                       "all_detected", "top1_correct", "fidelity"])
+    out = []
+    for method, group in rows.groupby("method", sort=False):
+        group = group.sort_values("pair")
+        pairs = group["pair"].to_numpy(int)
+        own = _song_ids(songs, pairs)
+        row: dict[str, Any] = {"method": method, "mean k": np.nan, "n_pairs": len(group),
+                               "n_songs": len(set(np.asarray(own).tolist()))}
+        if len(group) and group["k"].notna().all():
+            mine, energy = (group[c].to_numpy(bool) for c in ("flipped", "energy_flipped"))
+            rate, base = song_rate(mine, own, n_boot, seed), song_rate(energy, own, n_boot, seed)
+            row.update({"mean k": float(group["k"].mean()), "percent": rate.percent,
+                        "ci_low": rate.low, "ci_high": rate.high, "energy %": base.percent,
+                        "energy ci_low": base.low, "energy ci_high": base.high,
+                        **difference_columns(paired_difference(mine, energy, own, n_boot, seed),
+                                             "method", "energy")})
+        out.append(row)
+    return pd.DataFrame(out, columns=TABLE2_RATE_COLUMNS)
 
 
-# -- the paper's per-pair tables for a binary model -------------------------------------------
-FLIP_COLUMNS = ["domain", "target", "pair", "song", "frame", "k", "method", "p_sing", "flipped"]
-
-
-def flip_counts_arrays(original: np.ndarray, adversarial: np.ndarray, weights: np.ndarray,
-                       segmentation: Segmentation, predict: PSingFn, target: int,
-                       threshold: float) -> pd.DataFrame:
-    """Figure 2's per-pair rows: :func:`flip_curve` of LIME's and the energy ranking.
-
-    Parameters
-    ----------
-    original, adversarial : np.ndarray
-        ``(N, frames, bands)`` log-mel excerpts of the pairs.
-    weights : np.ndarray
-        ``(N, n_components)`` class-"sing" LIME weights of the *adversarial* excerpts.
-    segmentation : Segmentation
-        The time-frequency grid over ``(frames, bands)``.
-    predict : callable
-        ``(M, frames, bands)`` float32 array → ``(M,)`` P(sing).
-    target : {0, 1}
-        The attack's direction (see :func:`threshold_rule`).
-    threshold : float
-        The detector's threshold.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``pair, k, method, p_sing, flipped``; blocks of N rows ordered by k, then
-        method (``LIME`` first). Empty (with these columns) when there are no pairs.
-    """
-    if not len(original):
-        return pd.DataFrame(columns=["pair", "k", "method", "p_sing", "flipped"])
-    rankings = {"LIME": attribution_ranking(weights, target),
-                "norm-based": energy_ranking(original, adversarial, segmentation)}
-    curve = flip_curve(original, adversarial, rankings, segmentation, predict,
-                       threshold_rule(target, threshold))
-    return curve.rename(columns={"output": "p_sing"})
-
-
-def table2_rows_arrays(original: np.ndarray, adversarial: np.ndarray, weights: np.ndarray,
-                       segmentation: Segmentation, predict: PSingFn, target: int,
-                       threshold: float) -> pd.DataFrame:
-    """Table 2's per-pair rows for a binary model: :func:`table2_rows` with the threshold rule.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``pair, k, flipped_LIME, flipped_norm-based``, one row per pair.
-    """
-    return table2_rows(original, adversarial, weights, segmentation, predict,
-                       threshold_rule(target, threshold), target)
+TABLE2_RATE_COLUMNS = ["method", "mean k", "n_pairs", "n_songs", "percent", "ci_low", "ci_high",
+                       "energy %", "energy ci_low", "energy ci_high", "difference", "diff_ci_low",
+                       "diff_ci_high", "p_value", "p_mcnemar", "only_method", "only_energy"]

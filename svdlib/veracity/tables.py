@@ -1,12 +1,14 @@
-"""The paper's tables from per-pair results, with song-level intervals and paired tests.
+"""The paper's own tables: its names, its numbers and its formatting, over the core measures.
 
-Every function takes tidy per-pair tables (one row per pair, or per pair, k and method) that
-carry a ``song`` column, and returns a table of rates. Rates come with 95 % cluster-bootstrap
-intervals that resample test songs (:mod:`svdlib.veracity.statistics`), the numbers of pairs and
-songs
-behind them, and, where the paper compares two selections on the same pairs, the paired
-difference "norm-based − LIME" with its interval and a within-song sign-flip test. The section
-notebooks, the results page and the CLI all read these tables, so they show the same numbers.
+The paper compares two rankings, LIME's explanations and the energy of δ (the paper's
+"norm-based"), on the pairs of four settings (attack domain × direction). Its tables are the
+core measures (:mod:`svdlib.veracity.measures`, :mod:`svdlib.veracity.recovery`) of those two
+methods, the same functions the benchmark (:mod:`svdlib.veracity.benchmark`) runs on every
+explainer, with the same seed per setting (:func:`setting_seed`): the paper's Table 1 LIME row
+is the benchmark's row of the paper's LIME explanations. This module holds only what is the
+paper's: the method and column names, the paper's published numbers, the per-setting layout,
+and the conclusion in words. Per-pair tables carry a ``song`` column (the unit every interval
+resamples) and ``domain, target``; the paired difference is "norm-based − LIME".
 """
 
 from __future__ import annotations
@@ -17,93 +19,80 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from svdlib.explain.segments import Segmentation
 from svdlib.seeding import item_seed
-from svdlib.veracity.statistics import paired_difference, song_auroc, song_rate
+from svdlib.veracity.benchmark_summary import curve_rates
+from svdlib.veracity.measures import (
+    StoredRelevances,
+    energy_relevances,
+    table2_rates,
+    top_k_rates,
+)
+from svdlib.veracity.statistics import song_auroc, song_rate
 
 DOMAIN_NAMES = {"wave": "waveform", "spec": "spectrogram"}
 DIRECTION_NAMES = {1: "no sing → sing", 0: "sing → no sing"}
-METHODS = ("LIME", "norm-based")
+#: The paper's names of its two methods: LIME's explanations and the energy of δ.
+LIME, NORM = "LIME", "norm-based"
+#: Columns of the per-pair flip table (Figure 2).
+FLIP_COLUMNS = ["domain", "target", "pair", "song", "frame", "k", "method", "p_sing", "flipped"]
 
 #: The paper's numbers (Table 1: % flipped by the 3 most relevant LIME segments; Table 2:
 #: all positively weighted LIME segments vs as many highest-energy segments).
 PAPER_TABLE1 = {("wave", 1): 53.0, ("spec", 1): 41.0, ("wave", 0): 21.0, ("spec", 0): 32.0}
 PAPER_TABLE2 = {("wave", 1): (86.0, 99.0), ("spec", 1): (91.0, 98.0),
                 ("wave", 0): (49.0, 74.0), ("spec", 0): (44.0, 55.0)}
+_DIFFERENCE = {"difference": "difference", "diff_ci_low": "diff_ci_low",
+               "diff_ci_high": "diff_ci_high", "p_value": "p_value", "p_mcnemar": "p_mcnemar"}
 
 
-def _rate_columns(rate: Any) -> dict[str, Any]:
-    return {"percent": rate.percent, "ci_low": rate.low, "ci_high": rate.high}
+def setting_seed(seed: int, domain: str, target: int) -> int:
+    """The bootstrap seed of one setting: every rate of the setting, paper's and benchmark's."""
+    return item_seed(seed, "benchmark", domain, target)
 
 
-def _difference_columns(diff: Any) -> dict[str, Any]:
-    return {"difference": diff.difference, "diff_ci_low": diff.low, "diff_ci_high": diff.high,
-            "p_value": diff.p_value, "p_mcnemar": diff.p_mcnemar,
-            "only_LIME": diff.discordant_a, "only_norm": diff.discordant_b}
+def paper_methods(original: np.ndarray, adversarial: np.ndarray, weights: np.ndarray,
+                  segmentation: Segmentation) -> dict[str, StoredRelevances]:
+    """The paper's two methods under its names: LIME's stored weights, the energy of δ.
+
+    Parameters
+    ----------
+    original, adversarial : np.ndarray
+        ``(N, frames, bands)`` excerpts of the pairs.
+    weights : np.ndarray
+        ``(N, n_components)`` class-"sing" LIME weights of the *adversarial* excerpts.
+    segmentation : Segmentation
+        The grid of the weights.
+    """
+    return {LIME: StoredRelevances(np.asarray(weights, dtype=float)),
+            NORM: energy_relevances(original, adversarial, segmentation)}
+
+
+def paper_table2_pairs(rows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~svdlib.veracity.measures.table2_rows` of LIME in the paper's columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``pair, k, flipped_LIME, flipped_norm-based``.
+    """
+    mine = rows[rows["method"] == LIME]
+    return pd.DataFrame({"pair": mine["pair"].to_numpy(), "k": mine["k"].to_numpy(),
+                         f"flipped_{LIME}": mine["flipped"].to_numpy(bool),
+                         f"flipped_{NORM}": mine["energy_flipped"].to_numpy(bool)})
+
+
+def pair_songs(table: pd.DataFrame) -> np.ndarray:
+    """The song of each pair, indexed by pair number, from a per-pair table's ``song`` column."""
+    first = table.drop_duplicates("pair")
+    songs = np.empty(int(first["pair"].max()) + 1 if len(first) else 0, dtype=object)
+    songs[first["pair"].to_numpy(int)] = first["song"].to_numpy()
+    return songs
 
 
 def _setting_columns(domain: str, target: int) -> dict[str, Any]:
     return {"direction": DIRECTION_NAMES[target], "attack": DOMAIN_NAMES[domain],
             "domain": domain, "target": target}
-
-
-def _by_method(table: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flags of LIME and norm-based at ``k``, aligned by pair, and the pairs' songs."""
-    at_k = table[table["k"] == k]
-    lime = at_k[at_k["method"] == "LIME"].sort_values("pair")
-    norm = at_k[at_k["method"] == "norm-based"].sort_values("pair")
-    if not np.array_equal(lime["pair"].to_numpy(), norm["pair"].to_numpy()):
-        raise ValueError("LIME and norm-based rows must cover the same pairs")
-    return (lime["flipped"].to_numpy(bool), norm["flipped"].to_numpy(bool),
-            lime["song"].to_numpy())
-
-
-def flip_curves(flips: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Figure 2's curves: % flipped per setting, method and k, with song-level intervals.
-
-    Parameters
-    ----------
-    flips : pandas.DataFrame
-        Columns ``domain, target, pair, song, k, method, flipped``.
-    n_boot, seed : int
-        Bootstrap samples and seed.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``domain, target, method, k, percent, ci_low, ci_high, n, n_songs``.
-    """
-    rows = []
-    for (domain, target, method, k), group in flips.groupby(["domain", "target", "method", "k"],
-                                                             sort=False):
-        rate = song_rate(group["flipped"].to_numpy(bool), group["song"].to_numpy(), n_boot,
-                         item_seed(seed, "curve", domain, target, method, k))
-        rows.append({"domain": domain, "target": int(target), "method": method, "k": int(k),
-                     **_rate_columns(rate), "n": rate.n_pairs, "n_songs": rate.n_songs})
-    return pd.DataFrame(rows, columns=["domain", "target", "method", "k", "percent", "ci_low",
-                                       "ci_high", "n", "n_songs"])
-
-
-def flip_differences(flips: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Figure 2's comparison: norm-based − LIME per setting and k, paired on the same pairs.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``domain, target, k, difference, diff_ci_low, diff_ci_high, p_value, p_mcnemar,
-        only_LIME, only_norm, n, n_songs`` (differences in percentage points).
-    """
-    rows = []
-    for (domain, target), table in flips.groupby(["domain", "target"], sort=False):
-        for k in sorted(table["k"].unique()):
-            lime, norm, songs = _by_method(table, int(k))
-            diff = paired_difference(lime, norm, songs, n_boot,
-                                     item_seed(seed, "difference", domain, target, int(k)))
-            rows.append({"domain": domain, "target": int(target), "k": int(k),
-                         **_difference_columns(diff), "n": diff.n_pairs,
-                         "n_songs": diff.n_songs})
-    return pd.DataFrame(rows, columns=["domain", "target", "k", "difference", "diff_ci_low",
-                                       "diff_ci_high", "p_value", "p_mcnemar", "only_LIME",
-                                       "only_norm", "n", "n_songs"])
 
 
 def _groups(table: pd.DataFrame,
@@ -117,6 +106,65 @@ def _groups(table: pd.DataFrame,
             for d, t in settings]
 
 
+def _compared(flips: pd.DataFrame, k: int, n_boot: int, seed: int) -> dict[str, dict]:
+    """Per method its :func:`top_k_rates` row at k, norm-based paired with LIME."""
+    rates = top_k_rates(flips, k, pair_songs(flips), LIME, n_boot, seed)
+    nan = {"percent": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_pairs": 0, "n_songs": 0,
+           **dict.fromkeys(_DIFFERENCE, np.nan), "only_reference": 0, "only_method": 0}
+    out = {}
+    for method in (LIME, NORM):
+        row = {**nan, **rates[rates["method"] == method].iloc[0].to_dict()} \
+            if (rates["method"] == method).any() else dict(nan)
+        out[method] = {c: int(v) if c.startswith(("n_", "only_")) and pd.notna(v) else v
+                       for c, v in row.items()}
+    return out
+
+
+def flip_curves(flips: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Figure 2's curves: % flipped per setting, method and k, with song-level intervals.
+
+    Parameters
+    ----------
+    flips : pandas.DataFrame
+        Columns ``domain, target, pair, song, k, method, flipped``.
+    n_boot, seed : int
+        Bootstrap samples and seed (of the run; each setting's is :func:`setting_seed`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``domain, target, method, k, percent, ci_low, ci_high, n, n_songs``.
+    """
+    out = [curve_rates(rows, pair_songs(rows), n_boot, setting_seed(seed, d, t))
+           .assign(domain=d, target=t) for (d, t), rows in _groups(flips, None)]
+    columns = ["domain", "target", "method", "k", "percent", "ci_low", "ci_high", "n", "n_songs"]
+    if not out:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(out, ignore_index=True).rename(columns={"n_pairs": "n"})[columns]
+
+
+def flip_differences(flips: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Figure 2's comparison: norm-based − LIME per setting and k, paired on the same pairs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``domain, target, k, difference, diff_ci_low, diff_ci_high, p_value, p_mcnemar,
+        only_LIME, only_norm, n, n_songs`` (differences in percentage points).
+    """
+    rows = []
+    for (domain, target), table in _groups(flips, None):
+        for k in sorted(table["k"].unique()):
+            norm = _compared(table, int(k), n_boot, setting_seed(seed, domain, target))[NORM]
+            rows.append({"domain": domain, "target": int(target), "k": int(k),
+                         **{c: norm[c] for c in _DIFFERENCE}, "only_LIME": norm["only_reference"],
+                         "only_norm": norm["only_method"], "n": norm["n_pairs"],
+                         "n_songs": norm["n_songs"]})
+    return pd.DataFrame(rows, columns=["domain", "target", "k", "difference", "diff_ci_low",
+                                       "diff_ci_high", "p_value", "p_mcnemar", "only_LIME",
+                                       "only_norm", "n", "n_songs"])
+
+
 def table1(flips: pd.DataFrame, k: int = 3, n_boot: int = 2000, seed: int = 0,
            settings: Sequence[tuple[str, int]] | None = None) -> pd.DataFrame:
     """Table 1: % flipped by the k most relevant LIME segments, the energy ranking beside it.
@@ -128,7 +176,7 @@ def table1(flips: pd.DataFrame, k: int = 3, n_boot: int = 2000, seed: int = 0,
     k : int
         The number of segments.
     n_boot, seed : int
-        Bootstrap samples and seed.
+        Bootstrap samples and seed (of the run; each setting's is :func:`setting_seed`).
     settings : sequence of (domain, target), optional
         The rows, in order (default: the settings in ``flips``); one without pairs gets NaNs.
 
@@ -140,16 +188,14 @@ def table1(flips: pd.DataFrame, k: int = 3, n_boot: int = 2000, seed: int = 0,
     """
     rows = []
     for key, table in _groups(flips, settings):
-        lime, norm, songs = _by_method(table, k)
-        lime_rate = song_rate(lime, songs, n_boot, item_seed(seed, "table1", *key))
-        norm_rate = song_rate(norm, songs, n_boot, item_seed(seed, "table1", *key, "norm"))
-        diff = paired_difference(lime, norm, songs, n_boot,
-                                 item_seed(seed, "table1", *key, "difference"))
-        rows.append({**_setting_columns(*key), "k": k, "n_pairs": lime_rate.n_pairs,
-                     "n_songs": lime_rate.n_songs, "LIME %": lime_rate.percent,
-                     "ci_low": lime_rate.low, "ci_high": lime_rate.high,
-                     "norm-based %": norm_rate.percent, "norm-based ci_low": norm_rate.low,
-                     "norm-based ci_high": norm_rate.high, **_difference_columns(diff),
+        rates = _compared(table, k, n_boot, setting_seed(seed, *key))
+        lime, norm = rates[LIME], rates[NORM]
+        rows.append({**_setting_columns(*key), "k": k, "n_pairs": lime["n_pairs"],
+                     "n_songs": lime["n_songs"], "LIME %": lime["percent"],
+                     "ci_low": lime["ci_low"], "ci_high": lime["ci_high"],
+                     "norm-based %": norm["percent"], "norm-based ci_low": norm["ci_low"],
+                     "norm-based ci_high": norm["ci_high"], **{c: norm[c] for c in _DIFFERENCE},
+                     "only_LIME": norm["only_reference"], "only_norm": norm["only_method"],
                      "paper %": PAPER_TABLE1[key]})
     return pd.DataFrame(rows)
 
@@ -163,7 +209,7 @@ def table2(rows: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
     rows : pandas.DataFrame
         Columns ``domain, target, pair, song, k, flipped_LIME, flipped_norm-based``.
     n_boot, seed : int
-        Bootstrap samples and seed.
+        Bootstrap samples and seed (of the run; each setting's is :func:`setting_seed`).
     settings : sequence of (domain, target), optional
         As in :func:`table1`.
 
@@ -175,24 +221,28 @@ def table2(rows: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
     """
     out = []
     for key, table in _groups(rows, settings):
-        songs = table["song"].to_numpy()
-        record: dict[str, Any] = {**_setting_columns(*key), "n_pairs": len(table),
-                                  "n_songs": len(set(songs.tolist())),
-                                  "mean k": float(table["k"].mean()) if len(table) else np.nan}
-        for method, paper in zip(METHODS, PAPER_TABLE2[key], strict=True):
-            rate = song_rate(table[f"flipped_{method}"].to_numpy(bool), songs, n_boot,
-                             item_seed(seed, "table2", *key, method))
-            record.update({f"{method} %": rate.percent, f"{method} ci_low": rate.low,
-                           f"{method} ci_high": rate.high, f"paper {method} %": paper})
-        diff = paired_difference(table["flipped_LIME"].to_numpy(bool),
-                                 table["flipped_norm-based"].to_numpy(bool), songs, n_boot,
-                                 item_seed(seed, "table2", *key, "difference"))
-        record.update(_difference_columns(diff))
+        core = pd.DataFrame({"pair": table["pair"].to_numpy(), "method": LIME,
+                             "k": table["k"].to_numpy(),
+                             "flipped": table[f"flipped_{LIME}"].to_numpy(bool),
+                             "energy_flipped": table[f"flipped_{NORM}"].to_numpy(bool)})
+        rates = table2_rates(core, pair_songs(table), n_boot, setting_seed(seed, *key))
+        rate = rates.iloc[0] if len(rates) else pd.Series(
+            {"n_pairs": 0, "n_songs": 0, "only_method": 0, "only_energy": 0}, dtype=object)
+        paper = PAPER_TABLE2[key]
+        record: dict[str, Any] = {**_setting_columns(*key), "n_pairs": rate["n_pairs"],
+                                  "n_songs": rate["n_songs"], "mean k": rate.get("mean k", np.nan)}
+        for name, prefix, published in ((LIME, "", paper[0]), (NORM, "energy ", paper[1])):
+            record.update({f"{name} %": rate.get(f"{prefix}%" if prefix else "percent", np.nan),
+                           f"{name} ci_low": rate.get(f"{prefix}ci_low", np.nan),
+                           f"{name} ci_high": rate.get(f"{prefix}ci_high", np.nan),
+                           f"paper {name} %": published})
+        record.update({c: rate.get(c, np.nan) for c in _DIFFERENCE})
+        record.update({"only_LIME": rate["only_method"], "only_norm": rate["only_energy"]})
         out.append(record)
     return pd.DataFrame(out)
 
 
-def subset_recovery(subset: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def recovery_rates(subset: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Figure 3's rate: how often LIME ranks all k modified segments in its top k.
 
     Among the successful partial adversaries of each setting and k, the share whose k
@@ -212,7 +262,8 @@ def subset_recovery(subset: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> 
     for (domain, target, k), group in subset.groupby(["domain", "target", "k"], sort=False):
         rate = song_rate(group["detected"].to_numpy() == k, group["song"].to_numpy(), n_boot,
                          item_seed(seed, "recovery", domain, target, k))
-        rows.append({"domain": domain, "target": int(target), "k": int(k), **_rate_columns(rate),
+        rows.append({"domain": domain, "target": int(target), "k": int(k),
+                     "percent": rate.percent, "ci_low": rate.low, "ci_high": rate.high,
                      "n": rate.n_pairs, "n_songs": rate.n_songs})
     return pd.DataFrame(rows, columns=["domain", "target", "k", "percent", "ci_low", "ci_high",
                                        "n", "n_songs"])

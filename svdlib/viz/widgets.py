@@ -41,11 +41,11 @@ class PairView:
     weights: np.ndarray
     energy: np.ndarray
     explainer_ids: np.ndarray
-    norm_ids: np.ndarray
+    energy_ids: np.ndarray
     p_original: float
     p_adversarial: float
     p_explainer: float
-    p_norm: float
+    p_energy: float
     fidelity: float
     threshold: float
     explainer: str = "LIME (paper)"
@@ -93,18 +93,18 @@ def pair_figure(view: PairView, segmentation: Segmentation) -> plt.Figure:
     explanation_grid(view.weights, segmentation, axes[1, 0],
                      highlight=view.explainer_ids.tolist(), title=f"{view.label} {what}{score}")
     energy = view.energy / max(float(view.energy.max()), 1e-12)
-    explanation_grid(energy, segmentation, axes[1, 1], highlight=view.norm_ids.tolist(),
+    explanation_grid(energy, segmentation, axes[1, 1], highlight=view.energy_ids.tolist(),
                      title="perturbation energy (relative)")
     ax = axes[1, 2]
-    names = ["original", "adversarial", f"{view.label} top-{view.k}", f"norm top-{view.k}"]
-    values = [view.p_original, view.p_adversarial, view.p_explainer, view.p_norm]
+    names = ["original", "adversarial", f"{view.label} top-{view.k}", f"energy top-{view.k}"]
+    values = [view.p_original, view.p_adversarial, view.p_explainer, view.p_energy]
     ax.barh(names[::-1], values[::-1], color=["0.6", "C3", "C0", "C1"][::-1])
     ax.axvline(view.threshold, color="k", linestyle=":", linewidth=1)
     ax.set_xlim(0, 1)
     ax.set_xlabel("P(sing)")
     mine = bool(is_flipped(view.p_explainer, view.target, view.threshold))
-    norm_flips = bool(is_flipped(view.p_norm, view.target, view.threshold))
-    ax.set_title(f"{view.label} {flip[mine]}, norm-based {flip[norm_flips]}", fontsize=10)
+    energy_flips = bool(is_flipped(view.p_energy, view.target, view.threshold))
+    ax.set_title(f"{view.label} {flip[mine]}, energy {flip[energy_flips]}", fontsize=10)
     fig.suptitle(f"{DOMAIN_NAMES[view.domain]} attack, {DIRECTION_NAMES[view.target]}: pair "
                  f"{view.index} ('{view.song}', frame {view.frame}), k = {view.k}", fontsize=11)
     fig.tight_layout()
