@@ -81,8 +81,10 @@ def unusable_parts(store: Store, split: str, short: list[str], frames: int, exce
     list of str
         None, one or two sentences (without a final full stop).
     """
+    parts: list[str] = []
+    if not short and not unlabelled:
+        return parts
     where = f"{open_layout(store.data_root()).filelists.name}/{split}"
-    parts = []
     if short:
         verb = "contributes" if len(short) == 1 else "contribute"
         parts.append(f"{_count(short)} of {where} {verb} no {excerpt} (shorter than {frames} "
