@@ -4,8 +4,9 @@ Run ``.venv/bin/python bench/bench_explainers.py [--samples 1024] [--ig-steps 32
 (``--paper``: 8192 samples, as the paper's LIME; ``--quick``: a smoke run). On the full-size
 detector (random weights, eval mode) and one random ``(115, 80)`` log-mel excerpt with the
 paper's 5 × 4 :class:`~svdlib.explain.segments.Segmentation`, every explainer is built as the
-benchmark builds it (:func:`svdlib.experiments.benchmark.explainers_of`: LIME gets the fast
-:class:`~svdlib.detector.predictor.DetectorPredictor`, the others
+benchmark builds it (:func:`svdlib.experiments.benchmark.explainers_of`, by the same
+:func:`~svdlib.explain.explainers.needs_gradient`: LIME, KernelSHAP and occlusion get the fast
+:class:`~svdlib.detector.predictor.DetectorPredictor`, the gradient methods
 ``lambda x: torch.sigmoid(predictor.module(x))``, the folded differentiable detector) and
 timed on the excerpt, together with the reference cost of the model evaluations it makes:
 
@@ -18,9 +19,11 @@ timed on the excerpt, together with the reference cost of the model evaluations 
 * random: none (it never calls the model).
 
 All paths are timed once per repeat, interleaved, and the table shows the median (and the
-range), so that the ratios compare runs made side by side under the same machine load. Two
+range), so that the ratios compare runs made side by side under the same machine load. The
 checks:
 
+* LIME at the model's cost: one explanation costs at most 1.1 × the fast forward over its
+  ``samples`` inputs;
 * perturbation throughput: KernelSHAP and occlusion each spend at most ``1 / 0.9`` of LIME's
   seconds per evaluated input (``(s / inputs) <= (s_lime / inputs_lime) / 0.9``);
 * integrated gradients: one explanation with ``n`` steps costs at most 1.3 × one forward +
@@ -47,12 +50,13 @@ from svdlib.detector.model import build_model
 from svdlib.detector.predictor import DetectorPredictor
 from svdlib.detector.settings import ModelConfig
 from svdlib.explain.attribution import SegmentExplainer
-from svdlib.explain.explainers import make_explainer
+from svdlib.explain.explainers import make_explainer, needs_gradient
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.sampling import sample_masks
 from svdlib.explain.segments import Segmentation
 
 PERTURBATION = ("kernelshap", "occlusion")
+LIME_CEILING = 1.1         # × the fast forward over LIME's inputs
 THROUGHPUT_FLOOR = 0.9     # of LIME's inputs per second
 IG_CEILING = 1.3           # × one forward + backward over n_steps inputs
 
@@ -100,12 +104,12 @@ def main() -> None:
     def probability(x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(module(x))
 
-    def build(n_samples: int, n_steps: int) -> dict[str, SegmentExplainer]:
+    def build(num_samples: int, n_steps: int) -> dict[str, SegmentExplainer]:
         """The seven explainers as :func:`~svdlib.experiments.benchmark.explainers_of`."""
-        settings = {"lime": {"num_samples": n_samples, "batch_size": batch},
-                    "kernelshap": {"n_samples": n_samples},
+        settings = {"lime": {"num_samples": num_samples, "batch_size": batch},
+                    "kernelshap": {"num_samples": num_samples},
                     "integrated_gradients": {"n_steps": n_steps}}
-        return {name: make_explainer(name, predictor if name in PERTURBATION else probability,
+        return {name: make_explainer(name, probability if needs_gradient(name) else predictor,
                                      seg, seed=0, baseline="mean", **settings.get(name, {}))
                 for name in EXPLAINERS}
 
@@ -190,6 +194,11 @@ def main() -> None:
     lime_per_input = med["lime"] / inputs["lime"]
     checks = {}
     print()
+    lime_ratio = med["lime"] / med[ref_of["lime"]]
+    ok = lime_ratio <= LIME_CEILING
+    checks["lime cost"] = {"ratio": lime_ratio, "pass": ok}
+    print(f"check LIME at the model's cost: {lime_ratio:.2f} x the fast forward over its "
+          f"{samples} inputs (needs <= {LIME_CEILING}): {'PASS' if ok else 'FAIL'}")
     for name in PERTURBATION:
         per_input = med[name] / inputs[name]
         share = lime_per_input / per_input

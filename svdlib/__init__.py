@@ -7,7 +7,7 @@ model can be tested.
 
 The names below work on plain arrays, tensors and callables (no configuration, no store)::
 
-    from svdlib import (Segmentation, attack_excerpts, lime_explainer, attribution_ranking,
+    from svdlib import (LimeExplainer, Segmentation, attack_excerpts, attribution_ranking,
                         energy_ranking, flip_curve, threshold_rule, top_k_rates)
 
 The paper's pipeline (profiles, the artifact store, the stages, the book) lives in
@@ -40,9 +40,8 @@ _EXPORTS = {
     "attack_spectrogram": "svdlib.attacks.optimise",
     "AttackDomainConfig": "svdlib.attacks.settings",
     # explanations
-    "Segmentation": "svdlib.explain.segments", "explain_excerpt": "svdlib.explain.lime",
-    "lime_explainer": "svdlib.explain.attribution", "Attribution": "svdlib.explain.attribution",
-    "Explanation": "svdlib.explain.explanation",
+    "Segmentation": "svdlib.explain.segments", "LimeExplainer": "svdlib.explain.explainers",
+    "Attribution": "svdlib.explain.attribution", "Explanation": "svdlib.explain.explanation",
     # the veracity measures
     "threshold_rule": "svdlib.veracity.measures", "class_change_rule": "svdlib.veracity.measures",
     "attribution_ranking": "svdlib.veracity.measures",
