@@ -147,9 +147,13 @@ def main() -> None:
               "integrated_gradients": f"forward+backward x{steps}",
               "saliency": "forward+backward x1", "gradient_x_input": "forward+backward x1",
               "random": None}
+    # each explainer, then its reference if new; LIME mid-sequence, between the fast forward
+    # it shares with KernelSHAP and the gradient methods, so that no end position favours it
+    order = ["occlusion", "kernelshap", "lime", *(n for n in EXPLAINERS
+                                                  if n not in ("occlusion", "kernelshap", "lime"))]
     paths: dict[str, Callable[[], object]] = {}
-    for name, e in explainers.items():       # each explainer, then its reference if new
-        paths[name] = lambda e=e: e(excerpt)
+    for name in order:
+        paths[name] = lambda e=explainers[name]: e(excerpt)
         if ref_of[name] is not None:
             paths.setdefault(ref_of[name], refs[ref_of[name]])
     paths.update({name: fn for name, fn in refs.items() if name not in paths})
