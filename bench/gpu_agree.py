@@ -10,7 +10,7 @@ folding them is not trivial) is evaluated on the CPU and on ``--device``:
   random song;
 * the fast LIME predictor (:func:`svdlib.detector.predictor.detector_predict_fn`) on the same
   excerpts;
-* one batched LIME explanation (:func:`svdlib.explain.lime.explain_excerpt`, same seed): the
+* one batched LIME explanation (:class:`svdlib.explain.explainers.LimeExplainer`, same seed): the
   neighbourhood outputs and the surrogate's weights and intercept.
 
 With TF32 off (cuDNN and cuBLAS in full float32) each maximum absolute difference must stay
@@ -34,7 +34,7 @@ from svdlib.detector.inference import predict_song
 from svdlib.detector.model import build_model
 from svdlib.detector.predictor import detector_predict_fn
 from svdlib.detector.settings import ModelConfig
-from svdlib.explain.lime import explain_excerpt
+from svdlib.explain.explainers import LimeExplainer
 from svdlib.explain.segments import Segmentation
 
 TOLERANCES = {"forward P(sing)": 1e-4, "dense song P(sing)": 1e-4,
@@ -64,8 +64,8 @@ def outputs_on(device: torch.device, net: torch.nn.Module, excerpts: torch.Tenso
     dense = predict_song(net, song, device)
     predictor = detector_predict_fn(net, device=device)
     fast = predictor(excerpts.to(device))
-    explanation = explain_excerpt(predictor, lime_input, Segmentation(), num_samples=samples,
-                                  seed=0)
+    explanation = LimeExplainer(predictor, Segmentation(), num_samples=samples,
+                                seed=0).explanation(lime_input)
     net.cpu()
     return {"forward P(sing)": probs.double().cpu().numpy(),
             "dense song P(sing)": np.asarray(dense, np.float64),

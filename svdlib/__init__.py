@@ -7,8 +7,8 @@ model can be tested.
 
 The names below work on plain arrays, tensors and callables (no configuration, no store)::
 
-    from svdlib import (Segmentation, attack_excerpts, energy_relevances, flip_curve,
-                        lime_explainer, threshold_rule, top_k_rates)
+    from svdlib import (LimeExplainer, Segmentation, attack_excerpts, energy_relevances,
+                        flip_curve, threshold_rule, top_k_rates)
 
 The paper's pipeline (profiles, the artifact store, the stages, the book) lives in
 :mod:`svdlib.experiments` and behind the ``svd`` command. See DESIGN.md for the layers.
@@ -40,8 +40,8 @@ _EXPORTS = {
     "attack_spectrogram": "svdlib.attacks.optimise",
     "AttackDomainConfig": "svdlib.attacks.settings",
     # explanations
-    "Segmentation": "svdlib.explain.segments", "explain_excerpt": "svdlib.explain.lime",
-    "lime_explainer": "svdlib.explain.attribution", "Attribution": "svdlib.explain.attribution",
+    "Segmentation": "svdlib.explain.segments", "LimeExplainer": "svdlib.explain.explainers",
+    "Attribution": "svdlib.explain.attribution",
     "Explanation": "svdlib.explain.explanation",
     # the veracity measures: decision rules, methods (an explainer or stored relevances)
     "DecisionRule": "svdlib.veracity.rules", "threshold_rule": "svdlib.veracity.rules",

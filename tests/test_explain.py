@@ -12,9 +12,10 @@ from svdlib.detector.predictor import DetectorPredictor, FoldedDetector, detecto
 from svdlib.detector.settings import ModelConfig
 from svdlib.experiments.config import LimeConfig
 from svdlib.experiments.factories import lime_settings
+from svdlib.explain.explainers import LimeExplainer
 from svdlib.explain.explanation import Explanation, stack_explanations, unstack_explanations
 from svdlib.explain.factorization import TimeFrequencyFactorization
-from svdlib.explain.lime import LimeAudioExplainer, explain_excerpt
+from svdlib.explain.lime import LimeAudioExplainer
 from svdlib.explain.neighbourhood import predict_neighborhood
 from svdlib.explain.sampling import default_kernel, neighborhood_distances, sample_masks
 from svdlib.explain.segments import Segmentation
@@ -32,6 +33,11 @@ def segment_means(batch: torch.Tensor) -> torch.Tensor:
     """``(B, 115, 80)`` → ``(B, 20)``: the mean of every segment."""
     return torch.stack([batch[(slice(None), *SEG.component_slices(c))].mean(dim=(1, 2))
                         for c in range(SEG.n_components)], dim=1)
+
+
+def explain(model, excerpt, labels=(0, 1), top_labels=None, **settings) -> Explanation:
+    """LIME's whole explanation of one excerpt, through its one entry point."""
+    return LimeExplainer(model, **settings).explanation(excerpt, labels, top_labels)
 
 
 def one_segment_model(c: int):
@@ -104,7 +110,7 @@ def test_one_segment_model_gets_that_segment_with_fidelity_one(excerpt):
     c = 6
     rows, cols = SEG.component_slices(c)
     excerpt[rows, cols] += 2.0  # switching the segment on raises P(sing)
-    exp = explain_excerpt(one_segment_model(c), excerpt, num_samples=2048, seed=0)
+    exp = explain(one_segment_model(c), excerpt, num_samples=2048, seed=0)
     assert exp.local_exp[1][0][0] == c
     weights = exp.weights(1)
     assert weights[c] > 0.3
@@ -129,16 +135,16 @@ def test_linear_model_weights_are_proportional_to_truth(excerpt, baseline):
     contrast = [excerpt[SEG.component_slices(c)].mean() - fact.baseline[SEG.component_slices(c)]
                 .mean() for c in range(SEG.n_components)]
     expected = true_w * np.asarray(contrast)
-    exp = explain_excerpt(predict, excerpt, baseline=baseline, num_samples=4096, seed=1)
+    exp = explain(predict, excerpt, baseline=baseline, num_samples=4096, seed=1)
     assert np.corrcoef(exp.weights(1), expected)[0, 1] > 0.99
     assert exp.score[1] > 0.99
 
 
 def test_seeds_and_batching(excerpt):
     predict = one_segment_model(3)
-    a = explain_excerpt(predict, excerpt, num_samples=512, seed=5, batch_size=64)
-    b = explain_excerpt(predict, excerpt, num_samples=512, seed=5, batch_size=7)
-    c = explain_excerpt(predict, excerpt, num_samples=512, seed=6)
+    a = explain(predict, excerpt, num_samples=512, seed=5, batch_size=64)
+    b = explain(predict, excerpt, num_samples=512, seed=5, batch_size=7)
+    c = explain(predict, excerpt, num_samples=512, seed=6)
     np.testing.assert_array_equal(a.neighborhood_data, b.neighborhood_data)
     np.testing.assert_allclose(a.weights(1), b.weights(1), rtol=0, atol=1e-12)
     assert a.local_exp == b.local_exp
@@ -153,8 +159,8 @@ def test_batched_equals_per_sample_path(excerpt):
         return torch.sigmoid(segment_means(batch) @ true_w.to(batch.device)
                              + 0.1 * batch.std(dim=(1, 2)))
 
-    batched = explain_excerpt(predict, excerpt, num_samples=300, seed=2, batch_size=128)
-    single = explain_excerpt(predict, excerpt, num_samples=300, seed=2, per_sample=True)
+    batched = explain(predict, excerpt, num_samples=300, seed=2, batch_size=128)
+    single = explain(predict, excerpt, num_samples=300, seed=2, per_sample=True)
     np.testing.assert_array_equal(batched.neighborhood_data, single.neighborhood_data)
     np.testing.assert_allclose(batched.neighborhood_labels, single.neighborhood_labels,
                                atol=1e-6)
@@ -168,8 +174,8 @@ def test_multiclass_numpy_model_and_top_labels(excerpt):
         means = segment_means(batch).cpu().numpy()
         return np.stack([means[:, 0], means[:, 5], means[:, 10]], axis=1)
 
-    exp = explain_excerpt(predict, excerpt, baseline="zero", num_samples=256, seed=0,
-                          labels=None, top_labels=2)
+    exp = explain(predict, excerpt, baseline="zero", num_samples=256, seed=0,
+                  labels=None, top_labels=2)
     top = np.argsort(exp.instance_output)[::-1][:2].tolist()
     assert exp.top_labels == top
     assert exp.labels == top
@@ -177,9 +183,9 @@ def test_multiclass_numpy_model_and_top_labels(excerpt):
         if label in exp.labels:
             assert exp.local_exp[label][-1][0] == comp  # negative means: the most negative
     with pytest.raises(ValueError, match="outside"):
-        explain_excerpt(predict, excerpt, num_samples=16, labels=(3,))
+        explain(predict, excerpt, num_samples=16, labels=(3,))
     with pytest.raises(ValueError, match="returned shape"):
-        explain_excerpt(lambda b: torch.zeros(len(b), 2, 2), excerpt, num_samples=16)
+        explain(lambda b: torch.zeros(len(b), 2, 2), excerpt, num_samples=16)
 
 
 @pytest.mark.parametrize("method", ["none", "auto", "forward_selection", "highest_weights",
@@ -191,8 +197,8 @@ def test_feature_selection_modes(excerpt, method):
     def predict(batch: torch.Tensor) -> torch.Tensor:
         return 0.5 + 0.05 * segment_means(batch) @ true_w.to(batch.device)
 
-    exp = explain_excerpt(predict, excerpt + 3.0, baseline="zero", num_samples=512, seed=0,
-                          feature_selection=method, num_features=3)
+    exp = explain(predict, excerpt + 3.0, baseline="zero", num_samples=512, seed=0,
+                  feature_selection=method, num_features=3)
     ids = [c for c, _ in exp.local_exp[1]]
     if method == "none":
         assert len(ids) == SEG.n_components
@@ -204,9 +210,9 @@ def test_feature_selection_modes(excerpt, method):
 
 def test_feature_selection_validation_and_absolute_sort(excerpt):
     with pytest.raises(ValueError, match="feature_selection"):
-        explain_excerpt(one_segment_model(0), excerpt, feature_selection="greedy")
-    exp = explain_excerpt(one_segment_model(0), excerpt, num_samples=128,
-                          absolute_feature_sort=True)
+        explain(one_segment_model(0), excerpt, feature_selection="greedy")
+    exp = explain(one_segment_model(0), excerpt, num_samples=128,
+                  absolute_feature_sort=True)
     magnitudes = [abs(w) for _, w in exp.local_exp[1]]
     assert magnitudes == sorted(magnitudes, reverse=True)
 
@@ -255,7 +261,7 @@ def test_get_sorted_components_semantics(excerpt):
 
 def test_arrays_round_trip(tmp_path, excerpt):
     predict = one_segment_model(4)
-    exps = [explain_excerpt(predict, excerpt + shift, num_samples=200, seed=shift)
+    exps = [explain(predict, excerpt + shift, num_samples=200, seed=shift)
             for shift in (0, 1)]
     exp = exps[0]
     save_arrays(tmp_path / "one.npz", **exp.to_arrays())
@@ -283,7 +289,7 @@ def test_arrays_round_trip(tmp_path, excerpt):
 
 def test_lime_settings_from_config(excerpt):
     kwargs = lime_settings(LimeConfig(n_time_segments=2, n_freq_segments=2, num_samples=64))
-    exp = explain_excerpt(one_segment_model(0), excerpt, seed=0, **kwargs)
+    exp = explain(one_segment_model(0), excerpt, seed=0, **kwargs)
     assert exp.n_components == 4
     assert len(exp.neighborhood_data) == 64
     assert exp.settings["kernel_width"] == 0.25
@@ -337,7 +343,7 @@ def test_toy_detector_explanation(toy_store):
         plain = torch.sigmoid(net(logmel[None], preprocess=False))[0, 0].item()
     predict = detector_predict_fn(net, device="cpu")
     assert predict.device.type == "cpu"
-    exp = explain_excerpt(predict, logmel, num_samples=256, seed=0, progress=False)
+    exp = explain(predict, logmel, num_samples=256, seed=0, progress=False)
     assert exp.model_output(1) == pytest.approx(plain, abs=1e-5)
     assert ((exp.neighborhood_labels >= 0) & (exp.neighborhood_labels <= 1)).all()
     np.testing.assert_allclose(exp.neighborhood_labels.sum(axis=1), 1.0, atol=1e-12)
@@ -365,8 +371,8 @@ def test_surrogate_is_the_kernel_weighted_ridge_by_formula():
         x = batch.reshape(len(batch), 6).double()
         return 0.3 + x @ torch.as_tensor(u) + 0.05 * x[:, 0] * x[:, 1]
 
-    exp = explain_excerpt(predict, excerpt, seg, baseline="zero", num_samples=40, seed=3,
-                          device="cpu")
+    exp = explain(predict, excerpt, segmentation=seg, baseline="zero", num_samples=40, seed=3,
+                  device="cpu")
     masks = exp.neighborhood_data.astype(np.float64)
     # the documented sampler: row 0 all ones, the rest Generator(seed).integers(0, 2)
     expected_masks = np.random.default_rng(3).integers(0, 2, (40, 6), dtype=np.uint8)

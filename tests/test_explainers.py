@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from svdlib.explain.attribution import Attribution, SegmentExplainer, lime_explainer
-from svdlib.explain.explainers import EXPLAINERS, make_explainer
-from svdlib.explain.lime import explain_excerpt
+from svdlib.explain.attribution import Attribution, SegmentExplainer
+from svdlib.explain.explainers import EXPLAINERS, LimeExplainer, make_explainer, needs_gradient
+from svdlib.explain.factorization import TimeFrequencyFactorization
+from svdlib.explain.lime import LimeAudioExplainer
 from svdlib.explain.segments import Segmentation
 
 SEG = Segmentation(8, 6, 4, 3)  # 12 segments of 2 × 2 bins
@@ -17,7 +18,7 @@ N = SEG.n_components
 SEGMENT_W = np.random.default_rng(3).permutation(
     [-0.9, -0.6, -0.35, -0.15, 0.05, 0.1, 0.2, 0.3, 0.45, 0.65, 0.8, 1.0])
 #: Small sample counts that still resolve the tests' models.
-FAST = {"lime": {"num_samples": 2048}, "kernelshap": {"n_samples": 1024},
+FAST = {"lime": {"num_samples": 2048}, "kernelshap": {"num_samples": 1024},
         "integrated_gradients": {"n_steps": 16}}
 CELLS = SEG.cell_ids()
 
@@ -229,7 +230,7 @@ def test_kernelshap_recovers_additive_contributions():
     model, w, x = linear_output()
     mean = x.astype(np.float64).mean()
     contributions = per_segment(w.astype(np.float64) * (x - mean))
-    a = explainer("kernelshap", model, n_samples=256, perturbations_per_eval=64)(x)
+    a = explainer("kernelshap", model, num_samples=256, perturbations_per_eval=64)(x)
     np.testing.assert_allclose(a.weights, contributions, atol=1e-3 * np.abs(contributions).max())
     assert a.score == pytest.approx(1.0, abs=1e-9)  # an additive model is fitted exactly
 
@@ -244,7 +245,7 @@ def test_kernelshap_agrees_with_captum_on_an_additive_model():
         theirs = KernelShap(model).attribute(
             xt, baselines=baseline, feature_mask=torch.as_tensor(CELLS)[None], n_samples=256,
             perturbations_per_eval=64, return_input_shape=False)[0].double().numpy()
-    ours = explainer("kernelshap", model, n_samples=256, perturbations_per_eval=64)(x).weights
+    ours = explainer("kernelshap", model, num_samples=256, perturbations_per_eval=64)(x).weights
     contributions = per_segment(w.astype(np.float64) * (x - x.astype(np.float64).mean()))
     scale = np.abs(contributions).max()
     np.testing.assert_allclose(theirs, contributions, atol=1e-3 * scale)
@@ -264,7 +265,7 @@ def test_kernelshap_with_captums_sampler_equals_captum(seed):
         theirs = KernelShap(model).attribute(
             xt, baselines=baseline, feature_mask=torch.as_tensor(CELLS)[None], n_samples=300,
             perturbations_per_eval=50, return_input_shape=False)[0].double().numpy()
-    ours = explainer("kernelshap", model, n_samples=300, sampler="captum", seed=seed)(x)
+    ours = explainer("kernelshap", model, num_samples=300, sampler="captum", seed=seed)(x)
     np.testing.assert_allclose(ours.weights, theirs, rtol=1e-3,
                                atol=1e-4 * np.abs(theirs).max())
     with pytest.raises(ValueError, match="unknown sampler"):
@@ -322,8 +323,8 @@ def test_kernelshap_fit_is_sklearns_weighted_linear_regression():
 def test_kernelshap_batching_does_not_change_the_result():
     model = Nonlinear(seed=3)
     x = excerpts(1, seed=5)[0]
-    one = explainer("kernelshap", model, n_samples=300, perturbations_per_eval=1)(x)
-    many = explainer("kernelshap", model, n_samples=300, perturbations_per_eval=300)(x)
+    one = explainer("kernelshap", model, num_samples=300, perturbations_per_eval=1)(x)
+    many = explainer("kernelshap", model, num_samples=300, perturbations_per_eval=300)(x)
     np.testing.assert_allclose(one.weights, many.weights, rtol=1e-6, atol=1e-9)
     assert one.score == pytest.approx(many.score, rel=1e-9)
     # completeness: the relevances add up to about f(x) − f(baseline)
@@ -335,20 +336,56 @@ def test_kernelshap_batching_does_not_change_the_result():
 
 
 # -- LIME is audioLIME's, unchanged ------------------------------------------------------------
-def test_lime_equals_lime_explainer_and_explain_excerpt():
+def test_lime_is_one_explainer_equal_to_the_audiolime_engine():
     model = Nonlinear()
     x = excerpts(1, seed=4)[0]
-    for seed in (0, 7):
-        ours = make_explainer("lime", model, SEG, seed=seed, num_samples=300)(x)
-        theirs = lime_explainer(model, SEG, seed=seed, num_samples=300)(x)
-        np.testing.assert_array_equal(ours.weights, theirs.weights)
-        assert ours.score == theirs.score
-        explanation = explain_excerpt(model, x, SEG, "mean", seed=seed, num_samples=300)
-        np.testing.assert_array_equal(ours.weights, explanation.weights(1))
-    zero = make_explainer("lime", model, SEG, seed=1, baseline="zero", num_samples=300)(x)
-    np.testing.assert_array_equal(
-        zero.weights, lime_explainer(model, SEG, seed=1, baseline="zero", num_samples=300)(x)
-        .weights)
+    for seed, baseline in ((0, "mean"), (7, "mean"), (1, "zero")):
+        lime = LimeExplainer(model, SEG, seed=seed, baseline=baseline, num_samples=300)
+        ours = lime(x)
+        assert isinstance(make_explainer("lime", model, SEG), LimeExplainer)
+        made = make_explainer("lime", model, SEG, seed=seed, baseline=baseline,
+                              num_samples=300)(x)
+        np.testing.assert_array_equal(made.weights, ours.weights)
+        # the engine, driven by hand: audioLIME's explainer on the factorized excerpt
+        factorization = TimeFrequencyFactorization(x, SEG, baseline, seed=seed)
+        engine = LimeAudioExplainer(random_state=seed).explain_instance(
+            factorization, model, labels=(0, 1), num_samples=300)
+        np.testing.assert_array_equal(ours.weights, engine.weights(1))
+        assert ours.score == engine.score[1]
+        whole = lime.explanation(x)
+        assert whole.labels == [0, 1]
+        np.testing.assert_array_equal(whole.neighborhood_data, engine.neighborhood_data)
+        np.testing.assert_array_equal(whole.weights(0), engine.weights(0))
+        np.testing.assert_array_equal(whole.weights(1), ours.weights)
+
+
+class Counting(torch.nn.Module):
+    """A model that counts the inputs it is asked to evaluate."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+        self.inputs = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.inputs += len(x)
+        return self.model(x)
+
+
+@pytest.mark.parametrize("name", ["lime", "kernelshap"])
+def test_sampling_explainers_spend_num_samples_model_evaluations(name):
+    model = Counting(Nonlinear())
+    explainer(name, model, num_samples=123)(excerpts(1)[0])
+    assert model.inputs == 123           # LIME: no probe, no extra forward of the excerpt
+    with pytest.raises(TypeError, match="n_samples"):
+        make_explainer(name, model, SEG, n_samples=123)
+
+
+def test_only_the_gradient_methods_need_a_differentiable_model():
+    assert [n for n in EXPLAINERS if needs_gradient(n)] == [
+        "integrated_gradients", "saliency", "gradient_x_input"]
+    with pytest.raises(ValueError, match="unknown explainer"):
+        needs_gradient("shap")
 
 
 # -- batching, classes, randomness -------------------------------------------------------------
@@ -405,15 +442,15 @@ def test_seeded_and_global_generators_untouched():
     model = Nonlinear()
     x = excerpts(1)[0]
     torch_state, np_state = torch.get_rng_state(), np.random.get_state()  # noqa: NPY002
-    first = explainer("kernelshap", model, n_samples=200, seed=3)(x).weights
+    first = explainer("kernelshap", model, num_samples=200, seed=3)(x).weights
     explainer("random", model, seed=3)(x)
     explainer("lime", model, num_samples=100)(x)
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], np_state[1])  # noqa: NPY002
     np.testing.assert_array_equal(
-        explainer("kernelshap", model, n_samples=200, seed=3)(x).weights, first)
+        explainer("kernelshap", model, num_samples=200, seed=3)(x).weights, first)
     assert not np.array_equal(
-        explainer("kernelshap", model, n_samples=200, seed=4)(x).weights, first)
+        explainer("kernelshap", model, num_samples=200, seed=4)(x).weights, first)
 
 
 def test_gradient_methods_need_a_differentiable_model():

@@ -8,6 +8,7 @@ import torch
 
 from svdlib import (
     Attribution,
+    LimeExplainer,
     Segmentation,
     StoredRelevances,
     attack_excerpts,
@@ -15,9 +16,7 @@ from svdlib import (
     class_change_rule,
     energy_ranking,
     energy_relevances,
-    explain_excerpt,
     flip_curve,
-    lime_explainer,
     subset_partials,
     subset_recovery,
     table2_rates,
@@ -219,7 +218,7 @@ def test_attack_excerpts_flips_a_linear_model_within_its_clip():
     assert np.allclose(1 / (1 + np.exp(-logits)), result.adv_probs, atol=1e-5)
 
 
-def test_lime_explainer_returns_explain_excerpts_weights_and_fidelity():
+def test_lime_explainer_returns_its_explanations_weights_and_fidelity():
     rng = np.random.default_rng(0)
     excerpt = rng.normal(size=SEG.shape).astype(np.float32)
     weight = torch.from_numpy(rng.normal(size=SEG.shape).astype(np.float32))
@@ -227,8 +226,8 @@ def test_lime_explainer_returns_explain_excerpts_weights_and_fidelity():
     def probability(t):
         return torch.sigmoid((t * weight).sum(dim=(1, 2)))
 
-    got = lime_explainer(probability, SEG, num_samples=128, seed=3)(excerpt)
-    ref = explain_excerpt(probability, excerpt, SEG, num_samples=128, seed=3)
+    lime = LimeExplainer(probability, SEG, num_samples=128, seed=3)
+    got, ref = lime(excerpt), lime.explanation(excerpt)
     assert np.array_equal(got.weights, ref.weights(1))
     assert got.score == ref.metrics(1)["fidelity"]
 

@@ -26,7 +26,7 @@ from svdlib.experiments.picks import check_setting, detector, load_picks
 from svdlib.experiments.store import Store
 from svdlib.experiments.work import WorkItem, raise_failures
 from svdlib.explain.attribution import SegmentExplainer
-from svdlib.explain.explainers import make_explainer
+from svdlib.explain.explainers import make_explainer, needs_gradient
 from svdlib.files import atomic_path, load_arrays, save_arrays, save_json
 from svdlib.seeding import item_seed
 from svdlib.veracity.benchmark import BenchmarkRun, benchmark_table, run_benchmark
@@ -38,14 +38,15 @@ from svdlib.veracity.tables import setting_seed
 #: The per-pair tables a setting's folder holds.
 TABLES = ("curve", "table2", "subsets", "costs", "smallest", "exhaustive")
 PAPER_LIME = "LIME (paper)"
-#: Explainers that only evaluate the model: they get the inference-mode predictor (the
-#: gradient methods get the differentiable folded module).
-PERTURBATION = ("lime", "kernelshap", "occlusion")
 
 
 def explainers_of(store: Store, predictor: object, domain: str,
                   target: int) -> dict[str, SegmentExplainer]:
-    """The profile's explainers for the detector, seeded per setting."""
+    """The profile's explainers for the detector, seeded per setting.
+
+    The gradient methods get the differentiable folded module, the others (which only
+    evaluate the model) the inference-mode predictor (:func:`needs_gradient`).
+    """
     cfg = store.cfg
     bench = cfg.benchmark
     segmentation = segmentation_from(cfg.lime)
@@ -59,11 +60,11 @@ def explainers_of(store: Store, predictor: object, domain: str,
                  "distance_metric": cfg.lime.distance_metric,
                  "feature_selection": cfg.lime.feature_selection,
                  "batch_size": cfg.lime.batch_size},
-        "kernelshap": {"n_samples": bench.kernelshap_samples or cfg.lime.num_samples},
+        "kernelshap": {"num_samples": bench.kernelshap_samples or cfg.lime.num_samples},
         "integrated_gradients": {"n_steps": bench.ig_steps},
     }
     seed = item_seed(cfg.seed, "benchmark", domain, target)
-    return {name: make_explainer(name, predictor if name in PERTURBATION else probability,
+    return {name: make_explainer(name, probability if needs_gradient(name) else predictor,
                                  segmentation, seed=seed, baseline=cfg.lime.baseline,
                                  **settings.get(name, {}))
             for name in bench.explainers}

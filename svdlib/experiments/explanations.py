@@ -23,8 +23,8 @@ from svdlib.experiments.picks import (
 )
 from svdlib.experiments.store import Store
 from svdlib.experiments.work import WorkItem, raise_failures
+from svdlib.explain.explainers import LimeExplainer
 from svdlib.explain.explanation import Explanation
-from svdlib.explain.lime import explain_excerpt
 from svdlib.files import (
     load_arrays,
     prefix_keys,
@@ -54,8 +54,9 @@ def pair_logmel(store: Store, domain: str, target: int) -> tuple[np.ndarray, np.
 def _explain(store: Store, predictor: DetectorPredictor, excerpt: np.ndarray,
              *seed_keys: Any) -> Explanation:
     cfg = store.cfg
-    return explain_excerpt(predictor, excerpt, seed=item_seed(cfg.seed, *seed_keys),
-                           labels=(0, 1), **lime_settings(cfg.lime))
+    lime = LimeExplainer(predictor, seed=item_seed(cfg.seed, *seed_keys),
+                         **lime_settings(cfg.lime))
+    return lime.explanation(excerpt, labels=(0, 1))
 
 
 def explanation_items(store: Store, domain: str, target: int) -> list[WorkItem]:

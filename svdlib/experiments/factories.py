@@ -31,7 +31,7 @@ def segmentation_from(lime: LimeConfig, n_frames: int = BLOCKLEN,
 
 def lime_settings(lime: LimeConfig, n_frames: int = BLOCKLEN,
                   n_bands: int = MEL_BANDS) -> dict[str, Any]:
-    """Keyword arguments of :func:`explain_excerpt` from a profile's LIME section.
+    """Keyword arguments of :class:`~svdlib.explain.explainers.LimeExplainer` from a profile.
 
     Parameters
     ----------

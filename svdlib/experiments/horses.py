@@ -17,8 +17,8 @@ from svdlib.experiments.factories import lime_settings
 from svdlib.experiments.picks import detector, to_logmel
 from svdlib.experiments.splits import HORSE, load_store_split, warn_unusable_songs
 from svdlib.experiments.store import Store
+from svdlib.explain.explainers import LimeExplainer
 from svdlib.explain.explanation import stack_explanations, unstack_explanations
-from svdlib.explain.lime import explain_excerpt
 from svdlib.files import load_arrays, prefix_keys, save_arrays, strip_prefix
 from svdlib.seeding import item_seed
 from svdlib.veracity.horses import (
@@ -109,11 +109,11 @@ def _explained(cfg: Config, predictor: DetectorPredictor, shape_index: int, numb
     horse = paint(attempt.excerpt, attempt.mask, attempt.intensity)
     p_original = float(predict_logmel(predictor, attempt.excerpt[None])[0])
     seeds = (cfg.seed, "horse", shape_index, number)
-    explanation = explain_excerpt(predictor, horse, seed=item_seed(*seeds, "horse"),
-                                  labels=(0, 1), **lime_settings(cfg.lime))
-    original_explanation = explain_excerpt(
-        predictor, attempt.excerpt, seed=item_seed(*seeds, "original"), labels=(0, 1),
-        **lime_settings(cfg.lime))
+    explanation = LimeExplainer(predictor, seed=item_seed(*seeds, "horse"),
+                                **lime_settings(cfg.lime)).explanation(horse, labels=(0, 1))
+    original_explanation = LimeExplainer(
+        predictor, seed=item_seed(*seeds, "original"),
+        **lime_settings(cfg.lime)).explanation(attempt.excerpt, labels=(0, 1))
     return Horse(SHAPES[shape_index], attempt.song.name, attempt.frame, attempt.excerpt, horse,
                  attempt.mask, attempt.intensity, p_original, attempt.p_horse, explanation,
                  original_explanation, flipped)

@@ -62,6 +62,10 @@ class SegmentExplainer:
     name: str = "explainer"
     #: Whether the relevances have a sign (see :attr:`Attribution.signed`).
     signed: bool = True
+    #: Whether the method needs the model's gradient (then the model must be a
+    #: differentiable module, not an inference-mode predictor); the perturbation methods only
+    #: evaluate the model and are fastest with an inference-mode predictor.
+    differentiable: bool = False
     segmentation: Segmentation
 
     def __call__(self, excerpt: np.ndarray) -> Attribution:
@@ -74,37 +78,3 @@ class SegmentExplainer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, segmentation={self.segmentation})"
-
-
-def lime_explainer(predict_fn: Callable[..., Any], segmentation: Segmentation | None = None,
-                   label: int = 1, **settings: Any) -> Explainer:
-    """LIME with audioLIME's semantics, as an :data:`Explainer`.
-
-    Parameters
-    ----------
-    predict_fn : callable
-        ``(B, frames, bands)`` float32 tensor → ``(B,)`` P(class 1) or ``(B, C)`` scores.
-    segmentation : Segmentation, optional
-        The grid (default: the paper's 5 × 4 over the excerpt).
-    label : int
-        The output column whose weights are returned (1: class 1 of a binary model).
-    **settings
-        Passed to :func:`~svdlib.explain.lime.explain_excerpt` (``num_samples``, ``seed``,
-        ``baseline``, ``kernel_width``, ...).
-
-    Returns
-    -------
-    callable
-        ``explain(excerpt) -> Attribution`` with LIME's weights and its surrogate's R².
-    """
-    from svdlib.explain.lime import explain_excerpt
-
-    labels = settings.pop("labels", (0, 1) if label in (0, 1) else (label,))
-
-    def explain(excerpt: np.ndarray) -> Attribution:
-        explanation = explain_excerpt(predict_fn, excerpt, segmentation, labels=labels,
-                                      **settings)
-        return Attribution(explanation.weights(label),
-                           float(explanation.metrics(label)["fidelity"]))
-
-    return explain

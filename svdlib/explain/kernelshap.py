@@ -37,14 +37,14 @@ def size_distribution(n_features: int) -> tuple[np.ndarray, np.ndarray]:
     return sizes, probs / probs.sum()
 
 
-def sample_coalitions(n_features: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-    """``(n_samples, n_features)`` uint8 coalitions: full, empty, then Shapley-kernel draws.
+def sample_coalitions(n_features: int, num_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(num_samples, n_features)`` uint8 coalitions: full, empty, then Shapley-kernel draws.
 
     Parameters
     ----------
     n_features : int
         ``M``, the number of players (segments).
-    n_samples : int
+    num_samples : int
         Rows, the full and empty coalitions included (at least 2).
     rng : np.random.Generator
         The randomness (consumed).
@@ -54,11 +54,11 @@ def sample_coalitions(n_features: int, n_samples: int, rng: np.random.Generator)
     np.ndarray
         1 where a segment is kept (shows the excerpt), 0 where it shows the baseline.
     """
-    if n_features < 1 or n_samples < 2:
+    if n_features < 1 or num_samples < 2:
         raise ValueError("need at least one feature and two samples")
-    rows = np.empty((n_samples, n_features), dtype=np.uint8)
+    rows = np.empty((num_samples, n_features), dtype=np.uint8)
     rows[0], rows[1] = 1, 0
-    drawn = n_samples - 2
+    drawn = num_samples - 2
     if n_features == 1:  # no size strictly between 0 and M: only full and empty exist
         rows[2:] = (np.arange(drawn) % 2 == 0)[:, None]
         return rows
@@ -117,7 +117,7 @@ def weighted_linear_fit(design: np.ndarray, targets: np.ndarray, weights: np.nda
     return coef, intercept, r2
 
 
-def sample_coalitions_captum(n_features: int, n_samples: int, seed: int | None) -> np.ndarray:
+def sample_coalitions_captum(n_features: int, num_samples: int, seed: int | None) -> np.ndarray:
     """The coalitions of captum's ``KernelShap`` after ``manual_seed(seed)``, draw for draw.
 
     The same rows as :func:`sample_coalitions` in distribution, but drawn one at a time as
@@ -125,7 +125,7 @@ def sample_coalitions_captum(n_features: int, n_samples: int, seed: int | None) 
     top ``k`` of ``M`` normal draws), from a local ``torch.Generator``. A Python loop: a few
     hundredths of a second for thousands of rows.
     """
-    if n_features < 2 or n_samples < 2:
+    if n_features < 2 or num_samples < 2:
         raise ValueError("captum's sampler needs at least two features and two samples")
     generator = torch.Generator()
     if seed is None:
@@ -136,9 +136,9 @@ def sample_coalitions_captum(n_features: int, n_samples: int, seed: int | None) 
     probs = torch.tensor(n_features - 1) / (counts * (n_features - counts))
     probs[0] = 0.0
     probs = (probs / probs.sum(-1, keepdim=True))[None]  # as torch's Categorical
-    rows = np.empty((n_samples, n_features), dtype=np.uint8)
+    rows = np.empty((num_samples, n_features), dtype=np.uint8)
     rows[0], rows[1] = 1, 0
-    for i in range(2, n_samples):
+    for i in range(2, num_samples):
         k = int(torch.multinomial(probs, 1, True, generator=generator))
         values = torch.randn(1, n_features, generator=generator)
         threshold = torch.kthvalue(values, n_features - k).values.item()

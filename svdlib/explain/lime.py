@@ -1,5 +1,10 @@
 """LIME over time-frequency segments: audioLIME v0.0.3's ``LimeAudioExplainer``, batched.
 
+This module is the engine; the one way to run LIME on an excerpt is
+:class:`svdlib.explain.explainers.LimeExplainer` (``make_explainer("lime", ...)``), whose
+``explainer(excerpt)`` gives the relevances and ``explainer.explanation(excerpt)`` the whole
+:class:`Explanation`.
+
 The method is audioLIME's (``reference/audiolime-and-detector-spec.md``, part A), fitted with
 PyPI ``lime``'s :class:`lime.lime_base.LimeBase`; the neighbourhood masks, distances and kernel
 (steps 1 and 3) live in :mod:`svdlib.explain.sampling`:
@@ -59,7 +64,6 @@ from svdlib.explain.sampling import (
     neighborhood_distances,
     sample_masks,
 )
-from svdlib.explain.segments import Segmentation
 
 
 class _AudioLimeBase(LimeBase):
@@ -275,64 +279,3 @@ def _chosen_labels(outputs: np.ndarray, labels: Iterable[int] | None,
     if labels is not None:
         return [int(k) for k in labels]
     raise ValueError("give labels or top_labels")
-
-
-def explain_excerpt(predict_fn: PredictFn, excerpt: np.ndarray | torch.Tensor,
-                    segmentation: Segmentation | None = None,
-                    baseline: str | np.ndarray | float = "mean", *, num_samples: int | str = 8192,
-                    kernel_width: float = 0.25, labels: Iterable[int] | None = (0, 1),
-                    top_labels: int | None = None, num_features: int = 100000,
-                    feature_selection: str = "auto", distance_metric: str = "cosine",
-                    fit_intercept: bool = True, absolute_feature_sort: bool = False,
-                    seed: int | np.random.Generator | np.random.RandomState | None = 0,
-                    sampler: str = "generator", batch_size: int = 256,
-                    device: torch.device | str | None = None, progress: bool = False,
-                    per_sample: bool = False, kernel: Callable | None = None,
-                    model_regressor: Any = None, highest_weights_alpha: float = 0.0,
-                    verbose: bool = False) -> Explanation:
-    """Explain a model's prediction on one log-mel excerpt with LIME (audioLIME semantics).
-
-    Factorizes the excerpt (:class:`TimeFrequencyFactorization`) and runs
-    :meth:`LimeAudioExplainer.explain_instance` on it.
-
-    Parameters
-    ----------
-    predict_fn : callable
-        ``(B, frames, bands)`` float32 tensor → ``(B,)`` P(class 1) or ``(B, C)`` scores, e.g.
-        :func:`detector_predict_fn`.
-    excerpt : array or tensor
-        ``(frames, bands)`` log-mel excerpt (time first).
-    segmentation : Segmentation, optional
-        The grid (default 5 × 4 over the excerpt).
-    baseline : str, array or float
-        ``'mean'`` (the paper's), ``'zero'``, ``'min'``, ``'max'``, ``'unif'``, ``'shuffle'``,
-        or an explicit baseline.
-    seed : int, Generator, RandomState or None
-        Randomness of the masks (and of the 'unif' / 'shuffle' baselines).
-    kernel_width, kernel, verbose, feature_selection, absolute_feature_sort
-        As for :class:`LimeAudioExplainer`.
-    sampler, highest_weights_alpha
-        As for :class:`LimeAudioExplainer` (``sampler='audiolime'`` gives audioLIME's masks).
-    labels, top_labels, num_features, num_samples, batch_size, distance_metric
-        As for :meth:`LimeAudioExplainer.explain_instance`; ``labels=(0, 1)`` are "no sing"
-        and "sing" for a probability model, the paper uses ``num_samples=8192``.
-    model_regressor, fit_intercept, device, progress, per_sample
-        As for :meth:`LimeAudioExplainer.explain_instance`.
-
-    Returns
-    -------
-    Explanation
-        The explanation (see :class:`Explanation`).
-    """
-    baseline_seed = seed if isinstance(seed, (int, np.integer, np.random.Generator)) else None
-    factorization = TimeFrequencyFactorization(excerpt, segmentation, baseline, seed=baseline_seed)
-    explainer = LimeAudioExplainer(kernel_width=kernel_width, kernel=kernel, verbose=verbose,
-                                   feature_selection=feature_selection,
-                                   absolute_feature_sort=absolute_feature_sort,
-                                   random_state=seed, sampler=sampler,
-                                   highest_weights_alpha=highest_weights_alpha)
-    return explainer.explain_instance(
-        factorization, predict_fn, labels=labels, top_labels=top_labels,
-        num_features=num_features, num_samples=num_samples, batch_size=batch_size,
-        distance_metric=distance_metric, model_regressor=model_regressor,
-        fit_intercept=fit_intercept, device=device, progress=progress, per_sample=per_sample)

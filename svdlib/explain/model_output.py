@@ -151,8 +151,6 @@ class BatchedExplainer(SegmentExplainer):
         Excerpts per call of the method; does not change the results beyond float rounding.
     """
 
-    differentiable = False
-
     def __init__(self, model: Model, segmentation: Segmentation, *, label: int = 1,
                  seed: int | None = 0, baseline: str | np.ndarray | float = "mean",
                  device: torch.device | str | None = None, batch_size: int = 32) -> None:

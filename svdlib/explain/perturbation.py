@@ -49,8 +49,8 @@ class KernelShapExplainer(BatchedExplainer):
     ----------
     model, segmentation, label, seed, baseline, device
         As for :class:`~svdlib.explain.model_output.BatchedExplainer`.
-    n_samples : int
-        Coalitions per excerpt (the budget of LIME's ``num_samples``, 8192 by default).
+    num_samples : int
+        Coalitions per excerpt, the full and empty ones included (8192 by default, as LIME's).
     perturbations_per_eval : int
         Perturbed inputs per model call; does not change the results.
     sampler : str
@@ -62,18 +62,18 @@ class KernelShapExplainer(BatchedExplainer):
     name = "kernelshap"
     samplers = ("numpy", "captum")
 
-    def __init__(self, model: Model, segmentation: Segmentation, *, n_samples: int = 8192,
+    def __init__(self, model: Model, segmentation: Segmentation, *, num_samples: int = 8192,
                  perturbations_per_eval: int = 256, sampler: str = "numpy",
                  **common: Any) -> None:
         common.pop("batch_size", None)
         super().__init__(model, segmentation, batch_size=1, **common)
-        if n_samples < 2 or perturbations_per_eval < 1:
-            raise ValueError("n_samples must be at least 2 and perturbations_per_eval positive")
+        if num_samples < 2 or perturbations_per_eval < 1:
+            raise ValueError("num_samples must be at least 2 and perturbations_per_eval positive")
         if sampler not in self.samplers:
             raise ValueError(f"unknown sampler '{sampler}'; choose one of "
                              f"{', '.join(self.samplers)}")
         self.sampler = sampler
-        self.n_samples = int(n_samples)
+        self.num_samples = int(num_samples)
         self.perturbations_per_eval = int(perturbations_per_eval)
 
     def explain_many(self, excerpts: np.ndarray) -> list[Attribution]:
@@ -95,9 +95,9 @@ class KernelShapExplainer(BatchedExplainer):
     def _shapley(self, x: torch.Tensor, baseline: torch.Tensor) -> tuple[np.ndarray, float]:
         """The relevances ``(n,)`` and the fit's R² for one ``(1, frames, bands)`` excerpt."""
         n = self.segmentation.n_components
-        coalitions = (sample_coalitions_captum(n, self.n_samples, self.seed)
+        coalitions = (sample_coalitions_captum(n, self.num_samples, self.seed)
                       if self.sampler == "captum" else
-                      sample_coalitions(n, self.n_samples, np.random.default_rng(self.seed)))
+                      sample_coalitions(n, self.num_samples, np.random.default_rng(self.seed)))
         outputs = self._predict(coalitions, x, baseline)
         coef, _, r2 = weighted_linear_fit(coalitions, outputs, shapley_weights(coalitions))
         return coef, float(r2)
