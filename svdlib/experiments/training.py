@@ -11,11 +11,15 @@ from svdlib.experiments.config import Config
 from svdlib.experiments.splits import load_store_split
 from svdlib.experiments.store import Store
 from svdlib.files import save_json
+from svdlib.locks import artifact_lock
 
 
 def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
               validate_each_epoch: bool | None = None, save_errors: bool = False) -> list[Path]:
     """Train one detector per seed (``cfg.train.seeds`` by default); skips finished ones.
+
+    Each seed trains under its model's lock (:mod:`svdlib.locks`): a second process on the
+    same results folder waits for it and then uses the finished model.
 
     Returns
     -------
@@ -24,26 +28,28 @@ def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
     """
     seeds = list(cfg.train.seeds if seeds is None else seeds)
     store.activate()
-    pending = [s for s in seeds if not _finished(store, s)]
+    do_validate = cfg.train.validate if validate_each_epoch is None else validate_each_epoch
+    songs: dict[str, list] = {}
     paths = []
-    if pending:
-        progress = cfg.run.progress
-        train_songs = load_store_split(store, "train", progress)
-        do_validate = cfg.train.validate if validate_each_epoch is None else validate_each_epoch
-        valid_songs = load_store_split(store, "valid", progress) if do_validate else []
-        device = best_device(cfg.run.device)
     for seed in seeds:
         out_dir = store.model_dir(seed)
-        if seed in pending:
-            save_json(out_dir / "config.json", cfg.to_dict())
-            train_detector(cfg.model, cfg.frontend, cfg.train, train_songs, valid_songs, out_dir,
-                           seed, device, smooth_width=cfg.evaluate.smooth_width,
-                           smooth_method=cfg.evaluate.smooth_method,
-                           validate_each_epoch=validate_each_epoch, save_errors=save_errors,
-                           progress=cfg.run.progress)
-            store.write_provenance(out_dir, "train", seed=seed,
-                                   songs={split: store.split_files(split) for split in
-                                          (["train", "valid"] if do_validate else ["train"])})
+        if not _finished(store, seed):
+            with artifact_lock(out_dir):
+                if not _finished(store, seed):
+                    for split in ["train", "valid"] if do_validate else ["train"]:
+                        if split not in songs:
+                            songs[split] = load_store_split(store, split, cfg.run.progress)
+                    save_json(out_dir / "config.json", cfg.to_dict())
+                    train_detector(cfg.model, cfg.frontend, cfg.train, songs["train"],
+                                   songs.get("valid", []), out_dir, seed,
+                                   best_device(cfg.run.device),
+                                   smooth_width=cfg.evaluate.smooth_width,
+                                   smooth_method=cfg.evaluate.smooth_method,
+                                   validate_each_epoch=validate_each_epoch,
+                                   save_errors=save_errors, progress=cfg.run.progress)
+                    store.write_provenance(out_dir, "train", seed=seed,
+                                           songs={split: store.split_files(split)
+                                                  for split in songs})
         paths.append(out_dir / "model.safetensors")
     return paths
 
