@@ -7,8 +7,8 @@ write), so the assertions do not depend on how loaded the machine is.
 
 from __future__ import annotations
 
-import filecmp
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +16,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 from conftest import write_toy_corpus
 
+from svdlib.files import load_arrays
 from svdlib.locks import artifact_lock, lock_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,13 +42,11 @@ from svdlib.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 
-#: The tiny profile made smaller still: 3 test songs, few samples, three cheap explainers.
+#: The tiny profile made smaller still (the whole ``svd run`` is measured in the README).
 SMALL = ["--profile", "tiny", "--quiet", "--set", "train.epochs=1", "--set", "train.epochsize=8",
          "--set", "train.batchsize=8", "--set", "attack.wave.max_iterations=8",
-         "--set", "attack.spec.max_iterations=8", "--set", "lime.num_samples=64",
-         "--set", "lime.pick_per_file=2", "--set", "experiment.bootstrap=50",
-         "--set", "benchmark.explainers=[occlusion,saliency,random]",
-         "--set", "benchmark.max_k=1"]
+         "--set", "attack.spec.max_iterations=8", "--set", "lime.num_samples=32",
+         "--set", "lime.pick_per_file=2"]
 
 
 def _svd(log: Path, *args: str) -> subprocess.Popen:
@@ -55,7 +55,7 @@ def _svd(log: Path, *args: str) -> subprocess.Popen:
 
 
 #: Cheap files that both runs may write: summaries, assembled files, tables, the spectrogram
-#: cache (each a deterministic function of finished artifacts).
+#: cache (each a deterministic function of finished artifacts or of the audio).
 _CHEAP_FOLDERS = ("/spectra/", "/experiments/", "/explanations/", "/subset/")
 _CHEAP_NAMES = ("config.json", "summary.json", "logger.csv", "eval.json", "provenance.json")
 
@@ -67,9 +67,10 @@ def _heavy(path: str) -> bool:
 
 
 def test_two_concurrent_runs_compute_every_artifact_once(tmp_path):
-    data = write_toy_corpus(tmp_path / "corpus", 2, 1, 3, seconds=4.0)
-    log = tmp_path / "writes.log"
-    args = ["run", "--data", str(data), "--results", str(tmp_path / "shared"), *SMALL]
+    """Two ``svd explain`` (training, both attacks, picks, explanations) on one folder."""
+    data = write_toy_corpus(tmp_path / "corpus", 2, 1, 2, seconds=4.0)
+    log, shared = tmp_path / "writes.log", tmp_path / "shared"
+    args = ["explain", "--data", str(data), "--results", str(shared), *SMALL]
     first, second = _svd(log, *args), _svd(log, *args)
     for process in (first, second):
         _, err = process.communicate(timeout=900)
@@ -83,20 +84,25 @@ def test_two_concurrent_runs_compute_every_artifact_once(tmp_path):
     assert not twice, twice                                   # computed by one process only
     assert any(p.endswith("model.safetensors") for p in writers)
     assert sum("/work/explain/" in p for p in writers) >= 2
-    assert any("/horses/" in p for p in writers) and any("/picks/" in p for p in writers)
+    assert sum("/picks/" in p for p in writers) == 4
     # both took part: the attacked songs and the explained pairs were shared out
     assert len({pid for pid, path in writes if "/work/" in path or "/attacks/" in path}) == 2
-    # and the tables are those of a run alone
-    alone = _svd(tmp_path / "alone.log", "run", "--data", str(data), "--results",
-                 str(tmp_path / "alone"), *SMALL)
-    _, err = alone.communicate(timeout=900)
-    assert alone.returncode == 0, err
-    [shared] = (tmp_path / "shared" / "experiments").iterdir()
-    [single] = (tmp_path / "alone" / "experiments").iterdir()
-    tables = sorted(p.name for p in single.glob("*.csv"))
-    assert len(tables) > 10
-    _, mismatch, errors = filecmp.cmpfiles(shared, single, tables, shallow=False)
-    assert not mismatch and not errors
+    assert not [p for p in shared.rglob(".*")]                # no lock or temporary left
+    # the same numbers as a run alone (on a copy of the model: one process trained it anyway)
+    alone = tmp_path / "alone"
+    shutil.copytree(shared / "models", alone / "models")
+    single = _svd(tmp_path / "alone.log", "explain", "--data", str(data), "--results",
+                  str(alone), *SMALL)
+    _, err = single.communicate(timeout=900)
+    assert single.returncode == 0, err
+    for folder in ("picks", "explanations"):
+        files = sorted(p.name for p in (alone / folder).glob("*.npz"))
+        assert len(files) == 4 and files == sorted(p.name for p in (shared / folder).glob("*.npz"))
+        for name in files:
+            ours, theirs = load_arrays(shared / folder / name), load_arrays(alone / folder / name)
+            assert ours.keys() == theirs.keys()
+            for key in ours:
+                np.testing.assert_array_equal(ours[key], theirs[key], err_msg=f"{name} {key}")
 
 
 def test_a_lock_held_by_a_killed_run_blocks_nothing(tmp_path):

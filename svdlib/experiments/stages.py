@@ -80,8 +80,9 @@ def picks(store: Store, domain: str, target: int) -> Path:
 
     attack(store, domain)
     path = store.picks_path(domain, target)
-    with artifact_lock(path, on_wait=waiting(store)):
-        pick_adversaries(store, domain, target)
+    if not path.is_file():       # (no lock to take in a finished, perhaps read-only, folder)
+        with artifact_lock(path, on_wait=waiting(store)):
+            pick_adversaries(store, domain, target)
     _record(store, path, f"pick {domain} t{target}", attack=store.attack_dir(domain).name)
     return path
 
@@ -114,8 +115,11 @@ def horses(store: Store) -> str:
     from svdlib.experiments.horses import horses_stage
 
     predictions(store)
-    with artifact_lock(store.horses_path(), on_wait=waiting(store)):
-        result = horses_stage(store)
+    if store.horses_path().is_file():
+        result = str(store.horses_path())
+    else:
+        with artifact_lock(store.horses_path(), on_wait=waiting(store)):
+            result = horses_stage(store)
     _record(store, store.horses_path(), "horses", model=store.model_dir().name,
             songs=store.split_files("test"))
     return result
