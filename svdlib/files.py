@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import json
@@ -52,12 +53,34 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
         _remove_stale_temporaries(path.parent, prefix)
+    except Exception as err:
+        if _device_full(tmp, err):   # libraries report a full disk in words of their own
+            tmp.unlink(missing_ok=True)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
+
+
+def _device_full(tmp: Path, err: Exception) -> bool:
+    """Whether a write failed because the file system of ``tmp`` is full.
+
+    That is ENOSPC, a library's error that quotes it (safetensors), or another error of a
+    library (numpy's short write, torch's zip writer) on a device left with less than 64 KiB.
+    """
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return True
+    if os.strerror(errno.ENOSPC) in str(err):
+        return True
+    try:
+        stats = os.statvfs(tmp.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
 
 
 def _umask() -> int:

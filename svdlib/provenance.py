@@ -109,8 +109,11 @@ def file_fingerprint(path: str | Path) -> str:
         return cached
     digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        try:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        except OSError as err:   # a failed read names no file; name it
+            raise OSError(err.errno, err.strerror, str(path)) from err
     value = digest.hexdigest()[:16]
     _FINGERPRINTS[key] = value
     return value

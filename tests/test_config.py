@@ -89,10 +89,12 @@ def test_unknown_key_in_profile_file(tmp_path):
         load_config(str(path))
 
 
-def test_env_and_flag_paths(monkeypatch):
+def test_env_and_flag_paths(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SVD_RESULTS", "from-env")
-    assert load_config("quick").paths.results == "from-env"
-    assert load_config("quick", results="from-flag").paths.results == "from-flag"
+    assert load_config("quick").paths.results == str(tmp_path / "from-env")
+    assert load_config("quick", results="from-flag").paths.results == str(tmp_path / "from-flag")
+    assert load_config("quick", results="/abs/flag").paths.results == "/abs/flag"
 
 
 def test_section_hash_tracks_only_named_sections():

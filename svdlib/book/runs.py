@@ -262,8 +262,10 @@ def config_overrides(cfg: Config, profile: str) -> dict[str, Any]:
 
     The notebooks rebuild their configuration with ``load_config(profile, overrides)``; these
     overrides make it equal to ``cfg`` (whatever came from ``--set``, ``--results``,
-    ``--data``, ``--device``, ``--model``, ``--vars``). Relative results, data and checkpoint
-    paths become absolute, so they mean the same from the notebook's working directory.
+    ``--data``, ``--device``, ``--model``, ``--vars``, ``SVD_RESULTS``, ``SVD_DATA``). Relative
+    results, data and checkpoint paths become absolute, so they mean the same from the
+    notebook's working directory (where the kernel would resolve a relative ``SVD_RESULTS``
+    against ``notebooks/``).
 
     Parameters
     ----------
@@ -277,7 +279,7 @@ def config_overrides(cfg: Config, profile: str) -> dict[str, Any]:
     dict
         Dotted keys to values, only where ``cfg`` differs from the profile.
     """
-    base = _flatten(load_config(profile).to_dict())
+    base = _flatten(load_config(profile, environment=False).to_dict())   # SVD_* in `cfg`
     wanted = _flatten(cfg.to_dict())
     overrides = {key: value for key, value in wanted.items()
                  if key != "profile" and base.get(key) != value}

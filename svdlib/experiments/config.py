@@ -28,6 +28,12 @@ from svdlib.detector.settings import ModelConfig, TrainConfig
 from svdlib.errors import ConfigError
 from svdlib.experiments.checks import all_checks, get_value
 from svdlib.experiments.overrides import load_yaml, set_value, shown, type_checks
+from svdlib.experiments.paths import (  # noqa: F401  (project_root, resolve_path: re-exported)
+    absolute_path,
+    check_paths,
+    project_root,
+    resolve_path,
+)
 
 #: Settings that name a file, by section: left out of section hashes, since the file's contents
 #: (not its path) are part of the identity of what is computed from it.
@@ -108,7 +114,14 @@ class CorpusConfig:
 
 @dataclass
 class PathsConfig:
-    """Where data and results live. Relative paths are relative to the project root."""
+    """Where data and results live.
+
+    A relative path written in a profile (or given as an ``overrides`` value, as notebooks
+    do) is relative to the project root (:func:`project_root`), wherever the process runs. One
+    given on the command line (``--results``, ``--data``) or in the environment
+    (``SVD_RESULTS``, ``SVD_DATA``) is relative to the current directory, as for every
+    command-line tool: :func:`load_config` stores it as an absolute path.
+    """
 
     data: str = ""
     results: str = "results"
@@ -210,7 +223,12 @@ def _yaml_lines(node: yaml.Node, prefix: str = "", depth: int = 0) -> dict[str, 
 
 def _read_profile(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """A profile's mapping, and for each dotted key ``profile 'PATH', line N``."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"profile '{path}' cannot be read: {reason}; give a readable "
+                          "YAML file") from None
     try:
         mapping = load_yaml(text) or {}
         lines = _yaml_lines(yaml.compose(text, Loader=yaml.SafeLoader))
@@ -241,41 +259,52 @@ def load_config(
     overrides: dict[str, Any] | None = None,
     results: str | None = None,
     data: str | None = None,
+    environment: bool = True,
 ) -> Config:
     """Build the configuration of a profile, with overrides applied.
 
     Parameters
     ----------
     profile : str
-        A profile name from ``svdlib/profiles/`` or a path to a YAML file.
+        A profile name from ``svdlib/profiles/`` or a path to a YAML file (a relative one is
+        relative to the current directory).
     overrides : dict, optional
-        Dotted keys to values, e.g. ``{"train.epochs": 2}``; applied last.
+        Dotted keys to values, e.g. ``{"train.epochs": 2}``; applied last. Relative
+        ``paths.results`` / ``paths.data`` values here are relative to the project root, like
+        those in a profile.
     results, data : str, optional
         The results root and data root; they win over the environment variables
-        ``SVD_RESULTS`` / ``SVD_DATA``, which win over the profile.
+        ``SVD_RESULTS`` / ``SVD_DATA``, which win over the profile. Relative paths given here
+        or in those variables are resolved against the current directory (and stored
+        absolute).
+    environment : bool
+        Read ``SVD_RESULTS`` and ``SVD_DATA`` (True by default).
 
     Returns
     -------
     Config
         The filled configuration.
+
+    Raises
+    ------
+    ConfigError
+        For a bad profile or setting, or a results or data path that names a file.
     """
     path = resolve_profile_path(profile)
     mapping, sources = _read_profile(path)
     cfg = Config()
     cfg.profile = path.stem
     _apply_mapping(cfg, {k: v for k, v in mapping.items() if k != "profile"}, sources)
-    if os.environ.get("SVD_RESULTS"):
-        cfg.paths.results = os.environ["SVD_RESULTS"]
-    if os.environ.get("SVD_DATA"):
-        cfg.paths.data = os.environ["SVD_DATA"]
-    if results:
-        cfg.paths.results = results
-    if data:
-        cfg.paths.data = data
+    env = os.environ if environment else {}
+    for key, value in (("results", env.get("SVD_RESULTS")), ("data", env.get("SVD_DATA")),
+                       ("results", results), ("data", data)):
+        if value:
+            setattr(cfg.paths, key, absolute_path(value))
     given = getattr(overrides, "sources", {})
     for key, value in (overrides or {}).items():
         set_value(cfg, key, value, given.get(key, ""))
     validate(cfg)
+    check_paths(cfg.paths.results, cfg.paths.data)
     apply_run_settings(cfg)
     return cfg
 
@@ -356,23 +385,3 @@ def validate(cfg: Config, local_threads: bool = True) -> None:
             where = f" ({sources[key]})" if sources.get(key) else ""
             raise ConfigError(f"configuration key '{key}' must be {expected}, got "
                               f"'{shown(get_value(cfg, key))}'{where}")
-
-
-def project_root() -> Path:
-    """The directory that relative paths in a profile are relative to.
-
-    It is the nearest ancestor of the working directory holding ``_config.yml`` and
-    ``svdlib/`` (the repository root, also when notebooks run from ``notebooks/``), or
-    the working directory itself.
-    """
-    here = Path.cwd().resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "svdlib").is_dir() and (candidate / "_config.yml").is_file():
-            return candidate
-    return here
-
-
-def resolve_path(path: str) -> Path:
-    """Resolve a profile path: absolute paths stay, relative ones join the project root."""
-    p = Path(os.path.expanduser(path))
-    return p if p.is_absolute() else project_root() / p

@@ -22,7 +22,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from svdlib.experiments.config import Config
-from svdlib.experiments.work import ItemFailure, Worker, WorkItem, run_in_process
+from svdlib.experiments.work import (
+    ItemFailure,
+    Worker,
+    WorkItem,
+    is_fatal,
+    item_failure,
+    run_in_process,
+)
 
 _CLIENTS: dict[tuple[str, int], Any] = {}
 
@@ -100,11 +107,13 @@ def _run_one(worker: Worker, cfg_dict: dict, item: WorkItem,
 
     A worker whose numeric environment (torch or numpy version, device, instruction set)
     differs from the one the run's artifact keys name refuses the item: its numbers would be
-    stored under another environment's identity.
+    stored under another environment's identity. The item is computed under its artifact's
+    lock, so a second run on the same results folder waits for it and reuses the artifact.
     """
     import torch
 
     from svdlib.errors import SvdError
+    from svdlib.locks import artifact_lock
     from svdlib.provenance import describe_difference, numeric_environment
 
     _relax_malloc_trimming()
@@ -118,7 +127,9 @@ def _run_one(worker: Worker, cfg_dict: dict, item: WorkItem,
                            f"({describe_difference(found, expected)}); give every worker the "
                            "same torch, numpy and device")
     if not item.done:
-        worker(cfg_dict, item)
+        with artifact_lock(item.output):
+            if not item.done:
+                worker(cfg_dict, item)
     return item.output
 
 
@@ -138,7 +149,13 @@ def _collect(futures: dict[Any, WorkItem], bar: Any) -> list[ItemFailure]:
         try:
             future.result()
         except Exception as err:
-            failures.append(ItemFailure(futures[future], f"{type(err).__name__}: {err}"))
+            if is_fatal(err):      # a full or read-only file system: stop the whole run
+                for other in futures:
+                    other.cancel()
+                if bar is not None:
+                    bar.close()
+                raise
+            failures.append(item_failure(futures[future], err))
         if bar is not None:
             bar.update(1)
     if bar is not None:

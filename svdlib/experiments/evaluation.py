@@ -24,6 +24,7 @@ from svdlib.experiments.splits import (
 )
 from svdlib.experiments.store import Store
 from svdlib.files import save_json
+from svdlib.locks import artifact_lock
 
 
 def load_trained(store: Store, seed: int | None = None,
@@ -54,25 +55,34 @@ def predict_all(store: Store, splits: Sequence[str] = ("valid", "test"),
     """Predict every song of the given splits with every trained seed; skips existing files.
 
     Writes ``predictions-<split>-<contents>.npz`` (see :meth:`Store.predictions_path`) into
-    each model's folder, with its provenance, and returns their paths.
+    each model's folder, with its provenance, and returns their paths. Each file is computed
+    under its lock, so a second process waits for it and then reuses it.
     """
-    cfg = store.cfg
     written = []
     songs: dict[str, list[Song]] = {}
     for seed in store.detector_seeds(seeds):
         for split in splits:
             path = store.predictions_path(split, seed)
             if not path.is_file():
-                net = load_trained(store, seed)   # a model that does not fit fails first
-                if split not in songs:
-                    songs[split] = load_store_split(store, split, cfg.run.progress)
-                device = next(net.parameters()).device
-                save_predictions(path, predict_songs(net, songs[split], device,
-                                                     cfg.run.progress, f"seed {seed} {split}"))
-                store.write_provenance(path, "predict", model=store.model_dir(seed).name,
-                                       songs=store.split_files(split))
+                with artifact_lock(path):      # another process may be predicting it
+                    if not path.is_file():
+                        _predict(store, seed, split, songs, path)
             written.append(path)
     return written
+
+
+def _predict(store: Store, seed: int, split: str, songs: dict[str, list[Song]],
+             path: Path) -> None:
+    """Predict one split with one seed's detector into ``path``, with its provenance."""
+    progress = store.cfg.run.progress
+    net = load_trained(store, seed)   # a model that does not fit fails first
+    if split not in songs:
+        songs[split] = load_store_split(store, split, progress)
+    device = next(net.parameters()).device
+    save_predictions(path, predict_songs(net, songs[split], device, progress,
+                                         f"seed {seed} {split}"))
+    store.write_provenance(path, "predict", model=store.model_dir(seed).name,
+                           songs=store.split_files(split))
 
 
 def evaluate_all(store: Store, threshold: float | None = None,

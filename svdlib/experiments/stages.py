@@ -3,6 +3,10 @@
 Finished work is skipped. Notebooks, ``svd run``, every ``svd`` subcommand and ``svd book`` call
 these, so they compute exactly the same artifacts and whichever comes first does the work.
 :func:`run_pipeline` runs them all in order and times them.
+
+Runs in several processes on one results folder share the work: every artifact is computed
+under its lock (:mod:`svdlib.locks`; work items under theirs), and a process that finds the
+lock held waits, then reuses what the holder made.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from svdlib.experiments.store import Store
+from svdlib.locks import artifact_lock
 
 
 def corpus(store: Store) -> Path:
@@ -25,11 +30,15 @@ def corpus(store: Store) -> Path:
     from svdlib.data.synthetic.generate import corpus_complete, generate_corpus
     from svdlib.experiments.splits import corpus_layout
 
-    if not store.external_data and not corpus_complete(store.data_root()):
-        c = store.cfg.corpus
-        generate_corpus(store.data_root(), seed=c.seed, n_train=c.n_train, n_valid=c.n_valid,
-                        n_test=c.n_test, bars=c.bars, sample_rate=store.cfg.frontend.sample_rate,
-                        progress=store.cfg.run.progress)
+    root = store.data_root()
+    if not store.external_data and not corpus_complete(root):
+        with artifact_lock(root, on_wait=waiting(store)):
+            if not corpus_complete(root):
+                c = store.cfg.corpus
+                generate_corpus(root, seed=c.seed, n_train=c.n_train, n_valid=c.n_valid,
+                                n_test=c.n_test, bars=c.bars,
+                                sample_rate=store.cfg.frontend.sample_rate,
+                                progress=store.cfg.run.progress)
     return corpus_layout(store).root
 
 
@@ -70,7 +79,10 @@ def picks(store: Store, domain: str, target: int) -> Path:
     from svdlib.experiments.picks import pick_adversaries
 
     attack(store, domain)
-    path = pick_adversaries(store, domain, target)
+    path = store.picks_path(domain, target)
+    if not path.is_file():       # (no lock to take in a finished, perhaps read-only, folder)
+        with artifact_lock(path, on_wait=waiting(store)):
+            pick_adversaries(store, domain, target)
     _record(store, path, f"pick {domain} t{target}", attack=store.attack_dir(domain).name)
     return path
 
@@ -103,20 +115,35 @@ def horses(store: Store) -> str:
     from svdlib.experiments.horses import horses_stage
 
     predictions(store)
-    result = horses_stage(store)
+    if store.horses_path().is_file():
+        result = str(store.horses_path())
+    else:
+        with artifact_lock(store.horses_path(), on_wait=waiting(store)):
+            result = horses_stage(store)
     _record(store, store.horses_path(), "horses", model=store.model_dir().name,
             songs=store.split_files("test"))
     return result
 
 
 def tables(store: Store) -> dict[str, Path]:
-    """Every experiment table (CSV), after every setting's subsets and the horses."""
-    from svdlib.experiments.tables import experiment_tables, settings
+    """Every experiment table (CSV), after every setting's subsets and the horses.
+
+    The tables are computed afresh, except by a process that waited for another one computing
+    them from the same artifacts: it takes that one's tables.
+    """
+    from svdlib.experiments.tables import TABLE_GROUPS, experiment_tables, settings
 
     for domain, target in settings():
         subsets(store, domain, target)
     horses(store)
-    return experiment_tables(store)
+    out = store.experiments_dir()
+    waited: list[Path] = []
+    with artifact_lock(out / "tables", on_wait=waiting(store, waited)):
+        paths = {name: out / f"{name}.csv" for names in TABLE_GROUPS.values() for name in names}
+        if waited and (out / "config.json").is_file() and all(p.is_file()
+                                                               for p in paths.values()):
+            return paths
+        return experiment_tables(store)
 
 
 def figures(store: Store) -> dict[str, list[Path]]:
@@ -227,6 +254,23 @@ def settings_in_order() -> list[tuple[str, int]]:
     from svdlib.experiments.tables import settings
 
     return settings()
+
+
+def waiting(store: Store, seen: list[Path] | None = None) -> Callable[[Path], None]:
+    """The callback before waiting for another process's artifact.
+
+    It says so on stderr when progress is on, and notes the artifact in ``seen``.
+    """
+    def say(path: Path) -> None:
+        if seen is not None:
+            seen.append(path)
+        if store.cfg.run.progress:
+            import sys
+
+            print(f"waiting for another process computing '{path}'", file=sys.stderr,
+                  flush=True)
+
+    return say
 
 
 def _record(store: Store, artifact: Path, stage: str, **inputs: object) -> None:

@@ -13,6 +13,7 @@ from svdlib.experiments.config import Config
 from svdlib.experiments.splits import load_store_split, warn_unusable_songs
 from svdlib.experiments.store import Store, provenance_path
 from svdlib.files import load_json, save_json
+from svdlib.locks import artifact_lock
 
 
 def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
@@ -20,7 +21,9 @@ def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
     """Train one detector per seed (``cfg.train.seeds`` by default); skips finished ones.
 
     With a given detector (``model.checkpoint``) nothing is trained: the file is checked
-    against the configuration (an error if it does not fit) and returned alone.
+    against the configuration (an error if it does not fit) and returned alone. Each seed
+    trains under its model's lock (:mod:`svdlib.locks`): a second process on the same results
+    folder waits for it and then uses the finished model.
 
     Returns
     -------
@@ -31,29 +34,39 @@ def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
         return [given_detector(store)]
     seeds = list(cfg.train.seeds if seeds is None else seeds)
     store.activate()
-    pending = [s for s in seeds if not _finished(store, s)]
+    do_validate = cfg.train.validate if validate_each_epoch is None else validate_each_epoch
+    songs: dict[str, list[Song]] = {}
     paths = []
-    if pending:
-        progress = cfg.run.progress
-        train_songs = load_store_split(store, "train", progress)
-        do_validate = cfg.train.validate if validate_each_epoch is None else validate_each_epoch
-        valid_songs = load_store_split(store, "valid", progress) if do_validate else []
-        _check_songs(store, train_songs, valid_songs)
-        device = best_device(cfg.run.device)
     for seed in seeds:
         out_dir = store.model_dir(seed)
-        if seed in pending:
-            save_json(out_dir / "config.json", cfg.to_dict())
-            train_detector(cfg.model, cfg.frontend, cfg.train, train_songs, valid_songs, out_dir,
-                           seed, device, smooth_width=cfg.evaluate.smooth_width,
-                           smooth_method=cfg.evaluate.smooth_method,
-                           validate_each_epoch=validate_each_epoch, save_errors=save_errors,
-                           progress=cfg.run.progress)
-            store.write_provenance(out_dir, "train", seed=seed,
-                                   songs={split: store.split_files(split) for split in
-                                          (["train", "valid"] if do_validate else ["train"])})
+        if not _finished(store, seed):
+            with artifact_lock(out_dir):
+                if not _finished(store, seed):
+                    if not songs:
+                        songs = _training_songs(store, do_validate)
+                    save_json(out_dir / "config.json", cfg.to_dict())
+                    train_detector(cfg.model, cfg.frontend, cfg.train, songs["train"],
+                                   songs.get("valid", []), out_dir, seed,
+                                   best_device(cfg.run.device),
+                                   smooth_width=cfg.evaluate.smooth_width,
+                                   smooth_method=cfg.evaluate.smooth_method,
+                                   validate_each_epoch=validate_each_epoch,
+                                   save_errors=save_errors, progress=cfg.run.progress)
+                    store.write_provenance(out_dir, "train", seed=seed,
+                                           songs={split: store.split_files(split)
+                                                  for split in songs})
         paths.append(out_dir / "model.safetensors")
     return paths
+
+
+def _training_songs(store: Store, do_validate: bool) -> dict[str, list[Song]]:
+    """The train (and validation) songs, checked: see :func:`_check_songs`."""
+    progress = store.cfg.run.progress
+    songs = {"train": load_store_split(store, "train", progress)}
+    if do_validate:
+        songs["valid"] = load_store_split(store, "valid", progress)
+    _check_songs(store, songs["train"], songs.get("valid", []))
+    return songs
 
 
 def _check_songs(store: Store, train_songs: list[Song], valid_songs: list[Song]) -> None:

@@ -66,6 +66,11 @@ def run_in_process(items: Sequence[WorkItem], worker: Worker, cfg_dict: dict,
                    desc: str = "work", progress: bool = False) -> list[ItemFailure]:
     """Run the items that are not done, here, one after the other; failures do not stop the rest.
 
+    Another process (a second run on the same results folder) may work on the same items:
+    each item is computed under its artifact's lock (:mod:`svdlib.locks`). Items another
+    process holds are left for later and the free ones done first; when only held ones are
+    left, this process waits for one, and reuses its artifact if the holder finished it.
+
     Parameters
     ----------
     items : sequence of WorkItem
@@ -83,23 +88,71 @@ def run_in_process(items: Sequence[WorkItem], worker: Worker, cfg_dict: dict,
     -------
     list of ItemFailure
         Empty when everything succeeded.
+
+    Raises
+    ------
+    OSError
+        At once, for a full or read-only file system (every other item would fail the same
+        way).
     """
-    pending = [item for item in items if not item.done]
-    iterator: Any = pending
-    if progress and pending:
+    remaining = [item for item in items if not item.done]
+    bar: Any = None
+    if progress and remaining:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(pending, desc=desc, unit="item")
-    failures = []
-    for item in iterator:
+        bar = tqdm(total=len(remaining), desc=desc, unit="item")
+    failures: list[ItemFailure] = []
+    try:
+        while remaining:
+            held_elsewhere = [item for item in remaining
+                              if not _attempt(item, worker, cfg_dict, False, failures, bar)]
+            if held_elsewhere and len(held_elsewhere) == len(remaining):
+                _attempt(held_elsewhere[0], worker, cfg_dict, True, failures, bar)
+                held_elsewhere = held_elsewhere[1:]
+            remaining = held_elsewhere
+    finally:
+        if bar is not None:
+            bar.close()
+    return failures
+
+
+def is_fatal(err: BaseException) -> bool:
+    """Whether an error is the file system's, not one item's: no space, read-only, over quota.
+
+    Every other item would fail the same way, so the run stops at the first.
+    """
+    import errno
+
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+
+
+def _attempt(item: WorkItem, worker: Worker, cfg_dict: dict, blocking: bool,
+             failures: list[ItemFailure], bar: Any) -> bool:
+    """Run one item under its lock; False if another process holds it (and not blocking)."""
+    from svdlib.locks import artifact_lock
+
+    with artifact_lock(item.output, blocking=blocking) as mine:
+        if not mine:
+            return False
         try:
-            worker(cfg_dict, item)
+            if not item.done:      # another process may have finished it meanwhile
+                worker(cfg_dict, item)
         except KeyboardInterrupt:
             raise
         except Exception as err:  # reported per item; the others continue
-            failures.append(ItemFailure(item, f"{type(err).__name__}: {err}",
-                                        traceback.format_exc()))
-    return failures
+            if is_fatal(err):
+                raise
+            failures.append(item_failure(item, err, traceback.format_exc()))
+    if bar is not None:
+        bar.update(1)
+    return True
+
+
+def item_failure(item: WorkItem, err: BaseException, trace: str = "") -> ItemFailure:
+    """The failure of an item, its error on one line (library messages can span several)."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    shown = message if isinstance(err, SvdError) else f"{type(err).__name__}: {message}"
+    return ItemFailure(item, shown, trace)
 
 
 def raise_failures(failures: Sequence[ItemFailure], stage: str) -> None:
