@@ -15,6 +15,7 @@ from svdlib.detector.inference import load_predictions, predict_songs, save_pred
 from svdlib.detector.metrics import evaluate_predictions, format_summary, summarize_runs
 from svdlib.detector.model import SingingVoiceDetector
 from svdlib.devices import best_device
+from svdlib.digests import artifact_done
 from svdlib.errors import MissingArtifactError
 from svdlib.experiments.splits import corpus_layout, load_store_split
 from svdlib.experiments.store import Store
@@ -23,10 +24,17 @@ from svdlib.files import save_json
 
 def load_trained(store: Store, seed: int | None = None,
                  device: torch.device | str | None = None) -> SingingVoiceDetector:
-    """Load the trained detector of a seed (the first of ``train.seeds`` by default)."""
+    """Load the trained detector of a seed (the first of ``train.seeds`` by default).
+
+    Raises
+    ------
+    SvdError
+        If there is none, or its file does not match its recorded digest, or it comes from
+        another numeric environment.
+    """
     cfg = store.cfg
     path = store.model_dir(seed) / "model.safetensors"
-    if not path.is_file():
+    if not artifact_done(path):
         raise MissingArtifactError(f"no trained model at '{path}'", "train")
     store.check_reuse(path.parent)
     store.activate()
@@ -47,7 +55,7 @@ def predict_all(store: Store, splits: Sequence[str] = ("valid", "test"),
     for seed in (cfg.train.seeds if seeds is None else seeds):
         for split in splits:
             path = store.predictions_path(split, seed)
-            if not path.is_file():
+            if not artifact_done(path):
                 if split not in songs:
                     songs[split] = load_store_split(store, split, cfg.run.progress)
                 net = load_trained(store, seed)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from svdlib.detector.checkpoint import load_model
-from svdlib.detector.training import train_detector
+from svdlib.detector.training import CHECKPOINT, train_detector
 from svdlib.devices import best_device
+from svdlib.digests import artifact_done
 from svdlib.experiments.config import Config
 from svdlib.experiments.splits import load_store_split
 from svdlib.experiments.store import Store
@@ -49,17 +50,18 @@ def train_all(cfg: Config, store: Store, seeds: list[int] | None = None,
 
 
 def _finished(store: Store, seed: int) -> bool:
-    """Whether a seed's model exists and loads; a damaged one is an error, never a success.
+    """Whether a seed's model and history exist and load; a damaged one is an error.
 
     Raises
     ------
     SvdError
-        If the model file is truncated or otherwise unreadable, or comes from another numeric
-        environment.
+        If the model file or the history does not match its recorded digest, is truncated or
+        otherwise unreadable, or comes from another numeric environment.
     """
     path = store.model_dir(seed) / "model.safetensors"
-    if not path.is_file():
+    if not artifact_done(path):
+        artifact_done(path.parent / CHECKPOINT)   # a damaged one is reported before any write
         return False
     store.check_reuse(path.parent)
     load_model(path, store.cfg.model, store.cfg.frontend, "cpu")
-    return True
+    return artifact_done(path.parent / "history.json")
