@@ -53,3 +53,12 @@ def first_line(err: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(err).__name__
+
+
+class ArtifactError(SvdError):
+    """An artifact file that does not read back as it was written.
+
+    Its contents or size differ from the digest recorded when it was written, or it has no
+    recorded digest (see :mod:`svdlib.digests`). The file is never used; deleting it makes
+    the next run compute it again.
+    """

@@ -1,4 +1,8 @@
-"""Atomic file writes and plain-array / JSON files (never pickles)."""
+"""Atomic file writes and plain-array / JSON / CSV files (never pickles).
+
+The writers here record each artifact's digest beside it and the readers check it
+(:mod:`svdlib.digests`).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,19 @@ import os
 import re
 import socket
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svdlib.digests import record_digest, remember, verify_artifact
 from svdlib.errors import SvdError
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = "", digest: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds.
 
     The file gets the permissions of any file created under the process's umask (``mkstemp``
@@ -35,6 +41,9 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         The final destination. Its parent folders are created.
     suffix : str
         Suffix of the temporary file, for writers that insist on an extension (``.npz``).
+    digest : bool
+        The file is an artifact: record its digest (:mod:`svdlib.digests`) before it is
+        renamed into place, so that its readers can check it.
 
     Yields
     ------
@@ -51,7 +60,11 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
+        if digest:
+            record_digest(tmp, path)
         os.replace(tmp, path)
+        if digest:
+            remember(path)
         _remove_stale_temporaries(path.parent, prefix)
     except Exception as err:
         if _device_full(tmp, err):   # libraries report a full disk in words of their own
@@ -110,8 +123,8 @@ def _process_alive(pid: int) -> bool:
 
 
 def save_json(path: str | Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
+    """Write ``data`` as indented JSON, atomically, with its digest (an artifact)."""
+    with atomic_path(path, digest=True) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default),
                        encoding="utf-8")
 
@@ -127,8 +140,10 @@ def _json_default(value: Any) -> Any:
 
 
 def load_json(path: str | Path) -> Any:
-    """Read a JSON artifact, with a clear error if it is missing or corrupt."""
+    """Read a JSON artifact, with a clear error if it is missing, corrupt or changed."""
     path = Path(path)
+    if path.is_file():
+        verify_artifact(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -138,25 +153,56 @@ def load_json(path: str | Path) -> Any:
 
 
 def save_arrays(path: str | Path, **arrays: Any) -> None:
-    """Write named numpy arrays to an uncompressed ``.npz``, atomically (no pickles)."""
+    """Write named numpy arrays to an uncompressed ``.npz``, atomically (no pickles).
+
+    The file is an artifact: its digest is recorded beside it.
+    """
     clean = {name: np.asarray(value) for name, value in arrays.items()}
     for name, value in clean.items():
         if value.dtype == object:
             raise TypeError(f"array '{name}' has dtype object; store plain arrays only")
-    with atomic_path(path, suffix=".npz") as tmp:
+    with atomic_path(path, suffix=".npz", digest=True) as tmp:
         np.savez(tmp, **clean)
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """Read an ``.npz`` written by :func:`save_arrays` (``allow_pickle=False``)."""
+    """Read an ``.npz`` written by :func:`save_arrays` (``allow_pickle=False``), checked."""
     path = Path(path)
     if not path.is_file():
         raise SvdError(f"missing artifact '{path}'; run the stage that writes it first")
+    verify_artifact(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (ValueError, OSError, EOFError) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise SvdError(f"corrupt array file '{path}' ({err}); delete it and re-run") from None
+
+
+def save_csv(path: str | Path, table: Any, **options: Any) -> None:
+    """Write a pandas DataFrame as CSV, atomically, with its digest (an artifact)."""
+    with atomic_path(path, suffix=".csv", digest=True) as tmp:
+        table.to_csv(tmp, **options)
+
+
+def load_csv(path: str | Path, **options: Any) -> Any:
+    """Read a CSV artifact (checked against its digest) into a pandas DataFrame.
+
+    Raises
+    ------
+    SvdError
+        If it is missing, does not match its recorded digest, or cannot be parsed.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise SvdError(f"missing artifact '{path}'; run the stage that writes it first")
+    verify_artifact(path)
+    try:
+        return pd.read_csv(path, **options)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise SvdError(f"corrupt CSV artifact '{path}' ({str(err).strip().splitlines()[0]}); "
+                       "delete it and re-run") from None
 
 
 def prefix_keys(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

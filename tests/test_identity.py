@@ -19,6 +19,7 @@ import torch
 from conftest import run_cli, write_toy_corpus
 
 from svdlib.detector.checkpoint import load_original_state_dict
+from svdlib.digests import is_sidecar
 from svdlib.errors import SvdError
 from svdlib.experiments.config import load_config
 from svdlib.experiments.store import Store, provenance_path
@@ -106,7 +107,7 @@ def test_an_artifact_from_another_environment_is_refused(capsys, tmp_path, corpu
 
 def _stamps(folder):
     return {p.relative_to(folder).as_posix(): p.stat().st_mtime_ns
-            for p in folder.rglob("*") if p.is_file()}
+            for p in folder.rglob("*") if p.is_file() and not is_sidecar(p)}
 
 
 def test_editing_one_audio_file_recomputes_exactly_what_depends_on_it(capsys, tmp_path,

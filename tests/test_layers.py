@@ -12,7 +12,7 @@ PACKAGE = ROOT / "svdlib"
 #: Lowest first. A module may import from its own layer and the layers below it.
 LAYERS = [
     {"svdlib.errors", "svdlib.constants", "svdlib.provenance", "svdlib.files",
-     "svdlib.seeding", "svdlib.devices", "svdlib.locks"},
+     "svdlib.digests", "svdlib.seeding", "svdlib.devices", "svdlib.locks"},
     {"svdlib.audio"},
     {"svdlib.data"},
     {"svdlib.detector"},

@@ -17,7 +17,7 @@ from svdlib.experiments.executors import run_items
 from svdlib.experiments.explanations import explanation_items
 from svdlib.experiments.store import Store
 from svdlib.experiments.work import WorkItem
-from svdlib.files import load_arrays
+from svdlib.files import load_arrays, save_json
 from svdlib.seeding import item_seed
 
 pytest.importorskip("dask.distributed")
@@ -123,7 +123,7 @@ def test_killed_worker_does_not_lose_or_corrupt_work(picked, toy_corpus, tmp_pat
 def _failing_worker(cfg_dict: dict, item: WorkItem) -> None:
     if item.params["fail"]:
         raise ValueError(f"bad item {item.params['n']}")
-    Path(item.output).write_text(str(item_seed(0, item.params["n"])))
+    save_json(item.output, item_seed(0, item.params["n"]))   # an artifact, with its digest
 
 
 def test_failures_are_reported_per_item_and_retried_alone(tmp_path):

@@ -34,13 +34,18 @@ def test_arrays_roundtrip_and_no_pickles(tmp_path):
         save_arrays(path, bad=np.array([{"a": 1}], dtype=object))
 
 
-def test_corrupt_artifacts_are_reported(tmp_path):
+def test_corrupt_artifacts_are_reported(tmp_path, monkeypatch):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    (tmp_path / "bad.json").write_text("{")
+    for name in ("bad.npz", "bad.json"):   # written by hand: no recorded digest
+        with pytest.raises(SvdError, match="no recorded digest"):
+            (load_arrays if name.endswith(".npz") else load_json)(tmp_path / name)
+    monkeypatch.setenv("SVD_VERIFY", "0")   # with checking off, the readers' own errors
     with pytest.raises(SvdError, match="corrupt array file"):
         load_arrays(tmp_path / "bad.npz")
-    (tmp_path / "bad.json").write_text("{")
     with pytest.raises(SvdError, match="corrupt JSON"):
         load_json(tmp_path / "bad.json")
+    monkeypatch.delenv("SVD_VERIFY")
     save_json(tmp_path / "ok.json", {"a": np.float32(1.5)})
     assert load_json(tmp_path / "ok.json") == {"a": 1.5}
 

@@ -1,10 +1,20 @@
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from svdlib.data.songs import Song
 from svdlib.detector.checkpoint import load_model
-from svdlib.detector.training import excerpt_frames, random_filters, stretch_shift, train_detector
+from svdlib.detector.state import load_state
+from svdlib.detector.training import (
+    CHECKPOINT,
+    excerpt_frames,
+    random_filters,
+    stretch_shift,
+    train_detector,
+)
+from svdlib.digests import sidecar_path
 from svdlib.errors import SvdError
 from svdlib.experiments.config import load_config
 
@@ -69,22 +79,35 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, tiny_cfg, monkey
     calls = {"n": 0}
     original = train_module.validate
 
-    def crash_after_first_epoch(*args, **kwargs):
+    def crash_in_the_second_epoch(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 2:   # epoch 2 trained, its checkpoint not yet written
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "validate", crash_after_first_epoch)
+    monkeypatch.setattr(train_module, "validate", crash_in_the_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         train_tiny(tiny_cfg, train, valid, tmp_path / "b", 7, progress=False)
-    assert (tmp_path / "b" / "checkpoint.pt").is_file()
+    checkpoint = tmp_path / "b" / CHECKPOINT
+    assert load_state(checkpoint)["epoch"] == 1
     assert not (tmp_path / "b" / "model.safetensors").exists()
     monkeypatch.setattr(train_module, "validate", original)
+    trained = []
+    real_epoch = train_module._train_epoch
+
+    def counted_epoch(*args, **kwargs):
+        trained.append(args[4])
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_train_epoch", counted_epoch)
     resumed = train_tiny(tiny_cfg, train, valid, tmp_path / "b", 7, progress=False)
+    assert trained == ["seed 7 epoch 2/2"]   # resumed after epoch 1, not trained again
     a = load_model(straight, tiny_cfg.model, tiny_cfg.frontend).state_dict()
     b = load_model(resumed, tiny_cfg.model, tiny_cfg.frontend).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    history = [json.loads((tmp_path / run / "history.json").read_text()) for run in "ab"]
+    assert history[0] == history[1]
+    assert not checkpoint.exists() and not sidecar_path(checkpoint).exists()
 
 
 def test_training_reduces_the_loss(tmp_path, tiny_cfg):
@@ -110,6 +133,16 @@ def test_excerpt_length_with_and_without_augmentation(tiny_cfg):
 def test_corrupt_checkpoint_is_reported(tmp_path, tiny_cfg):
     out = tmp_path / "m"
     out.mkdir()
-    (out / "checkpoint.pt").write_bytes(b"garbage")
-    with pytest.raises(SvdError, match="cannot be resumed"):
+    checkpoint = out / CHECKPOINT
+    checkpoint.write_bytes(b"garbage")   # no recorded digest: refused before it is read
+    with pytest.raises(SvdError, match="no recorded digest") as caught:
         train_tiny(tiny_cfg, toy_songs(2, 0), toy_songs(1, 1), out, 0, progress=False)
+    assert str(checkpoint) in str(caught.value) and "\n" not in str(caught.value)
+    # a file that matches its digest but is no training state (a model saved under its name)
+    from svdlib.detector.checkpoint import save_model
+    from svdlib.detector.model import build_model
+
+    save_model(checkpoint, build_model(tiny_cfg.model, tiny_cfg.frontend))
+    with pytest.raises(SvdError, match="cannot be read"):
+        train_tiny(tiny_cfg, toy_songs(2, 0), toy_songs(1, 1), out, 0, progress=False)
+    assert not (out / "model.safetensors").exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -17,8 +16,9 @@ from svdlib.audio.frontend import spectrogram_np
 from svdlib.audio.io import load_audio
 from svdlib.audio.settings import FrontEndConfig
 from svdlib.constants import DOMAINS
+from svdlib.digests import verify_artifact
 from svdlib.errors import MissingArtifactError, SvdError
-from svdlib.files import atomic_path, load_arrays, save_arrays
+from svdlib.files import atomic_path, load_arrays, load_json, save_arrays, save_csv
 
 #: Columns of the merged per-frame log, as in the original ``logger.csv``.
 LOG_COLUMNS = ("file", "frame", "ground truth", "orig pred", "mod pred", "snr", "convergences")
@@ -66,6 +66,8 @@ def save_result(folder: str | Path, name: str, result: AttackResult, ground_trut
                 sample_rate: int = 22050, source: str = "") -> Path:
     """Store one song's adversary and its per-frame record, atomically (record last).
 
+    Both files are artifacts: their digests are recorded beside them.
+
     Parameters
     ----------
     folder : str or Path
@@ -92,11 +94,11 @@ def save_result(folder: str | Path, name: str, result: AttackResult, ground_trut
 
     target = adversary_path(folder, name, result.domain)
     if result.domain == "wave":
-        with atomic_path(target, suffix=".wav") as tmp:
+        with atomic_path(target, suffix=".wav", digest=True) as tmp:
             sf.write(str(tmp), result.adversary.astype(np.float32), sample_rate,
                      subtype="FLOAT", format="WAV")
     else:
-        with atomic_path(target, suffix=".npy") as tmp:
+        with atomic_path(target, suffix=".npy", digest=True) as tmp:
             np.save(tmp, result.adversary.astype(np.float32))
     truth = np.zeros(result.n_frames, dtype=bool)
     given = np.asarray(ground_truth, dtype=bool)[:result.n_frames]
@@ -132,7 +134,7 @@ def _folder_config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
     if not path.is_file():
         raise MissingArtifactError(f"attack folder '{folder}' has no config.json", "attack")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return load_json(path)
 
 
 def _folder_frontend(folder: Path) -> FrontEndConfig:
@@ -142,7 +144,7 @@ def _folder_frontend(folder: Path) -> FrontEndConfig:
 def _folder_domain(folder: Path) -> str:
     summary = folder / "summary.json"
     if summary.is_file():
-        return str(json.loads(summary.read_text(encoding="utf-8"))["domain"])
+        return str(load_json(summary)["domain"])
     domain = folder.name.split("-", 1)[0]
     _check_domain(domain)
     return domain
@@ -154,7 +156,8 @@ def load_adversarial_spectrogram(folder: str | Path, name: str,
     """The adversarial linear-magnitude spectrogram ``(T, bins)`` of one song.
 
     For a waveform adversary, the stored WAV is re-read with :func:`svdlib.audio.io.load_audio`
-    and its spectrogram computed; a spectrogram adversary is read as stored.
+    and its spectrogram computed; a spectrogram adversary is read as stored. Either is first
+    checked against the digest recorded when it was written.
 
     Parameters
     ----------
@@ -178,6 +181,7 @@ def load_adversarial_spectrogram(folder: str | Path, name: str,
     if not path.is_file():
         raise MissingArtifactError(f"no adversary for '{name}' at '{path}'",
                                    f"attack --domain {domain}")
+    verify_artifact(path)
     if domain == "spec":
         return np.load(path, allow_pickle=False).astype(np.float32)
     frontend = frontend or _folder_frontend(folder)
@@ -210,8 +214,7 @@ def write_log(folder: str | Path, names: Sequence[str]) -> Path:
     log = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=list(LOG_COLUMNS))
     path = folder / "logger.csv"
-    with atomic_path(path, suffix=".csv") as tmp:
-        log.to_csv(tmp, index=False, columns=list(LOG_COLUMNS))
+    save_csv(path, log, index=False, columns=list(LOG_COLUMNS))
     return path
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from svdlib.experiments.config import Config
 from svdlib.experiments.store import Store
+from svdlib.files import load_csv
 
 
 def corpus(store: Store, root: Path) -> None:
@@ -149,7 +150,7 @@ def experiment(store: Store, name: str, tables: dict[str, Path],
 
 def benchmark(paths: dict[str, Path]) -> None:
     """The ranked table of every setting (Table 1 rate with its interval, and the rest)."""
-    table = pd.read_csv(paths["benchmark"])
+    table = load_csv(paths["benchmark"])
     columns = ["method", "percent", "ci_low", "ci_high", "area_vs_energy", "table2 %",
                "subset recovery %", "contains smallest %", "s / explanation"]
     with pd.option_context("display.width", 200, "display.max_columns", 20,

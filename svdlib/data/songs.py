@@ -20,6 +20,7 @@ from svdlib.data.jamendo import (
     read_filelist,
     read_lab_numbered,
 )
+from svdlib.digests import artifact_done
 from svdlib.errors import DataError
 from svdlib.files import atomic_path
 
@@ -57,10 +58,14 @@ def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
               cache_dir: Path | None = None) -> Song:
     """Load (or read from the cache) one song's spectrogram and targets.
 
+    The cache (``cache_dir``) is an artifact: its files carry digests, and a cached
+    spectrogram that does not match its digest is an error, never used.
+
     Raises
     ------
     SvdError
-        If the audio or the ``.lab`` file is bad (see :func:`svdlib.audio.io.load_audio` and
+        If a cached spectrogram does not read back as written, if the audio or the ``.lab``
+        file is bad (see :func:`svdlib.audio.io.load_audio` and
         :func:`read_lab`), or a label ends more than ``LABEL_TOLERANCE_S`` (1.0 s) after the
         audio, whose duration is taken as ``n_frames / fps`` (the same with or without the
         spectrogram cache).
@@ -71,7 +76,7 @@ def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
     segments = [(start, end, sing) for start, end, sing, _ in numbered]
     spec = None
     cache = cache_dir / _cache_name(name, path) if cache_dir is not None else None
-    if cache is not None and cache.is_file():
+    if cache is not None and artifact_done(cache):
         try:
             spec = np.load(cache, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError):
@@ -82,7 +87,7 @@ def load_song(layout: Layout, name: str, frontend: FrontEndConfig,
             raise DataError(f"audio file '{path}' is too short ({len(signal)} samples)")
         spec = spectrogram_np(signal, frontend)
         if cache is not None:
-            with atomic_path(cache, suffix=".npy") as tmp:
+            with atomic_path(cache, suffix=".npy", digest=True) as tmp:
                 np.save(tmp, spec)
     duration = spec.shape[0] / frontend.fps
     if numbered:

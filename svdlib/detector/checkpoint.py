@@ -28,7 +28,7 @@ def _metadata(net: SingingVoiceDetector, extra: dict | None = None) -> dict[str,
 
 
 def save_model(path: str | Path, net: SingingVoiceDetector, extra: dict | None = None) -> None:
-    """Save weights and architecture as safetensors, atomically.
+    """Save weights and architecture as safetensors, atomically, with the file's digest.
 
     Parameters
     ----------
@@ -42,7 +42,7 @@ def save_model(path: str | Path, net: SingingVoiceDetector, extra: dict | None =
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    with atomic_path(path, suffix=".safetensors") as tmp:
+    with atomic_path(path, suffix=".safetensors", digest=True) as tmp:
         save_file(state, str(tmp), metadata=_metadata(net, extra))
 
 
@@ -64,6 +64,9 @@ def read_model_metadata(path: str | Path) -> dict[str, str]:
 def load_model(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
                device: torch.device | str = "cpu") -> SingingVoiceDetector:
     """Load a detector saved by :func:`save_model`, checking it matches the configuration.
+
+    Any safetensors file of the right architecture loads, with or without a recorded digest
+    (the experiments layer checks the digests of the run's own models before calling this).
 
     Raises
     ------
@@ -114,7 +117,7 @@ def _load_state(net: SingingVoiceDetector, state: dict[str, torch.Tensor], path:
 
 
 def _looks_like_torch_file(path: Path) -> bool:
-    """A zip archive (torch.save's format) or a pickle stream (its legacy format)."""
+    """A zip archive (torch's file format) or a pickle stream (its legacy format)."""
     import zipfile
 
     if zipfile.is_zipfile(path):
@@ -173,7 +176,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
                            ) from None
         raise DataError(f"model file '{path}' holds pickled Python objects, not just tensors; "
                        "svdlib never unpickles foreign files: re-save it as a state dict "
-                       "(torch.save(model.state_dict(), path))") from None
+                       "(the model's state_dict() alone)") from None
     except Exception as err:
         raise DataError(f"model file '{path}' cannot be read as a state dict "
                        f"({first_line(err)}); it may be truncated or not a torch file") from None

@@ -29,8 +29,10 @@ from svdlib.detector.inference import predict_songs, smooth
 from svdlib.detector.metrics import best_threshold, confusion, metrics_from_counts
 from svdlib.detector.model import BLOCKLEN, SingingVoiceDetector, build_model
 from svdlib.detector.settings import ModelConfig, TrainConfig
+from svdlib.detector.state import load_state, save_state
+from svdlib.digests import remove_artifact
 from svdlib.errors import SvdError, first_line
-from svdlib.files import atomic_path, save_arrays, save_json
+from svdlib.files import save_arrays, save_json
 
 
 def stretch_shift(excerpts: np.ndarray, rng: np.random.Generator, max_stretch: float,
@@ -104,6 +106,10 @@ def make_optimizer(net: torch.nn.Module, train: TrainConfig) -> torch.optim.Opti
     return torch.optim.SGD(params, lr=train.initial_eta, momentum=train.momentum,
                            nesterov=train.learn_scheme == "nesterov",
                            weight_decay=train.l2_decay)
+
+
+#: The training checkpoint's file name in a model's folder.
+CHECKPOINT = "checkpoint.safetensors"
 
 
 @dataclass
@@ -181,10 +187,11 @@ def _resume(run: _Run, checkpoint: Path) -> None:
     Raises
     ------
     SvdError
-        If the checkpoint cannot be read or does not fit the run.
+        If the checkpoint does not match its recorded digest, cannot be read or does not fit
+        the run.
     """
+    state = load_state(checkpoint)
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         run.net.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
         run.scheduler.load_state_dict(state["scheduler"])
@@ -192,7 +199,7 @@ def _resume(run: _Run, checkpoint: Path) -> None:
         torch.set_rng_state(state["torch_rng"])
         run.history = History(**state["history"])
         run.start_epoch = int(state["epoch"])
-        run.sampler.order = state["sampler_order"].numpy()
+        run.sampler.order = state["sampler_order"]
         run.sampler.position = int(state["sampler_position"])
     except Exception as err:
         raise SvdError(f"checkpoint '{checkpoint}' cannot be resumed ({first_line(err)}); "
@@ -200,14 +207,13 @@ def _resume(run: _Run, checkpoint: Path) -> None:
 
 
 def _save_checkpoint(run: _Run, checkpoint: Path, epochs_done: int) -> None:
-    """Write the run's state after ``epochs_done`` epochs, atomically."""
+    """Write the run's state after ``epochs_done`` epochs, atomically (safetensors + JSON)."""
     state = {"model": run.net.state_dict(), "optimizer": run.optimizer.state_dict(),
              "scheduler": run.scheduler.state_dict(), "numpy_rng": _rng_state(run.rng),
              "torch_rng": torch.get_rng_state(), "history": run.history.as_dict(),
-             "sampler_order": torch.from_numpy(run.sampler.order),
+             "sampler_order": run.sampler.order,
              "sampler_position": run.sampler.position, "epoch": epochs_done}
-    with atomic_path(checkpoint, suffix=".pt") as tmp:
-        torch.save(state, tmp)
+    save_state(checkpoint, state)
 
 
 def _train_epoch(run: _Run, train: TrainConfig, frontend: FrontEndConfig,
@@ -289,7 +295,8 @@ def _finish(run: _Run, out_dir: Path, final: Path, seed: int, epochs: int,
         save_arrays(out_dir / "model_valid_loss.err.npz", loss=np.array(history.valid_loss))
         save_arrays(out_dir / "model_valid_acc.err.npz", error=np.array(history.valid_error))
     save_model(final, run.net, extra={"seed": seed, "epochs": epochs})
-    (out_dir / "checkpoint.pt").unlink(missing_ok=True)
+    remove_artifact(out_dir / CHECKPOINT)
+    (out_dir / "checkpoint.pt").unlink(missing_ok=True)   # an older svdlib's (never read)
 
 
 def train_detector(model: ModelConfig, frontend: FrontEndConfig, train: TrainConfig,
@@ -299,9 +306,11 @@ def train_detector(model: ModelConfig, frontend: FrontEndConfig, train: TrainCon
                    progress: bool = True) -> Path:
     """Train one detector and save it as ``out_dir/model.safetensors``; resumable per epoch.
 
-    A checkpoint (weights, optimiser, schedule, random state, history) is written atomically
-    after each epoch; a re-run continues after the last finished epoch. If the final model
-    exists, nothing is done.
+    A checkpoint (weights, optimiser, schedule, random state, history, the excerpt sampler's
+    order and position; safetensors with JSON, see :mod:`svdlib.detector.state`) is written
+    atomically after each epoch; a re-run continues after the last finished epoch and ends
+    with exactly the model an uninterrupted run gives. If the final model and its history
+    exist, nothing is done.
 
     Parameters
     ----------
@@ -335,13 +344,13 @@ def train_detector(model: ModelConfig, frontend: FrontEndConfig, train: TrainCon
         If validating without validation songs, on a bad checkpoint, or if training diverges.
     """
     final = out_dir / "model.safetensors"
-    if final.is_file():
+    if final.is_file() and (out_dir / "history.json").is_file():
         return final
     do_validate = train.validate if validate_each_epoch is None else validate_each_epoch
     if do_validate and not valid_songs:
         raise SvdError("validation requested but the valid split has no songs")
     run = _start_run(model, frontend, train, train_songs, seed, device)
-    checkpoint = out_dir / "checkpoint.pt"
+    checkpoint = out_dir / CHECKPOINT
     if checkpoint.is_file():
         _resume(run, checkpoint)
     _run_epochs(run, train, frontend, valid_songs if do_validate else None,

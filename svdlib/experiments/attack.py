@@ -23,10 +23,14 @@ from svdlib.attacks.settings import AttackDomainConfig
 from svdlib.attacks.statistics import write_summary
 from svdlib.audio.io import load_audio
 from svdlib.detector.model import SingingVoiceDetector
+from svdlib.digests import artifact_done, remove_artifact
 from svdlib.experiments.executors import run_items
 from svdlib.experiments.store import Store
 from svdlib.experiments.work import WorkItem, raise_failures
 from svdlib.files import save_json
+
+#: The files an attack folder merges from its songs' records, the summary last.
+MERGED = ("logger.csv", "summary.json")
 
 # -- running an attack over a split ---------------------------------------------------------
 
@@ -55,7 +59,8 @@ def attack_items(store: Store, domain: str) -> list[WorkItem]:
     names = read_filelist(corpus_layout(store), store.cfg.attack.subset)
     folder = store.attack_dir(domain)
     return [WorkItem("attack", f"attack {domain} {name}", str(record_path(folder, name)),
-                     {"domain": domain, "song": name, "index": index, "count": len(names)})
+                     {"domain": domain, "song": name, "index": index, "count": len(names)},
+                     also=(str(adversary_path(folder, name, domain)),))
             for index, name in enumerate(names, start=1)]
 
 
@@ -73,12 +78,12 @@ def discard_stale_records(store: Store, domain: str) -> list[str]:
     for name, fingerprint in store.split_files(subset).items():
         path = record_path(folder, name)
         if path.is_file() and load_record(folder, name).get("source") != fingerprint:
-            adversary_path(folder, name, domain).unlink(missing_ok=True)
-            path.unlink()
+            remove_artifact(adversary_path(folder, name, domain))
+            remove_artifact(path)
             stale.append(name)
     if stale:
-        for merged in ("logger.csv", "summary.json"):
-            (folder / merged).unlink(missing_ok=True)
+        for merged in MERGED:
+            remove_artifact(folder / merged)
     return stale
 
 
@@ -127,8 +132,9 @@ def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
 
     Each song is a work item (:func:`attack_items`, run in-process or on Dask): its adversary
     and per-song ``.npz`` record go to ``store.attack_dir(domain)``, and a song whose record
-    exists is skipped. Then the merged per-frame ``logger.csv``, ``config.json`` and
-    ``summary.json`` are written.
+    and adversary exist (and match their digests) is skipped. Then the merged per-frame
+    ``logger.csv``, ``config.json`` and ``summary.json`` are written. A file of the folder that
+    does not match its recorded digest is an error, never reused.
 
     Parameters
     ----------
@@ -153,7 +159,8 @@ def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
     items = attack_items(store, domain)
     if folder.is_dir():
         discard_stale_records(store, domain)
-    if (folder / "summary.json").is_file() and all(item.done for item in items):
+    if all([artifact_done(folder / name) for name in ("config.json", *MERGED)]) and \
+            all([item.done for item in items]):
         return folder
     load_trained(store)  # a damaged model is reported once, not once per song
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from svdlib.detector.predictor import predict_logmel
+from svdlib.digests import verify_artifact
 from svdlib.experiments.config import config_from_dict
 from svdlib.experiments.executors import run_items
 from svdlib.experiments.explanations import pair_logmel, stacked_weights
@@ -27,7 +28,7 @@ from svdlib.experiments.store import Store
 from svdlib.experiments.work import WorkItem, raise_failures
 from svdlib.explain.attribution import SegmentExplainer
 from svdlib.explain.explainers import make_explainer, needs_gradient
-from svdlib.files import atomic_path, load_arrays, save_arrays, save_json
+from svdlib.files import load_arrays, load_csv, save_arrays, save_csv, save_json
 from svdlib.seeding import item_seed
 from svdlib.veracity.benchmark import BenchmarkRun, benchmark_table, run_benchmark
 from svdlib.veracity.benchmark_summary import curve_rates
@@ -76,7 +77,10 @@ def benchmark_items(store: Store) -> list[WorkItem]:
 
     return [WorkItem("benchmark", f"benchmark {domain} t{target}",
                      str(store.benchmark_dir(domain, target) / "costs.csv"),
-                     {"domain": domain, "target": target})
+                     {"domain": domain, "target": target},
+                     also=tuple(str(store.benchmark_dir(domain, target) / name)
+                                for name in ("attributions.npz",
+                                             *(f"{t}.csv" for t in TABLES if t != "costs"))))
             for domain, target in settings()]
 
 
@@ -90,8 +94,7 @@ def _write(folder: Path, run: BenchmarkRun) -> None:
                 signed=np.array([run.signed[m] for m in methods], dtype=bool),
                 **{f"weights_{i}": run.weights[m] for i, m in enumerate(methods)})
     for name, table in (*tables.items(), ("costs", run.costs)):   # costs last: the marker
-        with atomic_path(folder / f"{name}.csv", suffix=".csv") as tmp:
-            table.to_csv(tmp, index=False)
+        save_csv(folder / f"{name}.csv", table, index=False)
 
 
 def benchmark_worker(cfg_dict: dict, item: WorkItem) -> None:
@@ -135,8 +138,8 @@ def load_attributions(store: Store, domain: str,
 def load_run(store: Store, domain: str, target: int) -> BenchmarkRun:
     """A setting's stored per-pair tables (the exhaustive result as its tidy table only)."""
     folder = store.benchmark_dir(domain, target)
-    frames = {name: pd.read_csv(folder / f"{name}.csv") for name in TABLES
-              if (folder / f"{name}.csv").stat().st_size > 1}
+    frames = {name: frame for name in TABLES
+              if (frame := _stored_table(folder / f"{name}.csv")) is not None}
     weights, signed = load_attributions(store, domain, target)
     return BenchmarkRun(curve=frames["curve"], table2=frames["table2"],
                         subsets=frames.get("subsets", pd.DataFrame(
@@ -170,8 +173,13 @@ def benchmark_tables(store: Store) -> dict[str, pd.DataFrame]:
 
 def _exhaustive_frame(store: Store, domain: str, target: int) -> pd.DataFrame | None:
     """The stored exhaustive search (None when it was not run or there were no pairs)."""
-    path = store.benchmark_dir(domain, target) / "exhaustive.csv"
-    return pd.read_csv(path) if path.stat().st_size > 1 else None
+    return _stored_table(store.benchmark_dir(domain, target) / "exhaustive.csv")
+
+
+def _stored_table(path: Path) -> pd.DataFrame | None:
+    """A stored per-pair table, checked against its digest (None for an empty one)."""
+    verify_artifact(path)
+    return load_csv(path) if path.stat().st_size > 1 else None
 
 
 def write_benchmark_tables(store: Store) -> dict[str, Path]:
@@ -180,8 +188,7 @@ def write_benchmark_tables(store: Store) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, table in benchmark_tables(store).items():
-        with atomic_path(out / f"{name}.csv", suffix=".csv") as tmp:
-            table.to_csv(tmp, index=False)
+        save_csv(out / f"{name}.csv", table, index=False)
         paths[name] = out / f"{name}.csv"
     save_json(out / "benchmark_config.json", store.cfg.to_dict()["benchmark"])
     return paths

@@ -15,6 +15,7 @@ from svdlib.detector.inference import load_predictions, predict_songs, save_pred
 from svdlib.detector.metrics import evaluate_predictions, format_summary, summarize_runs
 from svdlib.detector.model import SingingVoiceDetector
 from svdlib.devices import best_device
+from svdlib.digests import artifact_done
 from svdlib.errors import MissingArtifactError
 from svdlib.experiments.splits import (
     corpus_layout,
@@ -34,7 +35,9 @@ def load_trained(store: Store, seed: int | None = None,
     Raises
     ------
     SvdError
-        If the detector was not trained, or the given file is missing or does not fit.
+        If the detector was not trained, or the given file is missing or does not fit, or
+        a trained model's file does not match its recorded digest, or it comes from another
+        numeric environment.
     """
     cfg = store.cfg
     device = best_device(cfg.run.device) if device is None else device
@@ -43,7 +46,7 @@ def load_trained(store: Store, seed: int | None = None,
         store.activate()
         return load_detector_file(store.given_model(), cfg.model, cfg.frontend, device)
     path = store.model_dir(seed) / "model.safetensors"
-    if not path.is_file():
+    if not artifact_done(path):
         raise MissingArtifactError(f"no trained model at '{path}'", "train")
     store.check_reuse(path.parent)
     store.activate()
@@ -63,9 +66,9 @@ def predict_all(store: Store, splits: Sequence[str] = ("valid", "test"),
     for seed in store.detector_seeds(seeds):
         for split in splits:
             path = store.predictions_path(split, seed)
-            if not path.is_file():
+            if not artifact_done(path):
                 with artifact_lock(path):      # another process may be predicting it
-                    if not path.is_file():
+                    if not artifact_done(path):
                         _predict(store, seed, split, songs, path)
             written.append(path)
     return written

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from svdlib.detector.predictor import DetectorPredictor
+from svdlib.digests import artifact_done
 from svdlib.experiments.config import config_from_dict
 from svdlib.experiments.executors import run_items
 from svdlib.experiments.factories import lime_settings
@@ -99,7 +100,7 @@ def explain_pairs(store: Store, domain: str, target: int) -> Path:
     """Explain every picked pair of a setting (resumable per pair); returns the stacked file."""
     check_setting(domain, target)
     path = store.explanations_path(domain, target)
-    if path.is_file():
+    if artifact_done(path):
         return path
     items = explanation_items(store, domain, target)
     if any(not item.done for item in items):

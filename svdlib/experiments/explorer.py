@@ -8,6 +8,7 @@ import numpy as np
 from svdlib.audio.frontend import filterbank
 from svdlib.detector.model import HALF_BLOCK
 from svdlib.detector.predictor import predict_logmel
+from svdlib.digests import artifact_done
 from svdlib.errors import SvdError
 from svdlib.experiments.benchmark import PAPER_LIME, load_attributions
 from svdlib.experiments.explanations import pair_logmel, stacked_weights
@@ -23,7 +24,7 @@ from svdlib.viz.widgets import PairView, _song_stft, pair_figure
 
 def explainer_choices(store: Store, domain: str, target: int) -> list[str]:
     """The explainers the explorer can show: the paper's LIME, and the benchmark's if it ran."""
-    if not (store.benchmark_dir(domain, target) / "attributions.npz").is_file():
+    if not artifact_done(store.benchmark_dir(domain, target) / "attributions.npz"):
         return [PAPER_LIME]
     return [PAPER_LIME, *load_attributions(store, domain, target)[0]]
 

@@ -11,6 +11,7 @@ from svdlib.data.songs import Song
 from svdlib.detector.inference import load_predictions
 from svdlib.detector.model import HALF_BLOCK, SingingVoiceDetector
 from svdlib.detector.predictor import DetectorPredictor, predict_logmel
+from svdlib.digests import artifact_done
 from svdlib.errors import MissingArtifactError, SvdError
 from svdlib.experiments.config import Config
 from svdlib.experiments.factories import lime_settings
@@ -125,7 +126,7 @@ def horses_stage(store: Store) -> str:
     Shapes that flipped nothing are stored too, by their closest attempt (``flipped`` false).
     """
     path = store.horses_path()
-    if path.is_file():
+    if artifact_done(path):
         return str(path)
     horses = make_horses(store)
     arrays = {

@@ -14,6 +14,7 @@ from svdlib.attacks.records import load_adversarial_spectrogram, load_record, re
 from svdlib.constants import DOMAINS, EXCERPT_FRAMES, TARGETS
 from svdlib.detector.model import HALF_BLOCK, SingingVoiceDetector
 from svdlib.detector.predictor import DetectorPredictor, detector_predict_fn, predict_logmel
+from svdlib.digests import artifact_done
 from svdlib.errors import MissingArtifactError, SvdError
 from svdlib.experiments.config import config_from_dict
 from svdlib.experiments.evaluation import load_trained
@@ -114,11 +115,11 @@ def pick_adversaries(store: Store, domain: str, target: int) -> Path:
     Returns
     -------
     Path
-        The picks file (skipped if it exists).
+        The picks file (skipped if it exists and matches its recorded digest).
     """
     check_setting(domain, target)
     path = store.picks_path(domain, target)
-    if path.is_file():
+    if artifact_done(path):
         return path
     cfg = store.cfg
     folder = _finished_attack(store, domain)
@@ -151,7 +152,7 @@ def pick_adversaries(store: Store, domain: str, target: int) -> Path:
 def _finished_attack(store: Store, domain: str) -> Path:
     """The attack folder of ``domain``; raises if the attack is missing or unfinished."""
     folder = store.attack_dir(domain)
-    if not (folder / "summary.json").is_file():
+    if not artifact_done(folder / "summary.json"):
         raise MissingArtifactError(f"attack '{folder}' is missing or unfinished",
                                    f"attack --domain {domain}")
     return folder

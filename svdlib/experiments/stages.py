@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from svdlib.digests import artifact_done
 from svdlib.experiments.store import Store
 from svdlib.locks import artifact_lock
 
@@ -80,7 +81,7 @@ def picks(store: Store, domain: str, target: int) -> Path:
 
     attack(store, domain)
     path = store.picks_path(domain, target)
-    if not path.is_file():       # (no lock to take in a finished, perhaps read-only, folder)
+    if not artifact_done(path):       # (no lock to take in a finished, perhaps read-only, folder)
         with artifact_lock(path, on_wait=waiting(store)):
             pick_adversaries(store, domain, target)
     _record(store, path, f"pick {domain} t{target}", attack=store.attack_dir(domain).name)
@@ -115,7 +116,7 @@ def horses(store: Store) -> str:
     from svdlib.experiments.horses import horses_stage
 
     predictions(store)
-    if store.horses_path().is_file():
+    if artifact_done(store.horses_path()):
         result = str(store.horses_path())
     else:
         with artifact_lock(store.horses_path(), on_wait=waiting(store)):
@@ -140,7 +141,7 @@ def tables(store: Store) -> dict[str, Path]:
     waited: list[Path] = []
     with artifact_lock(out / "tables", on_wait=waiting(store, waited)):
         paths = {name: out / f"{name}.csv" for names in TABLE_GROUPS.values() for name in names}
-        if waited and (out / "config.json").is_file() and all(p.is_file()
+        if waited and (out / "config.json").is_file() and all(artifact_done(p)
                                                                for p in paths.values()):
             return paths
         return experiment_tables(store)

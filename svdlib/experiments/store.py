@@ -6,6 +6,8 @@ attack, explanation and experiment built on it, while leaving the corpus in plac
 artifact exists is skipped, so an interrupted run resumes where it stopped. Files are written to
 a temporary name in the same folder and renamed into place, so a reader never sees half a file.
 Nothing here unpickles: arrays go through ``np.load(allow_pickle=False)``, metadata through JSON.
+Every file records its digest when it is written and is checked when it is read
+(:mod:`svdlib.digests`).
 """
 
 from __future__ import annotations
@@ -108,9 +110,13 @@ class Store:
                 "config": self.cfg.to_dict(), "inputs": inputs}
 
     def write_provenance(self, artifact: str | Path, stage: str, **inputs: Any) -> Path:
-        """Record :meth:`provenance` beside ``artifact`` (a folder or a file)."""
+        """Record :meth:`provenance` beside ``artifact`` (a folder or a file).
+
+        The provenance also lists the digests recorded for the artifact's files (the file, or
+        the folder's files), under ``files``.
+        """
         path = provenance_path(artifact)
-        save_json(path, self.provenance(stage, **inputs))
+        save_json(path, {**self.provenance(stage, **inputs), "files": artifact_files(artifact)})
         return path
 
     def check_reuse(self, artifact: str | Path) -> None:
@@ -304,6 +310,24 @@ def provenance_path(artifact: str | Path) -> Path:
     if artifact.is_dir() or not artifact.suffix:
         return artifact / "provenance.json"
     return artifact.with_name(artifact.name + ".provenance.json")
+
+
+def artifact_files(artifact: str | Path) -> dict[str, dict]:
+    """The recorded digests of an artifact's files: ``name -> {"sha256", "size"}``.
+
+    For a folder, its files (not its provenance); for a file, the file itself.
+    """
+    from svdlib.digests import is_sidecar, recorded_digest
+
+    artifact = Path(artifact)
+    files = sorted(artifact.iterdir()) if artifact.is_dir() else [artifact]
+    found = {}
+    for path in files:
+        if path.is_file() and not is_sidecar(path) and path.name != "provenance.json":
+            recorded = recorded_digest(path)
+            if recorded is not None:
+                found[path.name] = recorded
+    return found
 
 
 def _cpu_capability() -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from svdlib.detector.predictor import predict_logmel
+from svdlib.digests import artifact_done
 from svdlib.errors import MissingArtifactError
 from svdlib.experiments.config import config_from_dict
 from svdlib.experiments.executors import run_items
@@ -68,7 +69,7 @@ def explain_subsets(store: Store, domain: str, target: int) -> list[Path]:
     paths = []
     for k in store.cfg.experiment.subset_ks:
         path = store.subset_path(domain, target, k)
-        if not path.is_file():
+        if not artifact_done(path):
             items = subset_items(store, domain, target, k)
             raise_failures(run_items(items, subset_worker, store.cfg,
                                      desc=f"LIME subset {domain} t{target} k={k}"), "subset")

@@ -18,10 +18,7 @@ from svdlib.experiments.factories import segmentation_from
 from svdlib.experiments.picks import check_setting, detector, load_picks
 from svdlib.experiments.store import Store
 from svdlib.experiments.subsets import subset_results
-from svdlib.files import (
-    atomic_path,
-    save_json,
-)
+from svdlib.files import load_csv, save_csv, save_json
 from svdlib.veracity import tables as paper_tables
 from svdlib.veracity.measures import (
     attribution_ranking,
@@ -213,16 +210,15 @@ def experiment_tables(store: Store) -> dict[str, Path]:
     paths = {}
     for name, table in compute_tables(store).items():
         path = out_dir / f"{name}.csv"
-        with atomic_path(path, suffix=".csv") as tmp:
-            table.to_csv(tmp, index=False)
+        save_csv(path, table, index=False)
         paths[name] = path
     save_json(out_dir / "config.json", store.cfg.to_dict())
     return paths
 
 
 def load_table(store: Store, name: str) -> pd.DataFrame:
-    """Read one experiment table written by :func:`experiment_tables`."""
+    """Read one experiment table written by :func:`experiment_tables`, checked."""
     path = store.experiments_dir() / f"{name}.csv"
     if not path.is_file():
         raise MissingArtifactError(f"no table '{path}'", "experiment all")
-    return pd.read_csv(path)
+    return load_csv(path)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from svdlib.data.songs import Song
 from svdlib.detector.checkpoint import load_detector_file, load_model
-from svdlib.detector.training import excerpt_frames, train_detector
+from svdlib.detector.training import CHECKPOINT, excerpt_frames, train_detector
 from svdlib.devices import best_device
+from svdlib.digests import artifact_done
 from svdlib.errors import DataError
 from svdlib.experiments.config import Config
 from svdlib.experiments.splits import load_store_split, warn_unusable_songs
@@ -87,20 +88,21 @@ def _check_songs(store: Store, train_songs: list[Song], valid_songs: list[Song])
 
 
 def _finished(store: Store, seed: int) -> bool:
-    """Whether a seed's model exists and loads; a damaged one is an error, never a success.
+    """Whether a seed's model and history exist and load; a damaged one is an error.
 
     Raises
     ------
     SvdError
-        If the model file is truncated or otherwise unreadable, or comes from another numeric
-        environment.
+        If the model file or the history does not match its recorded digest, is truncated or
+        otherwise unreadable, or comes from another numeric environment.
     """
     path = store.model_dir(seed) / "model.safetensors"
-    if not path.is_file():
+    if not artifact_done(path):
+        artifact_done(path.parent / CHECKPOINT)   # a damaged one is reported before any write
         return False
     store.check_reuse(path.parent)
     load_model(path, store.cfg.model, store.cfg.frontend, "cpu")
-    return True
+    return artifact_done(path.parent / "history.json")
 
 
 def given_detector(store: Store) -> Path:

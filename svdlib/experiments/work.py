@@ -4,8 +4,8 @@ An item names one artifact (an attacked song, an explained pair, an explained pa
 adversary) and carries the JSON-able parameters that produce it. A worker function computes
 the artifact from the configuration and the item alone, and writes it atomically, so any item
 can run in any process on any machine that sees the results folder, and a finished item (its
-output exists) is never computed again. :mod:`svdlib.experiments.executors` runs a list of
-items in this process or on a Dask cluster.
+output exists and reads back as written) is never computed again.
+:mod:`svdlib.experiments.executors` runs a list of items in this process or on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from svdlib.digests import artifact_done
 from svdlib.errors import SvdError
 
 
@@ -30,20 +30,33 @@ class WorkItem:
     name : str
         A readable unique name, e.g. ``"explain wave t1 pair 7"``.
     output : str
-        The artifact the item writes; the item is done when it exists.
+        The artifact the item writes last; the item is done when it exists and matches its
+        recorded digest (and so do the files of ``also``).
     params : dict
         JSON-able parameters (what the worker needs besides the configuration).
+    also : tuple of str
+        Other artifact files the item writes before ``output``; one missing makes the item
+        pending again.
     """
 
     stage: str
     name: str
     output: str
     params: dict = field(default_factory=dict)
+    also: tuple[str, ...] = ()
 
     @property
     def done(self) -> bool:
-        """Whether the artifact exists."""
-        return Path(self.output).is_file()
+        """Whether the item's files exist and read back as written.
+
+        Raises
+        ------
+        ArtifactError
+            If one exists but does not match its recorded digest (it is never reused).
+        """
+        if not artifact_done(self.output):
+            return False
+        return all([artifact_done(path) for path in self.also])
 
 
 Worker = Callable[[dict, WorkItem], Any]

@@ -33,11 +33,11 @@ def style() -> None:
 
 
 def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
-    """Save a figure as PNG (150 dpi) and SVG, atomically; returns both paths."""
+    """Save a figure as PNG (150 dpi) and SVG, atomically, with digests; returns both paths."""
     paths = []
     for suffix in (".png", ".svg"):
         path = Path(stem).with_suffix(suffix)
-        with atomic_path(path, suffix=suffix) as tmp:
+        with atomic_path(path, suffix=suffix, digest=True) as tmp:
             fig.savefig(tmp, dpi=150, bbox_inches="tight", format=suffix[1:])
         paths.append(path)
     return paths
