@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from conftest import write_toy_corpus
 
+from svdlib.digests import is_sidecar
 from svdlib.files import load_arrays
 from svdlib.locks import artifact_lock, lock_path
 
@@ -63,7 +64,8 @@ _CHEAP_NAMES = ("config.json", "summary.json", "logger.csv", "eval.json", "prove
 def _heavy(path: str) -> bool:
     """Artifacts that cost real computation: models, predictions, attacked songs, work items,
     picks, horses, the benchmark of a setting."""
-    return not (any(part in path for part in _CHEAP_FOLDERS) or path.endswith(_CHEAP_NAMES))
+    return not (any(part in path for part in _CHEAP_FOLDERS) or path.endswith(_CHEAP_NAMES)
+                or is_sidecar(path))       # a digest goes with its file, which is judged
 
 
 def test_two_concurrent_runs_compute_every_artifact_once(tmp_path):
@@ -87,7 +89,7 @@ def test_two_concurrent_runs_compute_every_artifact_once(tmp_path):
     assert sum("/picks/" in p for p in writers) == 4
     # both took part: the attacked songs and the explained pairs were shared out
     assert len({pid for pid, path in writes if "/work/" in path or "/attacks/" in path}) == 2
-    assert not [p for p in shared.rglob(".*")]                # no lock or temporary left
+    assert not [p for p in shared.rglob(".*") if not is_sidecar(p)]   # no lock or temporary left
     # the same numbers as a run alone (on a copy of the model: one process trained it anyway)
     alone = tmp_path / "alone"
     shutil.copytree(shared / "models", alone / "models")
@@ -161,6 +163,7 @@ _SHARE = """
 import json, os, sys, time
 from pathlib import Path
 from svdlib.experiments.work import WorkItem, run_in_process
+from svdlib.files import save_json
 folder = Path(sys.argv[1])
 (folder / f"ready-{os.getpid()}").touch()
 while len(list(folder.glob("ready-*"))) < 2:      # start together
@@ -168,7 +171,7 @@ while len(list(folder.glob("ready-*"))) < 2:      # start together
 
 def work(cfg, item):
     time.sleep(0.3)
-    Path(item.output).write_text(json.dumps({"pid": os.getpid()}))
+    save_json(item.output, {"pid": os.getpid()})      # an artifact, with its digest
     with open(folder / "log", "a") as log:
         log.write(f"{os.getpid()} {item.name}\\n")
 
