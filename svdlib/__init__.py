@@ -41,7 +41,7 @@ _EXPORTS = {
     "AttackDomainConfig": "svdlib.attacks.settings",
     # explanations
     "Segmentation": "svdlib.explain.segments", "LimeExplainer": "svdlib.explain.explainers",
-    "Attribution": "svdlib.explain.attribution",
+    "Relevance": "svdlib.explain.attribution",
     "Explanation": "svdlib.explain.explanation",
     # the veracity measures: decision rules, methods (an explainer or stored relevances)
     "DecisionRule": "svdlib.veracity.rules", "threshold_rule": "svdlib.veracity.rules",

@@ -11,7 +11,7 @@ import torch
 from svdlib.explain.segments import Segmentation
 
 
-class Attribution(NamedTuple):
+class Relevance(NamedTuple):
     """One explanation of one excerpt, as the veracity measures use it.
 
     Attributes
@@ -35,8 +35,8 @@ class Attribution(NamedTuple):
     signed: bool = True
 
 
-#: ``(frames, bands)`` excerpt → its :class:`Attribution`.
-Explainer = Callable[[np.ndarray], Attribution]
+#: ``(frames, bands)`` excerpt → its :class:`Relevance`.
+Explainer = Callable[[np.ndarray], Relevance]
 
 
 def as_excerpts(excerpts: Any, segmentation: Segmentation) -> np.ndarray:
@@ -60,7 +60,7 @@ class SegmentExplainer:
     """
 
     name: str = "explainer"
-    #: Whether the relevances have a sign (see :attr:`Attribution.signed`).
+    #: Whether the relevances have a sign (see :attr:`Relevance.signed`).
     signed: bool = True
     #: Whether the method needs the model's gradient (then the model must be a
     #: differentiable module, not an inference-mode predictor); the perturbation methods only
@@ -68,11 +68,11 @@ class SegmentExplainer:
     differentiable: bool = False
     segmentation: Segmentation
 
-    def __call__(self, excerpt: np.ndarray) -> Attribution:
+    def __call__(self, excerpt: np.ndarray) -> Relevance:
         """Explain one ``(frames, bands)`` excerpt."""
         raise NotImplementedError
 
-    def explain_many(self, excerpts: np.ndarray) -> list[Attribution]:
+    def explain_many(self, excerpts: np.ndarray) -> list[Relevance]:
         """Explain ``(N, frames, bands)`` excerpts; equal to calling one by one."""
         return [self(x) for x in as_excerpts(excerpts, self.segmentation)]
 

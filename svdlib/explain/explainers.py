@@ -4,7 +4,7 @@
 ``(B, frames, bands) float tensor → (B,)`` P(class 1) or ``(B, C)`` scores, over one
 :class:`~svdlib.explain.segments.Segmentation`. Every explainer is a
 :class:`~svdlib.explain.attribution.SegmentExplainer`: ``explainer(excerpt)`` returns an
-:class:`~svdlib.explain.attribution.Attribution`, ``explainer.explain_many(excerpts)`` a list
+:class:`~svdlib.explain.attribution.Relevance`, ``explainer.explain_many(excerpts)`` a list
 of them.
 
 What a relevance means, per method (binary models: for class 1's probability; ``(B, C)``
@@ -20,7 +20,7 @@ models: for column ``label``):
 * ``random``: a standard normal draw, seeded by ``seed`` and the excerpt (the floor).
 
 Positive means "for" the explained class; for target 0 of a binary model the ranking is
-ascending, as for LIME's class-1 weights. Unsigned relevances (``Attribution.signed`` False)
+ascending, as for LIME's class-1 weights. Unsigned relevances (``Relevance.signed`` False)
 rank descending for either target.
 """
 
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from svdlib.constants import EXPLAINERS
-from svdlib.explain.attribution import Attribution, SegmentExplainer, as_excerpts
+from svdlib.explain.attribution import Relevance, SegmentExplainer, as_excerpts
 from svdlib.explain.explanation import Explanation
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.gradients import (
@@ -51,7 +51,7 @@ from svdlib.explain.segments import Segmentation
 class LimeExplainer(SegmentExplainer):
     """LIME with audioLIME's semantics: the one way to run LIME on an excerpt.
 
-    ``explainer(excerpt)`` gives the :class:`~svdlib.explain.attribution.Attribution` the
+    ``explainer(excerpt)`` gives the :class:`~svdlib.explain.attribution.Relevance` the
     veracity measures and the benchmark use (the surrogate's weights for the explained class
     and its R²); ``explainer.explanation(excerpt)`` the whole audioLIME-style
     :class:`~svdlib.explain.explanation.Explanation` (neighbourhood, model outputs and, per
@@ -170,14 +170,14 @@ class LimeExplainer(SegmentExplainer):
                              .to(self.device))
         return 1 if self._target.binary else self.label
 
-    def __call__(self, excerpt: np.ndarray) -> Attribution:
+    def __call__(self, excerpt: np.ndarray) -> Relevance:
         """Explain one ``(frames, bands)`` excerpt: the explained label's weights and R²."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
             raise ValueError("call explain_many for several excerpts")
         label = self.explained_label(x)
         explanation = self.explanation(x[0], labels=(label,))
-        return Attribution(explanation.weights(label),
+        return Relevance(explanation.weights(label),
                            float(explanation.metrics(label)["fidelity"]))
 
 
@@ -204,7 +204,7 @@ class RandomExplainer(SegmentExplainer):
         self.segmentation = segmentation
         self.seed = seed
 
-    def __call__(self, excerpt: np.ndarray) -> Attribution:
+    def __call__(self, excerpt: np.ndarray) -> Relevance:
         """Explain one ``(frames, bands)`` excerpt."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
@@ -212,7 +212,7 @@ class RandomExplainer(SegmentExplainer):
         digest = int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little")
         entropy = [digest] if self.seed is None else [int(self.seed), digest]
         rng = np.random.default_rng(np.random.SeedSequence(entropy))
-        return Attribution(rng.standard_normal(self.segmentation.n_components), float("nan"),
+        return Relevance(rng.standard_normal(self.segmentation.n_components), float("nan"),
                            None, True)
 
 
@@ -270,7 +270,7 @@ def make_explainer(name: str, model: Model | None, segmentation: Segmentation, *
     Returns
     -------
     SegmentExplainer
-        ``explainer(excerpt) -> Attribution``; ``explainer.explain_many(excerpts)``.
+        ``explainer(excerpt) -> Relevance``; ``explainer.explain_many(excerpts)``.
     """
     if name not in _CLASSES:
         raise ValueError(f"unknown explainer '{name}'; choose one of {', '.join(EXPLAINERS)}")

@@ -127,7 +127,7 @@ def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: S
     predict, decide
         The model's outputs and the decision rule (see :mod:`svdlib.veracity.rules`).
     methods : mapping of str to method
-        Name → an explainer ``excerpt -> Attribution`` (e.g.
+        Name → an explainer ``excerpt -> Relevance`` (e.g.
         :func:`~svdlib.explain.explainers.make_explainer`), timed, or relevances
         ``(N, n_components)`` of the adversarial excerpts computed before (an array or
         :class:`~svdlib.veracity.measures.StoredRelevances`: no cost and no subset recovery).

@@ -6,7 +6,7 @@ excerpt, the methods to measure, a ``predict`` callable and a decision rule
 (:mod:`svdlib.veracity.rules`: :func:`~svdlib.veracity.rules.threshold_rule`,
 :func:`~svdlib.veracity.rules.class_change_rule`).
 
-A **method** is either an explainer (a callable ``excerpt -> Attribution``, called on the
+A **method** is either an explainer (a callable ``excerpt -> Relevance``, called on the
 adversarial excerpts) or relevances computed before, ``(N, n_components)`` (an array, or
 :class:`StoredRelevances` to say that they have no sign or to carry fidelities: what Quantus
 calls ``a_batch``). The energy of δ is one such method (:func:`energy_relevances`).
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from svdlib.explain.attribution import Attribution, Explainer
+from svdlib.explain.attribution import Explainer, Relevance
 from svdlib.explain.segments import Segmentation
 from svdlib.veracity.flips import compose_partial, positive_count, selection_masks
 from svdlib.veracity.rules import Decision, Predict
@@ -79,7 +79,7 @@ def attribution_ranking(attributions: np.ndarray, target: int = 1,
         attribution is the most relevant for class 0), as the paper does.
     signed : bool
         False for relevances without a sign (saliency's |gradient|): descending for either
-        target (see :attr:`~svdlib.explain.attribution.Attribution.signed`).
+        target (see :attr:`~svdlib.explain.attribution.Relevance.signed`).
 
     Returns
     -------
@@ -124,7 +124,7 @@ def check_pairs(original: np.ndarray, adversarial: np.ndarray,
     return original, adversarial
 
 
-def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Attribution], float]:
+def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Relevance], float]:
     """Explain every excerpt (batched when the explainer can), and the seconds it took."""
     started = time.perf_counter()
     many = getattr(explainer, "explain_many", None)
@@ -132,7 +132,7 @@ def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Attr
     return list(out), time.perf_counter() - started
 
 
-def stack_relevances(explainer: Explainer, found: Sequence[Attribution],
+def stack_relevances(explainer: Explainer, found: Sequence[Relevance],
                      segmentation: Segmentation) -> StoredRelevances:
     """An explainer's explanations of N excerpts as :class:`StoredRelevances`."""
     weights = np.stack([a.weights for a in found]) if found else \
