@@ -87,13 +87,14 @@ class LimeExplainer(SegmentExplainer):
         Neighbourhood size, row 0 the unperturbed excerpt (the paper: 8192).
     batch_size : int
         Perturbed inputs per model call; does not change the results.
-    kernel_width, kernel, feature_selection, absolute_feature_sort, sampler,
-    highest_weights_alpha, verbose
-        As for :class:`~svdlib.explain.lime.LimeAudioExplainer` (``sampler='audiolime'``
-        gives audioLIME's masks).
-    num_features, distance_metric, model_regressor, fit_intercept, progress, per_sample
-        As for :meth:`~svdlib.explain.lime.LimeAudioExplainer.explain_instance`
-        (``per_sample``: one forward per sample, audioLIME's slow path, for reference).
+    **engine
+        ``kernel_width``, ``kernel``, ``feature_selection``, ``absolute_feature_sort``,
+        ``sampler``, ``highest_weights_alpha``, ``verbose``: as for
+        :class:`~svdlib.explain.lime.LimeAudioExplainer` (``sampler='audiolime'`` gives
+        audioLIME's masks); ``num_features``, ``distance_metric``, ``model_regressor``,
+        ``fit_intercept``, ``progress``, ``per_sample``: as for
+        :meth:`~svdlib.explain.lime.LimeAudioExplainer.explain_instance` (``per_sample``:
+        one forward per sample, audioLIME's slow path, for reference).
     """
 
     name = "lime"

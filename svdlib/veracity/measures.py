@@ -78,7 +78,7 @@ def attribution_ranking(attributions: np.ndarray, target: int = 1,
         1 orders by descending attribution; 0 by ascending (the most negative class-1
         attribution is the most relevant for class 0), as the paper does.
     signed : bool
-        False for relevances without a sign (saliency's |gradient|): descending for either
+        False for relevances without a sign (saliency's ``|gradient|``): descending for either
         target (see :attr:`~svdlib.explain.attribution.Relevance.signed`).
 
     Returns
