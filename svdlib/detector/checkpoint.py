@@ -95,7 +95,8 @@ def load_model(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
 
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from svdlib import FrontEndConfig, ModelConfig, SvdError, build_model, load_model, save_model
+    >>> from svdlib import FrontEndConfig, ModelConfig, SvdError, build_model
+    >>> from svdlib import load_model, save_model
     >>> folder = tempfile.TemporaryDirectory()
     >>> path = Path(folder.name) / "model.safetensors"
     >>> save_model(path, build_model(ModelConfig(width=0.25), FrontEndConfig()))
