@@ -46,17 +46,17 @@ def curve_rates(curve: pd.DataFrame, songs: Sequence | np.ndarray | None = None,
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import StoredRelevances, curve_rates, energy_relevances, flip_curve
     >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
@@ -100,12 +100,12 @@ def ranked_overview(table: pd.DataFrame) -> pd.DataFrame:
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> import pandas as pd
     >>> from svdlib import StoredRelevances, benchmark_table, ranked_overview, run_benchmark

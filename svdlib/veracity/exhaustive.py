@@ -231,17 +231,17 @@ def exhaustive_flips(original: np.ndarray, adversarial: np.ndarray,
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import exhaustive_flips
     >>> result = exhaustive_flips(original, adversarial, seg, predict, rule, max_k=2)
@@ -321,17 +321,17 @@ def chance_rate(result: ExhaustiveResult, k: int,
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import chance_rate, exhaustive_flips
     >>> result = exhaustive_flips(original, adversarial, seg, predict, rule, max_k=2)
@@ -358,17 +358,17 @@ def attainable_rate(result: ExhaustiveResult, k: int,
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import attainable_rate, exhaustive_flips
     >>> result = exhaustive_flips(original, adversarial, seg, predict, rule, max_k=2)
@@ -400,17 +400,17 @@ def contains_smallest(ranking: np.ndarray, result: ExhaustiveResult, k: int) -> 
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import attribution_ranking, contains_smallest, exhaustive_flips
     >>> result = exhaustive_flips(original, adversarial, seg, predict, rule, max_k=2)

@@ -187,17 +187,17 @@ def planted_masks(original: np.ndarray, adversarial: np.ndarray,
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import planted_masks
     >>> masks = planted_masks(original, adversarial, seg, k=1)    # Quantus's s_batch

@@ -58,17 +58,17 @@ class StoredRelevances:
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import StoredRelevances, flip_curve
     >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
@@ -125,17 +125,17 @@ def energy_relevances(original: np.ndarray, adversarial: np.ndarray,
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import energy_relevances
     >>> energy = energy_relevances(original, adversarial, seg)
@@ -152,17 +152,17 @@ def energy_ranking(original: np.ndarray, adversarial: np.ndarray,
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import energy_ranking
     >>> energy_ranking(original, adversarial, seg)[:, :2]       # each pair's top two segments
@@ -181,17 +181,17 @@ def keep_top_k(original: np.ndarray, adversarial: np.ndarray, ranking: np.ndarra
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import energy_ranking, keep_top_k
     >>> ranking = energy_ranking(original, adversarial, seg)
@@ -306,17 +306,17 @@ def flip_curve(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[s
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import StoredRelevances, energy_relevances, flip_curve
     >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
@@ -390,17 +390,17 @@ def top_k_rates(curve: pd.DataFrame, k: int = 3, songs: Sequence | np.ndarray | 
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import StoredRelevances, energy_relevances, flip_curve, top_k_rates
     >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
@@ -457,17 +457,17 @@ def table2_rows(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import StoredRelevances, table2_rows
     >>> weights = np.zeros((4, 20)); weights[:, 0] = 1; weights[:, 5] = 0.5; weights[:, 19] = -1
@@ -527,17 +527,17 @@ def table2_rates(rows: pd.DataFrame, songs: Sequence | np.ndarray | None = None,
 
     Examples
     --------
-    Four pairs: δ in segment 0 flips the toy model's decision, a weaker part of δ in segment 19
-    does not matter to it.
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
 
     >>> import numpy as np
     >>> from svdlib import Segmentation, threshold_rule
-    >>> seg = Segmentation()                                   # 5 × 4 segments of 115 × 80
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
     >>> original = np.zeros((4, 115, 80), np.float32)
     >>> adversarial = original.copy()
-    >>> adversarial[:, :23, :20] = 1.0                         # δ in segment 0 ...
-    >>> adversarial[:, 92:, 60:] = 0.5                         # ... and, weaker, in segment 19
-    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))   # P(class 1): segment 0 only
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
     >>> rule = threshold_rule(1, 0.5)
     >>> from svdlib import StoredRelevances, table2_rates, table2_rows
     >>> weights = np.zeros((4, 20)); weights[:, 0] = 1; weights[:, 5] = 0.5; weights[:, 19] = -1
