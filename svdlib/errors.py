@@ -12,15 +12,53 @@ class SvdError(Exception):
     """A problem with the user's input: a missing or bad file, a bad parameter.
 
     The message is a single line that names the file or setting and says how to fix it.
+
+    Examples
+    --------
+    >>> from svdlib import SvdError, load_audio
+    >>> try:
+    ...     load_audio("no-such-song.wav")
+    ... except SvdError as err:
+    ...     print(err)
+    audio file 'no-such-song.wav' does not exist; check the file list and the audio folder
     """
 
 
 class ConfigError(SvdError):
-    """A bad profile or setting: unknown key, out-of-range value, unreadable YAML."""
+    """A bad profile or setting: unknown key, out-of-range value, unreadable YAML.
+
+    Examples
+    --------
+    The command line reports it as one line and exits with code 2, e.g. for
+    ``svd run --set train.epochs=0``; in Python it is caught as any :class:`SvdError`:
+
+    >>> from svdlib import ConfigError, SvdError
+    >>> try:
+    ...     raise ConfigError("configuration key 'train.epochs' must be an integer in 1..1000000")
+    ... except SvdError as err:
+    ...     print(f"{type(err).__name__}: {err}")
+    ConfigError: configuration key 'train.epochs' must be an integer in 1..1000000
+    """
 
 
 class DataError(SvdError):
-    """A bad input file: audio, labels, filelists, the corpus layout or a model file."""
+    """A bad input file: audio, labels, filelists, the corpus layout or a model file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from svdlib import DataError, load_audio
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> broken = Path(folder.name) / "song.wav"
+    >>> _ = broken.write_bytes(b"RIFF....WAVEfmt ")      # a cut WAV header
+    >>> try:
+    ...     load_audio(broken)
+    ... except DataError as err:
+    ...     print(type(err).__name__, "names the file:", str(broken) in str(err))
+    DataError names the file: True
+    >>> folder.cleanup()
+    """
 
 
 class DataWarning(UserWarning):

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlparse
 import nbformat
 import pytest
 
+import svdlib
 from svdlib.book.build import toc_files
 from svdlib.book.runs import RUNS
 
@@ -303,10 +304,20 @@ def test_pages_render_in_chromium(built_book, tmp_path):
                                         (html / "book" / "intro.html").as_uri()],
                              tmp_path / "profile-math").stdout
     assert "<mjx-container" in intro_dom, "MathJax did not render the intro's formula"
+    # the API reference, generated from the docstrings: every export, numpydoc sections rendered
+    api_dom = run_chromium(chromium, ["--virtual-time-budget=5000", "--dump-dom",
+                                      (html / "book" / "api.html").as_uri()],
+                           tmp_path / "profile-api").stdout
+    missing = [name for name in svdlib.__all__ if f'id="svdlib.{name}"' not in api_dom]
+    assert not missing, f"the API page lacks {missing}"
+    assert "LimeExplainer" in api_dom
+    assert api_dom.count('<p class="rubric">Examples</p>') == len(svdlib.__all__)
+    assert ">Parameters" in api_dom and ">Returns" in api_dom
+    assert "&gt;&gt;&gt; " in api_dom and "Parameters\n----------" not in api_dom
     shots = _screenshot_dir(tmp_path)
     pages = {"intro": "book/intro.html", "section": "book/generated/attacks-wave.html",
              "results": "book/results.html", "explorer": "book/generated/explorer.html",
-             "reproduce": "book/reproduce.html"}
+             "reproduce": "book/reproduce.html", "api": "book/api.html"}
     for name, rel in pages.items():
         target = shots / f"{name}.png"
         run_chromium(chromium, ["--virtual-time-budget=5000", "--window-size=1280,1600",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from svdlib.explain.attribution import Attribution, SegmentExplainer
+from svdlib.explain.attribution import Relevance, SegmentExplainer
 from svdlib.explain.explainers import EXPLAINERS, LimeExplainer, make_explainer, needs_gradient
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.lime import LimeAudioExplainer
@@ -92,12 +92,12 @@ def explainer(name: str, model, **kwargs) -> SegmentExplainer:
 
 # -- the interface -----------------------------------------------------------------------------
 def test_attribution_keeps_its_first_two_fields():
-    a = Attribution(np.ones(3), 0.5)
+    a = Relevance(np.ones(3), 0.5)
     assert a.score == 0.5
     assert a.bin_map is None
     assert a.signed is True
-    assert np.isnan(Attribution(np.ones(3)).score)
-    assert Attribution(np.ones(3), 0.0, np.zeros((2, 2)), False)._fields == (
+    assert np.isnan(Relevance(np.ones(3)).score)
+    assert Relevance(np.ones(3), 0.0, np.zeros((2, 2)), False)._fields == (
         "weights", "score", "bin_map", "signed")
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from svdlib import (
-    Attribution,
     LimeExplainer,
+    Relevance,
     Segmentation,
     StoredRelevances,
     attack_excerpts,
@@ -155,10 +155,10 @@ def test_subset_recovery_with_a_truthful_and_a_lying_explainer():
     masks = SEG.masks_np(np.eye(12, dtype=np.uint8)).astype(bool)
 
     def truthful(excerpt):       # a linear model's exact relevance: the sum in each segment
-        return Attribution(np.array([excerpt[m].sum() for m in masks]), 1.0)
+        return Relevance(np.array([excerpt[m].sum() for m in masks]), 1.0)
 
     def lying(excerpt):
-        return Attribution(-np.array([excerpt[m].sum() for m in masks]), 0.0)
+        return Relevance(-np.array([excerpt[m].sum() for m in masks]), 0.0)
 
     partials = subset_partials(original, adversarial, SEG, _linear_probability,
                                threshold_rule(1, 0.5), ks=(1, 2))
@@ -183,7 +183,7 @@ def test_explainer_and_stored_relevances_give_the_same_measures():
     def noisy(excerpt):          # truthful plus noise seeded by the excerpt; its own fidelity
         exact = np.array([excerpt[m].sum() for m in masks])
         noise = np.random.default_rng(int(1000 * np.abs(excerpt).sum())).normal(0, 0.3, 12)
-        return Attribution(exact + noise, float(exact.sum()))
+        return Relevance(exact + noise, float(exact.sum()))
 
     args = (SEG, _linear_probability, threshold_rule(1, 0.5))
     by_explainer = flip_curve(original, adversarial, {"x": noisy}, *args)

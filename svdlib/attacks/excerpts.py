@@ -69,6 +69,22 @@ def attack_excerpts(model: torch.nn.Module | Callable[[torch.Tensor], torch.Tens
     -------
     ExcerptAttack
         The adversarial excerpts and the decisions before and after.
+
+    Examples
+    --------
+    A toy model that reads only the first segment of the 5 × 4 grid (frames 0–22, bands 0–19):
+    the attack's δ lies there and nowhere else, ground truth an explainer should find.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, attack_excerpts
+    >>> logit = lambda x: 10 * (x[:, :23, :20].mean(dim=(1, 2)) - 0.2)      # class 1 if > 0
+    >>> excerpts = np.zeros((3, 115, 80), np.float32)                        # all class 0
+    >>> attack = attack_excerpts(logit, excerpts)
+    >>> attack.flipped, attack.adversarial.shape
+    (array([ True,  True,  True]), (3, 115, 80))
+    >>> energy = Segmentation().energy(attack.adversarial[0] - excerpts[0])
+    >>> np.flatnonzero(energy)                                               # segments with δ
+    array([0])
     """
     params = params or AttackDomainConfig(lr=0.01, alpha=100.0, clip_eps=1.0,
                                           max_iterations=300)

@@ -52,6 +52,24 @@ def load_audio(path: str | Path, sample_rate: int = 22050) -> np.ndarray:
         or corrupt: a WAV (RIFF, RF64), AIFF or AU file with fewer bytes than its header
         promises (placeholder sizes of streaming writers are accepted), or any file whose
         decoder fails part-way (a cut FLAC).
+
+    Examples
+    --------
+    A stereo tone at 44.1 kHz comes back mono at 22050 Hz:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import soundfile
+    >>> from svdlib import load_audio
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = Path(folder.name) / "tone.wav"
+    >>> tone = np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
+    >>> soundfile.write(path, np.stack([tone, tone], axis=1), 44100)
+    >>> signal = load_audio(path)
+    >>> signal.dtype, signal.shape
+    (dtype('float32'), (22050,))
+    >>> folder.cleanup()
     """
     path = Path(path)
     if not path.is_file():

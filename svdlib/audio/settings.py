@@ -9,7 +9,19 @@ from svdlib.constants import MEL_BANDS
 
 @dataclass
 class FrontEndConfig:
-    """Audio front end: resampling, STFT, mel filterbank, magnitude scaling."""
+    """Audio front end: resampling, STFT, mel filterbank, magnitude scaling.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from svdlib import FrontEndConfig, LogMel, Spectrogram
+    >>> frontend = FrontEndConfig()               # the paper's: 22050 Hz, 70 frames/s, 80 bands
+    >>> frontend.hop, frontend.n_bins
+    (315, 513)
+    >>> spec = Spectrogram.from_settings(frontend)(torch.randn(22050))
+    >>> tuple(LogMel.from_settings(frontend)(spec).shape)
+    (71, 80)
+    """
 
     sample_rate: int = 22050
     frame_len: int = 1024

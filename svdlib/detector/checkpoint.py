@@ -38,6 +38,22 @@ def save_model(path: str | Path, net: SingingVoiceDetector, extra: dict | None =
         The model; its configuration is stored in the file's metadata.
     extra : dict, optional
         JSON-serialisable facts to store alongside (e.g. the training seed).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import torch
+    >>> from svdlib import FrontEndConfig, ModelConfig, build_model, load_model, save_model
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = Path(folder.name) / "model.safetensors"
+    >>> net = build_model(ModelConfig(width=0.25), FrontEndConfig())
+    >>> save_model(path, net, extra={"seed": 0})
+    >>> again = load_model(path, ModelConfig(width=0.25), FrontEndConfig())
+    >>> all(torch.equal(a, b) for a, b in zip(net.state_dict().values(),
+    ...                                       again.state_dict().values()))
+    True
+    >>> folder.cleanup()
     """
     from safetensors.torch import save_file
 
@@ -72,6 +88,26 @@ def load_model(path: str | Path, model: ModelConfig, frontend: FrontEndConfig,
     ------
     SvdError
         If the file is missing, truncated or corrupt, or holds another architecture.
+
+    Examples
+    --------
+    A file of another architecture is refused with one line naming the file:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from svdlib import FrontEndConfig, ModelConfig, SvdError, build_model
+    >>> from svdlib import load_model, save_model
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = Path(folder.name) / "model.safetensors"
+    >>> save_model(path, build_model(ModelConfig(width=0.25), FrontEndConfig()))
+    >>> load_model(path, ModelConfig(width=0.25), FrontEndConfig()).training
+    False
+    >>> try:
+    ...     load_model(path, ModelConfig(width=0.5), FrontEndConfig())
+    ... except SvdError as err:
+    ...     print(str(path) in str(err), len(str(err).splitlines()))
+    True 1
+    >>> folder.cleanup()
     """
     from safetensors.torch import load_file
 
@@ -151,6 +187,23 @@ def load_original_state_dict(path: str | Path, frontend: FrontEndConfig,
     SvdError
         If the file is missing, unreadable, pickles objects, is not a state dict of tensors,
         or holds another architecture (another width, number of bands, missing or extra keys).
+
+    Examples
+    --------
+    The released ``model.pt`` is a full-width state dict; here a quarter-width one saved by
+    torch stands in for it:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import torch
+    >>> from svdlib import FrontEndConfig, ModelConfig, build_model, load_original_state_dict
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = Path(folder.name) / "model.pt"
+    >>> torch.save(build_model(ModelConfig(width=0.25), FrontEndConfig()).state_dict(), path)
+    >>> net = load_original_state_dict(path, FrontEndConfig(), model=ModelConfig(width=0.25))
+    >>> net.widths
+    [16, 8, 32, 16]
+    >>> folder.cleanup()
     """
     path = Path(path)
     if not path.is_file():

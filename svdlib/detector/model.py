@@ -49,6 +49,21 @@ class SingingVoiceDetector(nn.Module):
         Architecture options; ``width`` scales the convolution channels (1.0 = the paper's).
     frontend : FrontEndConfig
         Filterbank and magnitude scaling applied inside the network.
+
+    Examples
+    --------
+    A quarter-width detector (the ``tiny`` and ``quick`` profiles'), untrained: one P(sing) per
+    115-frame window of a 2-second spectrogram (141 frames):
+
+    >>> import torch
+    >>> from svdlib import FrontEndConfig, ModelConfig, SingingVoiceDetector, Spectrogram
+    >>> _ = torch.manual_seed(0)
+    >>> net = SingingVoiceDetector(ModelConfig(width=0.25), FrontEndConfig()).eval()
+    >>> spec = Spectrogram()(0.1 * torch.randn(2 * 22050))        # (141 frames, 513 bins)
+    >>> with torch.no_grad():
+    ...     p = net.probabilities(spec[None])
+    >>> tuple(p.shape), bool(((p > 0) & (p < 1)).all())
+    ((1, 27), True)
     """
 
     def __init__(self, model: ModelConfig, frontend: FrontEndConfig) -> None:
@@ -150,5 +165,13 @@ class SingingVoiceDetector(nn.Module):
 
 
 def build_model(model: ModelConfig, frontend: FrontEndConfig) -> SingingVoiceDetector:
-    """Create an untrained detector."""
+    """Create an untrained detector.
+
+    Examples
+    --------
+    >>> from svdlib import FrontEndConfig, ModelConfig, build_model
+    >>> net = build_model(ModelConfig(width=0.25), FrontEndConfig())
+    >>> net.widths, net.receptive_field
+    ([16, 8, 32, 16], 115)
+    """
     return SingingVoiceDetector(model, frontend)

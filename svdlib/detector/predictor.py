@@ -185,6 +185,22 @@ def detector_predict_fn(net: SingingVoiceDetector, device: torch.device | str | 
     -------
     DetectorPredictor
         ``(B, 115, 80)`` tensor → ``(B,)`` P(sing).
+
+    Examples
+    --------
+    The folded predictor gives the module's probabilities on log-mel excerpts:
+
+    >>> import torch
+    >>> from svdlib import FrontEndConfig, ModelConfig, build_model, detector_predict_fn
+    >>> _ = torch.manual_seed(0)
+    >>> net = build_model(ModelConfig(width=0.25), FrontEndConfig()).eval()
+    >>> predict = detector_predict_fn(net, device="cpu")
+    >>> excerpts = torch.randn(4, 115, 80)                       # (B, frames, bands) log-mel
+    >>> p = predict(excerpts)
+    >>> with torch.no_grad():
+    ...     reference = net.probabilities(excerpts, preprocess=False)[:, 0]
+    >>> tuple(p.shape), bool(torch.allclose(p, reference, atol=1e-4))
+    ((4,), True)
     """
     return DetectorPredictor(net, device=device, fast=fast, micro_batch=micro_batch,
                              compile=compile)

@@ -16,6 +16,15 @@ class ModelConfig:
     ``model.safetensors`` or the original's released ``model.pt``); empty: train. It is not
     part of the architecture (:func:`architecture`); the file's contents, not its path, enter
     the identity of what is computed from it.
+
+    Examples
+    --------
+    >>> from svdlib import ModelConfig
+    >>> from dataclasses import replace
+    >>> paper = ModelConfig()                         # full width, zero-mean first convolution
+    >>> small = replace(paper, width=0.25)
+    >>> paper.width, small.width, small.firstconv_zeromean
+    (1.0, 0.25, True)
     """
 
     arch: str = "ismir2015"

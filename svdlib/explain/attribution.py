@@ -11,7 +11,7 @@ import torch
 from svdlib.explain.segments import Segmentation
 
 
-class Attribution(NamedTuple):
+class Relevance(NamedTuple):
     """One explanation of one excerpt, as the veracity measures use it.
 
     Attributes
@@ -27,6 +27,22 @@ class Attribution(NamedTuple):
     signed : bool
         False for relevances without a sign (saliency's ``|gradient|``): the segments are then
         ranked by descending relevance for either target, and none counts "against" a class.
+
+    Examples
+    --------
+    Any callable that returns one ``Relevance`` per excerpt is an explainer; this one scores
+    each segment by its mean:
+
+    >>> import numpy as np
+    >>> from svdlib import Relevance, Segmentation
+    >>> seg = Segmentation()
+    >>> masks = seg.masks_np(np.eye(seg.n_components), dtype=bool)          # (20, 115, 80)
+    >>> def brightness(excerpt):
+    ...     return Relevance(np.array([excerpt[m].mean() for m in masks]))
+    >>> excerpt = np.zeros(seg.shape, np.float32); excerpt[:23, :20] = 1.0
+    >>> relevance = brightness(excerpt)
+    >>> relevance.weights.shape, int(relevance.weights.argmax()), relevance.signed
+    ((20,), 0, True)
     """
 
     weights: np.ndarray
@@ -35,8 +51,8 @@ class Attribution(NamedTuple):
     signed: bool = True
 
 
-#: ``(frames, bands)`` excerpt → its :class:`Attribution`.
-Explainer = Callable[[np.ndarray], Attribution]
+#: ``(frames, bands)`` excerpt → its :class:`Relevance`.
+Explainer = Callable[[np.ndarray], Relevance]
 
 
 def as_excerpts(excerpts: Any, segmentation: Segmentation) -> np.ndarray:
@@ -57,10 +73,27 @@ class SegmentExplainer:
 
     Subclasses set :attr:`name` and implement ``__call__``; :meth:`explain_many` loops
     unless a subclass batches (the gradient methods and occlusion do).
+
+    Examples
+    --------
+    A subclass gets :meth:`explain_many` (and a place among the run's explainers):
+
+    >>> import numpy as np
+    >>> from svdlib import Relevance, SegmentExplainer, Segmentation
+    >>> class Brightness(SegmentExplainer):
+    ...     name = "brightness"
+    ...     def __init__(self, segmentation):
+    ...         self.segmentation = segmentation
+    ...     def __call__(self, excerpt):
+    ...         return Relevance(self.segmentation.energy(excerpt))
+    >>> explainer = Brightness(Segmentation())
+    >>> excerpts = np.zeros((2, 115, 80), np.float32); excerpts[:, 100:, 60:] = 1.0
+    >>> [int(r.weights.argmax()) for r in explainer.explain_many(excerpts)]
+    [19, 19]
     """
 
     name: str = "explainer"
-    #: Whether the relevances have a sign (see :attr:`Attribution.signed`).
+    #: Whether the relevances have a sign (see :attr:`Relevance.signed`).
     signed: bool = True
     #: Whether the method needs the model's gradient (then the model must be a
     #: differentiable module, not an inference-mode predictor); the perturbation methods only
@@ -68,11 +101,11 @@ class SegmentExplainer:
     differentiable: bool = False
     segmentation: Segmentation
 
-    def __call__(self, excerpt: np.ndarray) -> Attribution:
+    def __call__(self, excerpt: np.ndarray) -> Relevance:
         """Explain one ``(frames, bands)`` excerpt."""
         raise NotImplementedError
 
-    def explain_many(self, excerpts: np.ndarray) -> list[Attribution]:
+    def explain_many(self, excerpts: np.ndarray) -> list[Relevance]:
         """Explain ``(N, frames, bands)`` excerpts; equal to calling one by one."""
         return [self(x) for x in as_excerpts(excerpts, self.segmentation)]
 

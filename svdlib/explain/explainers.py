@@ -4,7 +4,7 @@
 ``(B, frames, bands) float tensor → (B,)`` P(class 1) or ``(B, C)`` scores, over one
 :class:`~svdlib.explain.segments.Segmentation`. Every explainer is a
 :class:`~svdlib.explain.attribution.SegmentExplainer`: ``explainer(excerpt)`` returns an
-:class:`~svdlib.explain.attribution.Attribution`, ``explainer.explain_many(excerpts)`` a list
+:class:`~svdlib.explain.attribution.Relevance`, ``explainer.explain_many(excerpts)`` a list
 of them.
 
 What a relevance means, per method (binary models: for class 1's probability; ``(B, C)``
@@ -20,7 +20,7 @@ models: for column ``label``):
 * ``random``: a standard normal draw, seeded by ``seed`` and the excerpt (the floor).
 
 Positive means "for" the explained class; for target 0 of a binary model the ranking is
-ascending, as for LIME's class-1 weights. Unsigned relevances (``Attribution.signed`` False)
+ascending, as for LIME's class-1 weights. Unsigned relevances (``Relevance.signed`` False)
 rank descending for either target.
 """
 
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from svdlib.constants import EXPLAINERS
-from svdlib.explain.attribution import Attribution, SegmentExplainer, as_excerpts
+from svdlib.explain.attribution import Relevance, SegmentExplainer, as_excerpts
 from svdlib.explain.explanation import Explanation
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.gradients import (
@@ -51,7 +51,7 @@ from svdlib.explain.segments import Segmentation
 class LimeExplainer(SegmentExplainer):
     """LIME with audioLIME's semantics: the one way to run LIME on an excerpt.
 
-    ``explainer(excerpt)`` gives the :class:`~svdlib.explain.attribution.Attribution` the
+    ``explainer(excerpt)`` gives the :class:`~svdlib.explain.attribution.Relevance` the
     veracity measures and the benchmark use (the surrogate's weights for the explained class
     and its R²); ``explainer.explanation(excerpt)`` the whole audioLIME-style
     :class:`~svdlib.explain.explanation.Explanation` (neighbourhood, model outputs and, per
@@ -87,13 +87,28 @@ class LimeExplainer(SegmentExplainer):
         Neighbourhood size, row 0 the unperturbed excerpt (the paper: 8192).
     batch_size : int
         Perturbed inputs per model call; does not change the results.
-    kernel_width, kernel, feature_selection, absolute_feature_sort, sampler,
-    highest_weights_alpha, verbose
-        As for :class:`~svdlib.explain.lime.LimeAudioExplainer` (``sampler='audiolime'``
-        gives audioLIME's masks).
-    num_features, distance_metric, model_regressor, fit_intercept, progress, per_sample
-        As for :meth:`~svdlib.explain.lime.LimeAudioExplainer.explain_instance`
-        (``per_sample``: one forward per sample, audioLIME's slow path, for reference).
+    **engine
+        ``kernel_width``, ``kernel``, ``feature_selection``, ``absolute_feature_sort``,
+        ``sampler``, ``highest_weights_alpha``, ``verbose``: as for
+        :class:`~svdlib.explain.lime.LimeAudioExplainer` (``sampler='audiolime'`` gives
+        audioLIME's masks); ``num_features``, ``distance_metric``, ``model_regressor``,
+        ``fit_intercept``, ``progress``, ``per_sample``: as for
+        :meth:`~svdlib.explain.lime.LimeAudioExplainer.explain_instance` (``per_sample``:
+        one forward per sample, audioLIME's slow path, for reference).
+
+    Examples
+    --------
+    A toy model whose P(class 1) depends only on segment 0: LIME finds it.
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from svdlib import LimeExplainer, Segmentation
+    >>> model = lambda x: torch.sigmoid(10 * (x[:, :23, :20].mean(dim=(1, 2)) - 0.2))
+    >>> excerpt = np.zeros((115, 80), np.float32); excerpt[:23, :20] = 1.0
+    >>> explain = LimeExplainer(model, Segmentation(), num_samples=256, seed=0)
+    >>> relevance = explain(excerpt)
+    >>> relevance.weights.shape, int(relevance.weights.argmax()), relevance.score > 0.9
+    ((20,), 0, True)
     """
 
     name = "lime"
@@ -170,14 +185,14 @@ class LimeExplainer(SegmentExplainer):
                              .to(self.device))
         return 1 if self._target.binary else self.label
 
-    def __call__(self, excerpt: np.ndarray) -> Attribution:
+    def __call__(self, excerpt: np.ndarray) -> Relevance:
         """Explain one ``(frames, bands)`` excerpt: the explained label's weights and R²."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
             raise ValueError("call explain_many for several excerpts")
         label = self.explained_label(x)
         explanation = self.explanation(x[0], labels=(label,))
-        return Attribution(explanation.weights(label),
+        return Relevance(explanation.weights(label),
                            float(explanation.metrics(label)["fidelity"]))
 
 
@@ -204,7 +219,7 @@ class RandomExplainer(SegmentExplainer):
         self.segmentation = segmentation
         self.seed = seed
 
-    def __call__(self, excerpt: np.ndarray) -> Attribution:
+    def __call__(self, excerpt: np.ndarray) -> Relevance:
         """Explain one ``(frames, bands)`` excerpt."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
@@ -212,7 +227,7 @@ class RandomExplainer(SegmentExplainer):
         digest = int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little")
         entropy = [digest] if self.seed is None else [int(self.seed), digest]
         rng = np.random.default_rng(np.random.SeedSequence(entropy))
-        return Attribution(rng.standard_normal(self.segmentation.n_components), float("nan"),
+        return Relevance(rng.standard_normal(self.segmentation.n_components), float("nan"),
                            None, True)
 
 
@@ -270,7 +285,23 @@ def make_explainer(name: str, model: Model | None, segmentation: Segmentation, *
     Returns
     -------
     SegmentExplainer
-        ``explainer(excerpt) -> Attribution``; ``explainer.explain_many(excerpts)``.
+        ``explainer(excerpt) -> Relevance``; ``explainer.explain_many(excerpts)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from svdlib import Segmentation, make_explainer
+    >>> from svdlib.constants import EXPLAINERS
+    >>> EXPLAINERS
+    ('lime', 'kernelshap', 'occlusion', 'integrated_gradients', 'saliency',
+     'gradient_x_input', 'random')
+    >>> model = lambda x: torch.sigmoid(10 * (x[:, :23, :20].mean(dim=(1, 2)) - 0.2))
+    >>> excerpt = np.zeros((115, 80), np.float32); excerpt[:23, :20] = 1.0
+    >>> occlusion = make_explainer("occlusion", model, Segmentation())
+    >>> saliency = make_explainer("saliency", model, Segmentation())
+    >>> [int(e(excerpt).weights.argmax()) for e in (occlusion, saliency)], saliency.signed
+    ([0, 0], False)
     """
     if name not in _CLASSES:
         raise ValueError(f"unknown explainer '{name}'; choose one of {', '.join(EXPLAINERS)}")

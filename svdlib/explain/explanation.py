@@ -38,6 +38,22 @@ class Explanation:
         The labels chosen by ``top_labels``, highest output first.
     settings : dict
         The explainer's settings (JSON-able).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from svdlib import LimeExplainer, Segmentation
+    >>> model = lambda x: torch.sigmoid(10 * (x[:, :23, :20].mean(dim=(1, 2)) - 0.2))
+    >>> excerpt = np.zeros((115, 80), np.float32); excerpt[:23, :20] = 1.0
+    >>> explanation = LimeExplainer(model, num_samples=256, seed=0).explanation(excerpt)
+    >>> explanation.labels, explanation.n_components, explanation.neighborhood_data.shape
+    ([0, 1], 20, (256, 20))
+    >>> component, weight = explanation.local_exp[1][0]          # the top segment for class 1
+    >>> component, weight > 0.5
+    (0, True)
+    >>> sorted(explanation.metrics(label=1))
+    ['fidelity', 'global', 'intercept', 'local']
     """
 
     def __init__(self, factorization: TimeFrequencyFactorization,

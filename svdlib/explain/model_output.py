@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from svdlib.devices import best_device
-from svdlib.explain.attribution import Attribution, SegmentExplainer, as_excerpts
+from svdlib.explain.attribution import Relevance, SegmentExplainer, as_excerpts
 from svdlib.explain.segments import Segmentation, _to_numpy, make_baseline
 
 Model = Callable[[torch.Tensor], Any]
@@ -165,23 +165,23 @@ class BatchedExplainer(SegmentExplainer):
         self.batch_size = int(batch_size)
         self.target = TargetOutput(model, label, differentiable=self.differentiable)
 
-    def __call__(self, excerpt: np.ndarray) -> Attribution:
+    def __call__(self, excerpt: np.ndarray) -> Relevance:
         """Explain one ``(frames, bands)`` excerpt."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
             raise ValueError("call explain_many for several excerpts")
         return self.explain_many(x)[0]
 
-    def explain_many(self, excerpts: np.ndarray) -> list[Attribution]:
+    def explain_many(self, excerpts: np.ndarray) -> list[Relevance]:
         """Explain ``(N, frames, bands)`` excerpts in batches of :attr:`batch_size`."""
         x = as_excerpts(excerpts, self.segmentation)
-        out: list[Attribution] = []
+        out: list[Relevance] = []
         with torch.inference_mode(False):
             for start in range(0, len(x), self.batch_size):
                 chunk = x[start:start + self.batch_size]
                 base = baselines_for(chunk, self.baseline, self.seed)
                 weights, maps = self._attribute(self._tensor(chunk), self._tensor(base))
-                out += [Attribution(weights[i], float("nan"),
+                out += [Relevance(weights[i], float("nan"),
                                     None if maps is None else maps[i], self.signed)
                         for i in range(len(chunk))]
         return out

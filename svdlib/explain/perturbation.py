@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from svdlib.explain.attribution import Attribution, as_excerpts
+from svdlib.explain.attribution import Relevance, as_excerpts
 from svdlib.explain.kernelshap import (
     sample_coalitions,
     sample_coalitions_captum,
@@ -76,15 +76,15 @@ class KernelShapExplainer(BatchedExplainer):
         self.num_samples = int(num_samples)
         self.perturbations_per_eval = int(perturbations_per_eval)
 
-    def explain_many(self, excerpts: np.ndarray) -> list[Attribution]:
+    def explain_many(self, excerpts: np.ndarray) -> list[Relevance]:
         """Explain ``(N, frames, bands)`` excerpts; the score is the fit's weighted R²."""
         x = as_excerpts(excerpts, self.segmentation)
-        out: list[Attribution] = []
+        out: list[Relevance] = []
         if not len(x):
             return out
         for excerpt, base in zip(x, baselines_for(x, self.baseline, self.seed), strict=True):
             weights, score = self._shapley(self._tensor(excerpt[None]), self._tensor(base[None]))
-            out.append(Attribution(weights, score, None, self.signed))
+            out.append(Relevance(weights, score, None, self.signed))
         return out
 
     def _attribute(self, x: torch.Tensor, baseline: torch.Tensor

@@ -89,6 +89,24 @@ class Segmentation:
     -----
     Component id ``c`` covers frames ``time_borders[c // n_freq] : time_borders[c // n_freq + 1]``
     and bands ``freq_borders[c % n_freq] : freq_borders[c % n_freq + 1]``.
+
+    Examples
+    --------
+    The paper's grid: 5 time × 4 frequency segments over 115 frames × 80 bands; component ``c``
+    is time segment ``c // 4`` and frequency segment ``c % 4``:
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation
+    >>> seg = Segmentation()
+    >>> seg.n_components, seg.shape, seg.component(6)
+    (20, (115, 80), (1, 2))
+    >>> seg.component_slices(6)
+    (slice(23, 46, None), slice(40, 60, None))
+    >>> seg.masks_np(np.eye(20)).shape                  # one mask per selection
+    (20, 115, 80)
+    >>> delta = np.zeros(seg.shape); delta[30, 50] = 2.0
+    >>> int(seg.energy(delta).argmax())                  # the segment holding δ
+    6
     """
 
     n_frames: int = EXCERPT_FRAMES

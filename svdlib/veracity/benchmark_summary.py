@@ -43,6 +43,32 @@ def curve_rates(curve: pd.DataFrame, songs: Sequence | np.ndarray | None = None,
     -------
     pandas.DataFrame
         ``method, k, percent, ci_low, ci_high, n_pairs, n_songs``.
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import StoredRelevances, curve_rates, energy_relevances, flip_curve
+    >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
+    >>> methods = {"energy": energy_relevances(original, adversarial, seg),
+    ...            "guess": StoredRelevances(weights)}
+    >>> curve = flip_curve(original, adversarial, methods, seg, predict, rule, ks=[1, 2])
+    >>> curve_rates(curve)[["method", "k", "percent", "n_pairs"]]
+       method  k  percent  n_pairs
+    0  energy  1    100.0        4
+    1   guess  1     50.0        4
+    2  energy  2    100.0        4
+    3   guess  2    100.0        4
     """
     ks = sorted(int(k) for k in curve["k"].unique())
     if not ks:
@@ -67,6 +93,33 @@ def ranked_overview(table: pd.DataFrame) -> pd.DataFrame:
         ``mean %`` (mean Table 1 rate over the settings with pairs), ``mean vs chance``,
         ``mean area_vs_energy``, ``s / explanation`` (mean), and per setting ``<domain>
         t<target> %``, ``... ci_low``, ``... ci_high``. Explainers first, best first.
+
+    Examples
+    --------
+    The tables of two settings (here the same toy pairs twice, as "wave" and "spec"):
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> import pandas as pd
+    >>> from svdlib import StoredRelevances, benchmark_table, ranked_overview, run_benchmark
+    >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
+    >>> run = run_benchmark(original, adversarial, seg, predict, rule,
+    ...                     {"guess": StoredRelevances(weights)}, max_k=1)
+    >>> table = benchmark_table(run, k=1)
+    >>> settings = pd.concat([table.assign(domain=d, target=1) for d in ("wave", "spec")])
+    >>> ranked_overview(settings)[["method", "reference", "mean %", "wave t1 %"]]
+                 method  reference  mean %  wave t1 %
+    0             guess      False    50.0       50.0
+    1            energy       True   100.0      100.0
+    2      chance (k=1)       True     5.0        5.0
+    3  attainable (k=1)       True   100.0      100.0
     """
     settings = list(dict.fromkeys(zip(table["domain"], table["target"], strict=True)))
     rows = []

@@ -228,6 +228,27 @@ def exhaustive_flips(original: np.ndarray, adversarial: np.ndarray,
     -------
     ExhaustiveResult
         Per pair and k the flipping subsets, their counts, and the smallest flipping subset.
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import exhaustive_flips
+    >>> result = exhaustive_flips(original, adversarial, seg, predict, rule, max_k=2)
+    >>> [flips.shape for flips in result.flips]      # per k: pairs × subsets of k segments
+    [(4, 20), (4, 190)]
+    >>> result.smallest                              # each pair's smallest flipping subset
+    ((0,), (0,), (0,), (0,))
     """
     original, adversarial = _check_inputs(original, adversarial, segmentation, max_k,
                                           batch_size)
@@ -297,6 +318,25 @@ def chance_rate(result: ExhaustiveResult, k: int,
     -------
     ReferenceRate
         ``mean`` and the per-pair shares ``values`` (float).
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import chance_rate, exhaustive_flips
+    >>> result = exhaustive_flips(original, adversarial, seg, predict, rule, max_k=2)
+    >>> chance_rate(result, 1).mean, chance_rate(result, 2).mean    # 1 of 20, 19 of 190
+    (0.05, 0.1)
     """
     k = result._check_k(k)
     return _reference(result.chance[:, k - 1], k, songs)
@@ -315,6 +355,26 @@ def attainable_rate(result: ExhaustiveResult, k: int,
     -------
     ReferenceRate
         ``mean`` and the per-pair flags ``values`` (bool).
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import attainable_rate, exhaustive_flips
+    >>> result = exhaustive_flips(original, adversarial, seg, predict, rule, max_k=2)
+    >>> rate = attainable_rate(result, 1)
+    >>> rate.mean, rate.values.tolist()
+    (1.0, [True, True, True, True])
     """
     k = result._check_k(k)
     return _reference(result.attainable[:, k - 1], k, songs)
@@ -337,6 +397,26 @@ def contains_smallest(ranking: np.ndarray, result: ExhaustiveResult, k: int) -> 
     np.ndarray
         ``(N,)`` bool; False where the pair has no flipping subset of at most ``max_k``
         segments, and where its smallest subset is larger than k.
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import attribution_ranking, contains_smallest, exhaustive_flips
+    >>> result = exhaustive_flips(original, adversarial, seg, predict, rule, max_k=2)
+    >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
+    >>> contains_smallest(attribution_ranking(weights), result, k=1)
+    array([ True,  True, False, False])
     """
     ranking = np.atleast_2d(np.asarray(ranking))
     if ranking.shape != (result.n_pairs, result.n_components):

@@ -115,6 +115,13 @@ def segment_masks(segment_sets: Sequence[SegmentIds] | np.ndarray,
         channel-first layout Quantus's localisation metrics check for ``s_batch``
         (``quantus.helpers.asserts.assert_segmentations``: same N and trailing shape as
         ``x_batch``, one channel, values in {0, 1} or {False, True}).
+
+    Examples
+    --------
+    >>> from svdlib import Segmentation, segment_masks
+    >>> masks = segment_masks([[0], [19, 3]], Segmentation())   # pair 0: segment 0; 1: 19 and 3
+    >>> masks.shape, masks.dtype, masks.sum(axis=(1, 2, 3)).tolist()   # 23 × 20 bins a segment
+    ((2, 1, 115, 80), dtype('bool'), [460, 920])
     """
     selection = np.zeros((len(segment_sets), segmentation.n_components), dtype=bool)
     for row, entry in enumerate(segment_sets):
@@ -177,6 +184,25 @@ def planted_masks(original: np.ndarray, adversarial: np.ndarray,
     -------
     np.ndarray
         ``(N, 1, frames, bands)`` bool (see :func:`segment_masks`).
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import planted_masks
+    >>> masks = planted_masks(original, adversarial, seg, k=1)    # Quantus's s_batch
+    >>> masks.shape, bool((masks[:, 0] == seg.mask_of([0], dtype=bool)).all())
+    ((4, 1, 115, 80), True)
     """
     return segment_masks(planted_segments(original, adversarial, segmentation, k, nonzero),
                          segmentation)

@@ -6,7 +6,7 @@ excerpt, the methods to measure, a ``predict`` callable and a decision rule
 (:mod:`svdlib.veracity.rules`: :func:`~svdlib.veracity.rules.threshold_rule`,
 :func:`~svdlib.veracity.rules.class_change_rule`).
 
-A **method** is either an explainer (a callable ``excerpt -> Attribution``, called on the
+A **method** is either an explainer (a callable ``excerpt -> Relevance``, called on the
 adversarial excerpts) or relevances computed before, ``(N, n_components)`` (an array, or
 :class:`StoredRelevances` to say that they have no sign or to carry fidelities: what Quantus
 calls ``a_batch``). The energy of δ is one such method (:func:`energy_relevances`).
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from svdlib.explain.attribution import Attribution, Explainer
+from svdlib.explain.attribution import Explainer, Relevance
 from svdlib.explain.segments import Segmentation
 from svdlib.veracity.flips import compose_partial, positive_count, selection_masks
 from svdlib.veracity.rules import Decision, Predict
@@ -55,6 +55,27 @@ class StoredRelevances:
         ranked descending for either target, and no segment counts as "for" a class.
     scores : np.ndarray or None
         ``(N,)`` the explainer's own fidelity per excerpt (NaN where unknown).
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import StoredRelevances, flip_curve
+    >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
+    >>> stored = StoredRelevances(weights)        # right for pairs 0, 1; wrong for 2, 3
+    >>> curve = flip_curve(original, adversarial, {"stored": stored}, seg, predict, rule, ks=[1])
+    >>> curve.flipped.tolist()
+    [True, True, False, False]
     """
 
     weights: np.ndarray
@@ -78,13 +99,21 @@ def attribution_ranking(attributions: np.ndarray, target: int = 1,
         1 orders by descending attribution; 0 by ascending (the most negative class-1
         attribution is the most relevant for class 0), as the paper does.
     signed : bool
-        False for relevances without a sign (saliency's |gradient|): descending for either
-        target (see :attr:`~svdlib.explain.attribution.Attribution.signed`).
+        False for relevances without a sign (saliency's ``|gradient|``): descending for either
+        target (see :attr:`~svdlib.explain.attribution.Relevance.signed`).
 
     Returns
     -------
     np.ndarray
         ``(N, n_components)`` segment ids.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdlib import attribution_ranking
+    >>> weights = np.array([0.1, -0.5, 0.3])      # relevance of three segments for class 1
+    >>> attribution_ranking(weights), attribution_ranking(weights, target=0)
+    (array([[2, 0, 1]]), array([[1, 0, 2]]))
     """
     weights = np.atleast_2d(np.asarray(attributions, dtype=float))
     return np.argsort(weights if signed and target == 0 else -weights, axis=-1, kind="stable")
@@ -92,21 +121,84 @@ def attribution_ranking(attributions: np.ndarray, target: int = 1,
 
 def energy_relevances(original: np.ndarray, adversarial: np.ndarray,
                       segmentation: Segmentation) -> StoredRelevances:
-    """The energy of ``δ = adversarial − original`` per segment, as unsigned relevances."""
+    """The energy of ``δ = adversarial − original`` per segment, as unsigned relevances.
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import energy_relevances
+    >>> energy = energy_relevances(original, adversarial, seg)
+    >>> energy.weights.shape, energy.signed, energy.weights[0, [0, 19]].tolist()
+    ((4, 20), False, [460.0, 115.0])
+    """
     delta = np.asarray(adversarial) - np.asarray(original)
     return StoredRelevances(np.atleast_2d(segmentation.energy(delta)), signed=False)
 
 
 def energy_ranking(original: np.ndarray, adversarial: np.ndarray,
                    segmentation: Segmentation) -> np.ndarray:
-    """Segments ordered by the energy of ``δ = adversarial − original``, highest first."""
+    """Segments ordered by the energy of ``δ = adversarial − original``, highest first.
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import energy_ranking
+    >>> energy_ranking(original, adversarial, seg)[:, :2]       # each pair's top two segments
+    array([[ 0, 19],
+           [ 0, 19],
+           [ 0, 19],
+           [ 0, 19]])
+    """
     return attribution_ranking(energy_relevances(original, adversarial, segmentation).weights,
                                signed=False)
 
 
 def keep_top_k(original: np.ndarray, adversarial: np.ndarray, ranking: np.ndarray,
                k: int | np.ndarray, segmentation: Segmentation) -> np.ndarray:
-    """The partial adversaries: each original with δ only in its first k ranked segments."""
+    """The partial adversaries: each original with δ only in its first k ranked segments.
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import energy_ranking, keep_top_k
+    >>> ranking = energy_ranking(original, adversarial, seg)
+    >>> partial = keep_top_k(original, adversarial, ranking, 1, seg)    # δ in segment 0 only
+    >>> partial.shape, predict(partial).tolist(), float(partial[:, 92:, 60:].max())
+    ((4, 115, 80), [1.0, 1.0, 1.0, 1.0], 0.0)
+    """
     return compose_partial(np.asarray(original), np.asarray(adversarial),
                            selection_masks(ranking, k, segmentation))
 
@@ -124,7 +216,7 @@ def check_pairs(original: np.ndarray, adversarial: np.ndarray,
     return original, adversarial
 
 
-def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Attribution], float]:
+def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Relevance], float]:
     """Explain every excerpt (batched when the explainer can), and the seconds it took."""
     started = time.perf_counter()
     many = getattr(explainer, "explain_many", None)
@@ -132,7 +224,7 @@ def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Attr
     return list(out), time.perf_counter() - started
 
 
-def stack_relevances(explainer: Explainer, found: Sequence[Attribution],
+def stack_relevances(explainer: Explainer, found: Sequence[Relevance],
                      segmentation: Segmentation) -> StoredRelevances:
     """An explainer's explanations of N excerpts as :class:`StoredRelevances`."""
     weights = np.stack([a.weights for a in found]) if found else \
@@ -211,6 +303,31 @@ def flip_curve(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[s
         ``pair, k, method, output, flipped``: blocks of N rows ordered by k, then by method
         (in the mapping's order); ``output`` is the model's output for 1-D outputs, else the
         predicted class.
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import StoredRelevances, energy_relevances, flip_curve
+    >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
+    >>> methods = {"energy": energy_relevances(original, adversarial, seg),
+    ...            "guess": StoredRelevances(weights)}
+    >>> curve = flip_curve(original, adversarial, methods, seg, predict, rule, ks=[1, 2])
+    >>> curve.groupby(["k", "method"]).flipped.mean().unstack()
+    method  energy  guess
+    k
+    1          1.0    0.5
+    2          1.0    1.0
     """
     original, adversarial = check_pairs(original, adversarial, segmentation)
     columns = ["pair", "k", "method", "output", "flipped"]
@@ -270,6 +387,31 @@ def top_k_rates(curve: pd.DataFrame, k: int = 3, songs: Sequence | np.ndarray | 
     pandas.DataFrame
         One row per method: ``method, k, percent, ci_low, ci_high, n_pairs, n_songs`` (and
         the difference columns).
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import StoredRelevances, energy_relevances, flip_curve, top_k_rates
+    >>> weights = np.zeros((4, 20)); weights[:2, 0] = 1; weights[2:, 19] = 1
+    >>> methods = {"energy": energy_relevances(original, adversarial, seg),
+    ...            "guess": StoredRelevances(weights)}
+    >>> curve = flip_curve(original, adversarial, methods, seg, predict, rule, ks=[1, 2])
+    >>> rates = top_k_rates(curve, k=1, reference="energy")
+    >>> rates[["method", "percent", "n_pairs", "difference"]]
+       method  percent  n_pairs  difference
+    0  energy    100.0        4         NaN
+    1   guess     50.0        4       -50.0
     """
     at_k = curve[curve["k"] == k]
     by_method = {m: g.sort_values("pair") for m, g in at_k.groupby("method", sort=False)}
@@ -312,6 +454,31 @@ def table2_rows(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[
     pandas.DataFrame
         ``pair, method, k, flipped, energy_flipped``, N rows per method in the mapping's
         order; methods without a sign have k NaN and nothing flipped.
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import StoredRelevances, table2_rows
+    >>> weights = np.zeros((4, 20)); weights[:, 0] = 1; weights[:, 5] = 0.5; weights[:, 19] = -1
+    >>> rows = table2_rows(original, adversarial, {"signed": StoredRelevances(weights)}, seg,
+    ...                    predict, rule)
+    >>> rows                                  # k = 2 segments are positive (0 and 5)
+       pair  method  k  flipped  energy_flipped
+    0     0  signed  2     True            True
+    1     1  signed  2     True            True
+    2     2  signed  2     True            True
+    3     3  signed  2     True            True
     """
     original, adversarial = check_pairs(original, adversarial, segmentation)
     pairs = np.arange(len(original))
@@ -357,6 +524,28 @@ def table2_rates(rows: pd.DataFrame, songs: Sequence | np.ndarray | None = None,
         difference energy − method (``difference``, its interval, ``p_value``, ``p_mcnemar``,
         ``only_method``, ``only_energy``) and ``n_pairs, n_songs``. NaN for methods
         without a sign.
+
+    Examples
+    --------
+    Four pairs: the toy model reads only segment 0, where δ flips its decision; a weaker part
+    of δ in segment 19 does not matter to it.
+
+    >>> import numpy as np
+    >>> from svdlib import Segmentation, threshold_rule
+    >>> seg = Segmentation()                       # 5 × 4 segments of 115 × 80
+    >>> original = np.zeros((4, 115, 80), np.float32)
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0             # δ in segment 0 ...
+    >>> adversarial[:, 92:, 60:] = 0.5             # ... and in segment 19
+    >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))          # P(class 1)
+    >>> rule = threshold_rule(1, 0.5)
+    >>> from svdlib import StoredRelevances, table2_rates, table2_rows
+    >>> weights = np.zeros((4, 20)); weights[:, 0] = 1; weights[:, 5] = 0.5; weights[:, 19] = -1
+    >>> rows = table2_rows(original, adversarial, {"signed": StoredRelevances(weights)}, seg,
+    ...                    predict, rule)
+    >>> table2_rates(rows)[["method", "mean k", "percent", "energy %"]]
+       method  mean k  percent  energy %
+    0  signed     2.0    100.0     100.0
     """
     out = []
     for method, group in rows.groupby("method", sort=False):

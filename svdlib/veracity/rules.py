@@ -30,6 +30,22 @@ class DecisionRule:
     """Whether each output flipped its pair's decision, and how clearly.
 
     Subclasses implement :meth:`flipped` and :meth:`margin`; a positive margin means flipped.
+
+    Examples
+    --------
+    A rule for a model that returns logits, with a margin (used to choose among equally small
+    flipping subsets):
+
+    >>> import numpy as np
+    >>> from svdlib import DecisionRule
+    >>> class PositiveLogit(DecisionRule):
+    ...     def flipped(self, outputs, pair):
+    ...         return np.asarray(outputs) > 0
+    ...     def margin(self, outputs, pair):
+    ...         return np.asarray(outputs, dtype=float)
+    >>> rule = PositiveLogit()
+    >>> rule(np.array([-1.0, 2.0]), pair=np.array([0, 0]))
+    array([False,  True])
     """
 
     def flipped(self, outputs: np.ndarray, pair: np.ndarray) -> np.ndarray:
@@ -110,6 +126,15 @@ def threshold_rule(target: int, threshold: float) -> ThresholdRule:
     ThresholdRule
         ``rule(outputs, pair)`` for outputs ``(M,)`` of P(class 1); its margin is
         ``p − threshold`` for target 1 and ``threshold − p`` for 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdlib import threshold_rule
+    >>> rule = threshold_rule(1, 0.5)             # the attack drives towards class 1
+    >>> p = np.array([0.2, 0.7])                  # P(class 1) of two partial adversaries
+    >>> rule(p, pair=np.array([0, 1])), rule.margin(p, pair=np.array([0, 1]))
+    (array([False,  True]), array([-0.3,  0.2]))
     """
     if target not in (0, 1):
         raise ValueError(f"target must be 0 or 1, got {target!r}")
@@ -129,5 +154,15 @@ def class_change_rule(original_classes: Sequence[int] | np.ndarray) -> ClassChan
     ClassChangeRule
         ``rule(outputs, pair)`` for outputs ``(M, C)`` of class scores; its margin is the best
         other class's score minus the original class's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdlib import class_change_rule
+    >>> rule = class_change_rule([0, 2])          # the original excerpts' classes
+    >>> scores = np.array([[0.1, 0.8, 0.1],       # pair 0: class 1 now wins, flipped
+    ...                    [0.2, 0.1, 0.7]])      # pair 1: still class 2
+    >>> rule(scores, pair=np.array([0, 1])), rule.margin(scores, pair=np.array([0, 1]))
+    (array([ True, False]), array([ 0.7, -0.5]))
     """
     return ClassChangeRule(np.asarray(original_classes, dtype=int))

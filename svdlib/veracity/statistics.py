@@ -97,6 +97,16 @@ def song_rate(flags: np.ndarray, songs: np.ndarray, n_boot: int = 2000, seed: in
     -------
     Rate
         NaNs when there are no pairs.
+
+    Examples
+    --------
+    Four pairs from two songs, three flipped; the interval resamples the two songs:
+
+    >>> import numpy as np
+    >>> from svdlib import song_rate
+    >>> rate = song_rate(np.array([True, True, False, True]), np.array(["a", "a", "b", "b"]))
+    >>> rate.percent, rate.low, rate.high, rate.n_pairs, rate.n_songs
+    (75.0, 50.0, 100.0, 4, 2)
     """
     flags = np.asarray(flags, dtype=float).ravel()
     if not len(flags):
@@ -199,6 +209,16 @@ def paired_difference(a: np.ndarray, b: np.ndarray, songs: np.ndarray, n_boot: i
     -------
     PairedDifference
         In percentage points; NaNs when there are no pairs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdlib import paired_difference
+    >>> a = np.array([False, True, False, True])          # e.g. an explainer's top 3 flipped
+    >>> b = np.array([True, True, True, True])            # the energy ranking's
+    >>> diff = paired_difference(a, b, songs=np.array(["a", "a", "b", "b"]))
+    >>> diff.difference, diff.discordant_a, diff.discordant_b, diff.p_mcnemar
+    (50.0, 0, 2, 0.5)
     """
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if not len(a):

@@ -298,6 +298,18 @@ def fidelity_separation(subset: pd.DataFrame, n_boot: int = 2000,
         fidelity of the correct and the wrong ones, the AUROC of fidelity as a detector of
         correctness with its song-level interval (``auroc_low``, ``auroc_high``) and the
         Mann-Whitney U test's p-value (pair level; NaN when one group is empty).
+
+    Examples
+    --------
+    Four single-segment explanations: the two right ones have the higher fidelity.
+
+    >>> import pandas as pd
+    >>> from svdlib import fidelity_separation
+    >>> subset = pd.DataFrame({"k": 1, "top1_correct": [True, True, False, False],
+    ...                        "fidelity": [0.9, 0.8, 0.3, 0.2], "song": ["a", "b", "c", "d"]})
+    >>> result = fidelity_separation(subset, n_boot=200)
+    >>> result["n"], result["correct"], result["auroc"], round(result["median_wrong"], 2)
+    (4, 2, 1.0, 0.25)
     """
     from scipy.stats import mannwhitneyu
 
