@@ -14,7 +14,7 @@ import torch
 from conftest import toy_config, toy_song
 
 import svdlib.attacks.optimise as opt
-import svdlib.experiments.attack as attack_stage
+import svdlib.experiments.artifacts.attack as attack_stage
 from svdlib.attacks.optimise import attack_spectrogram, attack_waveform, snr
 from svdlib.attacks.records import (
     LOG_COLUMNS,
@@ -30,10 +30,10 @@ from svdlib.audio.frontend import spectrogram_np
 from svdlib.audio.io import load_audio
 from svdlib.cli import main
 from svdlib.detector.inference import predict_song
-from svdlib.experiments.attack import run_attack
-from svdlib.experiments.evaluation import load_trained
-from svdlib.experiments.splits import load_store_split
-from svdlib.experiments.store import Store
+from svdlib.experiments.artifacts.attack import run_attack
+from svdlib.experiments.artifacts.detectors import load_trained
+from svdlib.experiments.storage.splits import load_store_split
+from svdlib.experiments.storage.store import Store
 
 WAVE = AttackDomainConfig(lr=3e-3, alpha=50.0, clip_eps=0.02, max_iterations=20)
 SPEC = AttackDomainConfig(lr=0.05, alpha=1e5, clip_eps=1.0, max_iterations=20)

@@ -96,10 +96,11 @@ def test_config_and_store_stay_in_the_experiment_layer(path):
 def test_the_checker_sees_an_upward_import(tmp_path):
     """The test above fails on an upward import (a lazy one inside a function included)."""
     probe = PACKAGE / "audio" / "_probe_upward.py"
-    probe.write_text("def f():\n    from svdlib.experiments.store import Store\n    return Store\n")
+    probe.write_text("def f():\n    from svdlib.experiments.storage.store import Store\n"
+                     "    return Store\n")
     try:
-        assert [t for _, t in _imports(probe)] == ["svdlib.experiments.store"]
-        assert _layer("svdlib.experiments.store") > _layer(_module_name(probe))
+        assert [t for _, t in _imports(probe)] == ["svdlib.experiments.storage.store"]
+        assert _layer("svdlib.experiments.storage.store") > _layer(_module_name(probe))
     finally:
         probe.unlink()
 

@@ -82,7 +82,7 @@ def save_result(folder: str | Path, name: str, result: AttackResult, ground_trut
         Sample rate of a waveform adversary.
     source : str
         Fingerprint of the song's audio and labels
-        (:meth:`svdlib.experiments.store.Store.song_fingerprint`);
+        (:meth:`svdlib.experiments.storage.store.Store.song_fingerprint`);
         a record whose fingerprint no longer matches the song is computed again.
 
     Returns

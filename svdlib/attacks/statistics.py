@@ -197,7 +197,8 @@ def iter_successful_excerpts(folder: str | Path, songs: Iterable[Any],
         The attack folder.
     songs : iterable of Song
         The attacked songs (name and original spectrogram), e.g. from
-        :func:`svdlib.experiments.splits.load_store_split`; songs without a record are skipped.
+        :func:`svdlib.experiments.storage.splits.load_store_split`; songs without a record are
+        skipped.
     frontend : FrontEndConfig, optional
         STFT settings for waveform adversaries (default: the folder's ``config.json``).
     target : {0, 1}, optional

@@ -30,7 +30,8 @@ from svdlib.book.execute import _ANSI, _WARNING, _print, run_notebooks
 from svdlib.book.runs import NotebookRun, RunReport
 from svdlib.book.stamps import _rel
 from svdlib.errors import SvdError
-from svdlib.experiments.config import Config, project_root
+from svdlib.experiments.config.paths import project_root
+from svdlib.experiments.config.settings import Config
 
 # -- the book ----------------------------------------------------------------------------------
 
@@ -45,7 +46,7 @@ def vendor_web_assets(root: str | Path | None = None, static_dir: str | Path | N
     Parameters
     ----------
     root : str or Path, optional
-        The repository root (default :func:`~svdlib.experiments.config.project_root`).
+        The repository root (default :func:`~svdlib.experiments.config.paths.project_root`).
     static_dir : str or Path, optional
         The destination (default ``<root>/book/_static``).
     force : bool
@@ -126,7 +127,7 @@ def build_book(
     ----------
     root : str or Path, optional
         The repository root holding ``_config.yml`` and ``_toc.yml`` (default
-        :func:`~svdlib.experiments.config.project_root`).
+        :func:`~svdlib.experiments.config.paths.project_root`).
     strict : bool
         Turn warnings into a failed build (``-W``; all warnings are still reported). It is
         dropped, with a message, when executed notebooks are missing.
@@ -269,7 +270,7 @@ def _compute_stages(cfg: Config, say: Callable[[str], None]) -> None:
     The notebooks then only load and show them.
     """
     from svdlib.experiments import stages
-    from svdlib.experiments.store import Store
+    from svdlib.experiments.storage.store import Store
 
     say(f"svd book: computing every stage (profile {cfg.profile}; finished stages are "
         "skipped)")

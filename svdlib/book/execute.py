@@ -24,7 +24,8 @@ from svdlib.book.runs import (
     select_runs,
 )
 from svdlib.book.stamps import METADATA_KEY, _clock, _rel, package_hash, read_stamp, run_stamp
-from svdlib.experiments.config import Config, project_root
+from svdlib.experiments.config.paths import project_root
+from svdlib.experiments.config.settings import Config
 
 #: Cells papermill adds to a failed notebook to mark the error.
 _ERROR_MARKER_TAG = "papermill-error-cell-tag"
@@ -138,7 +139,7 @@ def run_notebooks(
     notebook_dir, output_dir : str or Path, optional
         Source notebooks (default ``<root>/notebooks``) and outputs (default
         ``<root>/book/generated``, created if missing), ``<root>`` being
-        :func:`~svdlib.experiments.config.project_root`.
+        :func:`~svdlib.experiments.config.paths.project_root`.
     cwd : str or Path, optional
         The kernels' working directory (default ``notebook_dir``, as for jupyter-book).
     kernel_name : str

@@ -9,13 +9,9 @@ from typing import Any
 
 from svdlib.book.stamps import _clock, _rel
 from svdlib.errors import SvdError
-from svdlib.experiments.config import (
-    PROFILES_DIR,
-    Config,
-    load_config,
-    resolve_path,
-    resolve_profile_path,
-)
+from svdlib.experiments.config.loading import PROFILES_DIR, load_config, resolve_profile_path
+from svdlib.experiments.config.paths import resolve_path
+from svdlib.experiments.config.settings import Config
 
 #: The tag papermill gives the cell it injects after the ``parameters`` cell.
 INJECTED_TAG = "injected-parameters"

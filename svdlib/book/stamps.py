@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from svdlib.experiments.config import Config, resolve_path
+from svdlib.experiments.config.paths import resolve_path
+from svdlib.experiments.config.settings import Config
 from svdlib.provenance import numeric_environment
 
 #: Version of the stamp's recipe; bump it to invalidate every stored output.
@@ -47,7 +48,7 @@ def stable_config(cfg: Config) -> dict[str, Any]:
         paths["data"] = str(resolve_path(paths["data"]))
     data["paths"] = paths
     if cfg.model.checkpoint:   # a given detector: its contents, wherever it lies
-        from svdlib.experiments.store import Store
+        from svdlib.experiments.storage.store import Store
 
         data["model"] = {**data["model"], "checkpoint": Store(cfg).model_digest()}
     return data

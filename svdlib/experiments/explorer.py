@@ -10,12 +10,12 @@ from svdlib.detector.model import HALF_BLOCK
 from svdlib.detector.predictor import predict_logmel
 from svdlib.digests import artifact_done
 from svdlib.errors import SvdError
-from svdlib.experiments.benchmark import PAPER_LIME, load_attributions
-from svdlib.experiments.explanations import pair_logmel, stacked_weights
-from svdlib.experiments.factories import segmentation_from
-from svdlib.experiments.picks import detector, load_picks
-from svdlib.experiments.splits import corpus_layout
-from svdlib.experiments.store import Store
+from svdlib.experiments.artifacts.benchmark import PAPER_LIME, load_attributions
+from svdlib.experiments.artifacts.detectors import detector
+from svdlib.experiments.artifacts.explanations import pair_logmel, stacked_weights
+from svdlib.experiments.artifacts.picks import load_picks
+from svdlib.experiments.config.factories import segmentation_from
+from svdlib.experiments.storage.store import Store, corpus_layout
 from svdlib.explain.segments import Segmentation
 from svdlib.veracity.measures import attribution_ranking, energy_ranking, keep_top_k
 from svdlib.viz.benchmark import method_name

@@ -105,7 +105,8 @@ def place_horse(predictor, excerpt: np.ndarray, shape: str, probability: float,
     Parameters
     ----------
     predictor : callable
-        The detector on log-mel excerpts (see :func:`svdlib.experiments.picks.detector`).
+        The detector on log-mel excerpts (see
+        :func:`svdlib.experiments.artifacts.detectors.detector`).
     excerpt : np.ndarray
         ``(frames, bands)`` log-mel excerpt to draw into.
     shape : str

@@ -270,7 +270,7 @@ def segment_profile_figure(profiles: dict[tuple[str, int], dict], segmentation) 
     Parameters
     ----------
     profiles : dict
-        :func:`svdlib.experiments.tables.segment_profile` per ``(domain, target)``.
+        :func:`svdlib.experiments.artifacts.tables.segment_profile` per ``(domain, target)``.
     segmentation : Segmentation
         The grid the profiles are on.
     """
