@@ -345,7 +345,7 @@ def test_one_optimisation_step_by_hand(sign):
     def callback(step, n_flipped, delta):
         seen[step] = delta.clone().numpy()
 
-    out = opt._optimise(lambda d: d @ a_t + c_t, torch.tensor(delta0, dtype=torch.float32),
+    out = opt.optimise_delta(lambda d: d @ a_t + c_t, torch.tensor(delta0, dtype=torch.float32),
                             params, 0.5, None, callback)
     # the gradient at δ0, by hand:
     #   frame 0: 2δ0 = [.4, 0, 0, .1, 0],     BCE [−.75, 1.5, 0, −.075, −7.5e-10]

@@ -29,7 +29,6 @@ from conftest import run_cli, toy_config
 from svdlib.digests import (
     artifact_done,
     is_sidecar,
-    record_digest,
     remember,
     remove_artifact,
     sidecar_path,
@@ -39,6 +38,7 @@ from svdlib.errors import ArtifactError, SvdError
 from svdlib.experiments import stages
 from svdlib.experiments.artifacts.tables import load_table
 from svdlib.experiments.storage.store import Store
+from svdlib.files import record_digest
 
 #: The toy detector's settings (conftest's toy_config) and cheap, strong experiment settings.
 SETTINGS = {"train.epochs": 3, "train.epochsize": 40, "train.batchsize": 16,

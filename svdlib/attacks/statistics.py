@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from svdlib.attacks.records import (
-    _folder_domain,
+    folder_domain,
     load_adversarial_spectrogram,
     load_record,
     read_log,
@@ -210,7 +210,7 @@ def iter_successful_excerpts(folder: str | Path, songs: Iterable[Any],
         The original and adversarial excerpts and the frame's logged facts.
     """
     folder = Path(folder)
-    domain = _folder_domain(folder)
+    domain = folder_domain(folder)
     for song in songs:
         if not record_path(folder, song.name).is_file():
             continue

@@ -23,7 +23,14 @@ from svdlib.book.runs import (
     notebook_parameters,
     select_runs,
 )
-from svdlib.book.stamps import METADATA_KEY, _clock, _rel, package_hash, read_stamp, run_stamp
+from svdlib.book.stamps import (
+    METADATA_KEY,
+    clock,
+    package_hash,
+    read_stamp,
+    relative_path,
+    run_stamp,
+)
 from svdlib.experiments.config.paths import project_root
 from svdlib.experiments.config.settings import Config
 
@@ -31,7 +38,14 @@ from svdlib.experiments.config.settings import Config
 _ERROR_MARKER_TAG = "papermill-error-cell-tag"
 
 
-def _print(message: str) -> None:
+def print_line(message: str) -> None:
+    """Print one line of progress at once (flushed, so logs interleave in order).
+
+    Parameters
+    ----------
+    message : str
+        The line.
+    """
     print(message, flush=True)
 
 
@@ -161,7 +175,7 @@ def run_notebooks(
 
     notebook_dir, output_dir = _directories(notebook_dir, output_dir)
     batch = _Batch(cfg, profile, force, notebook_dir, output_dir, cwd or notebook_dir,
-                   kernel_name, timeout, progress_bar, log or _print, execute_notebook)
+                   kernel_name, timeout, progress_bar, log or print_line, execute_notebook)
     return _run_batch(batch, select_runs(only, runs))
 
 
@@ -181,7 +195,7 @@ def _run_batch(batch: _Batch, selected: Sequence[NotebookRun]) -> RunReport:
     started = time.monotonic()
     width = len(str(len(selected)))
     batch.say(f"svd book: {len(selected)} notebook runs, profile {batch.cfg.profile} → "
-              f"{_rel(batch.output_dir)}")
+              f"{relative_path(batch.output_dir)}")
     results: list[RunResult] = []
     for number, run in enumerate(selected, start=1):
         prefix = f"[{number:>{width}}/{len(selected)}] {run.name}"
@@ -198,7 +212,7 @@ def _run_one(batch: _Batch, run: NotebookRun, prefix: str, svdlib_hash: str,
     output = batch.output_dir / f"{run.name}.ipynb"
     parameters = notebook_parameters(batch.cfg, run, batch.profile)
     if not source.is_file():
-        error = RunError("FileNotFoundError", f"notebook {_rel(source)} does not exist")
+        error = RunError("FileNotFoundError", f"notebook {relative_path(source)} does not exist")
         _discard(output)
         batch.say(f"{prefix}: FAILED: {error.evalue}")
         return RunResult(run, source, "failed", 0.0, output, parameters, error)
@@ -206,7 +220,7 @@ def _run_one(batch: _Batch, run: NotebookRun, prefix: str, svdlib_hash: str,
     if not batch.force and output.is_file() and read_stamp(output) == stamp:
         batch.say(f"{prefix}: up to date")
         return RunResult(run, source, "skipped", 0.0, output, parameters)
-    elapsed = _clock(time.monotonic() - started)
+    elapsed = clock(time.monotonic() - started)
     batch.say(f"{prefix}: running {run.describe(source)} (elapsed {elapsed})")
     t0 = time.monotonic()
     error = _execute(batch, run, source, parameters, stamp)
@@ -295,7 +309,8 @@ def _discard(path: Path) -> None:
         path.unlink()
 
 
-_WARNING = re.compile(r"(WARNING|ERROR|CRITICAL|SEVERE)\b|Exception|Traceback")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: A log line that reports a problem, and an ANSI colour code (stripped before matching).
+WARNING_LINE = re.compile(r"(WARNING|ERROR|CRITICAL|SEVERE)\b|Exception|Traceback")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 

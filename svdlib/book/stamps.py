@@ -103,12 +103,36 @@ def read_stamp(path: str | Path) -> str | None:
 # -- running -----------------------------------------------------------------------------------
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """A duration as ``H:MM:SS``.
+
+    Parameters
+    ----------
+    seconds : float
+        The duration (rounded to whole seconds).
+
+    Returns
+    -------
+    str
+        E.g. ``0:03:07``.
+    """
     whole = round(seconds)
     return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
-def _rel(path: Path) -> str:
+def relative_path(path: Path) -> str:
+    """A path as the user reads it: relative to the current folder where it lies below it.
+
+    Parameters
+    ----------
+    path : Path
+        Any path.
+
+    Returns
+    -------
+    str
+        The relative path, or the path as given.
+    """
     with contextlib.suppress(ValueError):
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     return str(path)

@@ -19,7 +19,7 @@ from svdlib.experiments.storage.store import Store, corpus_layout
 from svdlib.explain.segments import Segmentation
 from svdlib.veracity.measures import attribution_ranking, energy_ranking, keep_top_k
 from svdlib.viz.benchmark import method_name
-from svdlib.viz.widgets import PairView, _song_stft, pair_figure
+from svdlib.viz.widgets import PairView, pair_figure, song_stft
 
 
 def explainer_choices(store: Store, domain: str, target: int) -> list[str]:
@@ -88,7 +88,7 @@ def pair_audio(store: Store, view: PairView) -> dict[str, np.ndarray]:
     segmentation = segmentation_from(cfg.lime)
     picks = load_picks(store, view.domain, view.target)
     path = corpus_layout(store).audio / view.song
-    stft = _song_stft(str(path), fe.sample_rate, fe.frame_len, fe.hop)
+    stft = song_stft(str(path), fe.sample_rate, fe.frame_len, fe.hop)
     window = stft[view.frame - HALF_BLOCK:view.frame + HALF_BLOCK + 1]
     original = np.abs(window)
     ratio = np.asarray(picks.adversarial[view.index]) / np.maximum(original, 1e-7)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from svdlib.digests import artifact_done
-from svdlib.experiments.storage.store import Store
+from svdlib.experiments.storage.store import Store, corpus_layout, provenance_path
 from svdlib.locks import artifact_lock
 
 
@@ -29,7 +29,6 @@ def corpus(store: Store) -> Path:
     are kept.
     """
     from svdlib.data.synthetic.generate import corpus_complete, generate_corpus
-    from svdlib.experiments.storage.store import corpus_layout
 
     root = store.data_root()
     if not store.external_data and not corpus_complete(root):
@@ -277,7 +276,5 @@ def waiting(store: Store, seen: list[Path] | None = None) -> Callable[[Path], No
 
 def _record(store: Store, artifact: Path, stage: str, **inputs: object) -> None:
     """Write an artifact's provenance once (a finished artifact keeps the one it has)."""
-    from svdlib.experiments.storage.store import provenance_path
-
     if Path(artifact).exists() and not provenance_path(artifact).is_file():
         store.write_provenance(artifact, stage, **inputs)

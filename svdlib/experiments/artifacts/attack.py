@@ -11,9 +11,9 @@ import torch
 
 from svdlib.attacks.optimise import AttackResult, Callback, attack_spectrogram, attack_waveform
 from svdlib.attacks.records import (
-    _check_domain,
-    _distortion_text,
     adversary_path,
+    check_domain,
+    distortion_text,
     load_record,
     record_path,
     save_result,
@@ -55,7 +55,7 @@ def attack_items(store: Store, domain: str) -> list[WorkItem]:
     from svdlib.data.jamendo import read_filelist
     from svdlib.experiments.storage.store import corpus_layout
 
-    _check_domain(domain)
+    check_domain(domain)
     names = read_filelist(corpus_layout(store), store.cfg.attack.subset)
     folder = store.attack_dir(domain)
     return [WorkItem("attack", f"attack {domain} {name}", str(record_path(folder, name)),
@@ -124,7 +124,7 @@ def attack_worker(cfg_dict: dict, item: WorkItem) -> None:
 
         tqdm.write(f"{domain} {index}/{count} {name}: {result.n_flipped}/{result.n_frames} "
                    f"frames flipped in {result.iterations} it, "
-                   f"{_distortion_text(domain, result.distortion)}")
+                   f"{distortion_text(domain, result.distortion)}")
 
 
 def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
@@ -152,7 +152,7 @@ def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
     """
     from svdlib.experiments.artifacts.detectors import load_trained
 
-    _check_domain(domain)
+    check_domain(domain)
     cfg = store.cfg
     folder = store.attack_dir(domain)
     store.check_reuse(folder)
@@ -187,7 +187,7 @@ def attack_song(net: SingingVoiceDetector, domain: str, params: AttackDomainConf
     AttackResult
         See :func:`attack_waveform` and :func:`attack_spectrogram`.
     """
-    _check_domain(domain)
+    check_domain(domain)
     if domain == "wave":
         if signal is None:
             raise ValueError("the waveform attack needs the song's samples")

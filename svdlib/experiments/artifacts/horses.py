@@ -27,7 +27,7 @@ from svdlib.veracity.horses import (
     SHAPES,
     Attempt,
     Horse,
-    _candidates,
+    horse_candidates,
     paint,
     search_shape,
 )
@@ -91,7 +91,7 @@ def _passes(store: Store, threshold: float, rng: np.random.Generator
     songs = load_store_split(store, "test")
     warn_unusable_songs(store, {"test": songs}, {"test": EXCERPT_FRAMES}, HORSE)
     predictions = load_predictions(store.predictions_path("test"))
-    first, near = _candidates(songs, predictions, threshold, rng)
+    first, near = horse_candidates(songs, predictions, threshold, rng)
     if not first:
         raise SvdError("no test frame is labelled and predicted 'no sing', so there is nothing "
                        "to draw horses into")
