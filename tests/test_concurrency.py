@@ -160,7 +160,7 @@ def test_artifact_lock_waits_for_another_process_and_not_for_itself(tmp_path):
 _SHARE = """
 import json, os, sys, time
 from pathlib import Path
-from svdlib.experiments.work import WorkItem, run_in_process
+from svdlib.experiments.execution.work import WorkItem, run_in_process
 folder = Path(sys.argv[1])
 (folder / f"ready-{os.getpid()}").touch()
 while len(list(folder.glob("ready-*"))) < 2:      # start together
