@@ -4,7 +4,7 @@ Run ``.venv/bin/python bench/bench_explainers.py [--samples 1024] [--ig-steps 32
 (``--paper``: 8192 samples, as the paper's LIME; ``--quick``: a smoke run). On the full-size
 detector (random weights, eval mode) and one random ``(115, 80)`` log-mel excerpt with the
 paper's 5 × 4 :class:`~svdlib.explain.segments.Segmentation`, every explainer is built as the
-benchmark builds it (:func:`svdlib.experiments.benchmark.explainers_of`, by the same
+benchmark builds it (:func:`svdlib.experiments.artifacts.benchmark.explainers_of`, by the same
 :func:`~svdlib.explain.explainers.needs_gradient`: LIME, KernelSHAP and occlusion get the fast
 :class:`~svdlib.detector.predictor.DetectorPredictor`, the gradient methods
 ``lambda x: torch.sigmoid(predictor.module(x))``, the folded differentiable detector) and
@@ -105,7 +105,7 @@ def main() -> None:
         return torch.sigmoid(module(x))
 
     def build(num_samples: int, n_steps: int) -> dict[str, SegmentExplainer]:
-        """The seven explainers as :func:`~svdlib.experiments.benchmark.explainers_of`."""
+        """The seven explainers as :func:`~svdlib.experiments.artifacts.benchmark.explainers_of`."""
         settings = {"lime": {"num_samples": num_samples, "batch_size": batch},
                     "kernelshap": {"num_samples": num_samples},
                     "integrated_gradients": {"n_steps": n_steps}}

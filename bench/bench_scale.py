@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-from svdlib.experiments.config import load_config
-from svdlib.experiments.dask import run_items_dask
-from svdlib.experiments.executors import run_items
-from svdlib.experiments.explanations import explain_pair_worker, explanation_items
-from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem
+from svdlib.experiments.artifacts.explanations import explain_pair_worker, explanation_items
+from svdlib.experiments.config.loading import load_config
+from svdlib.experiments.execution.dask import run_items_dask
+from svdlib.experiments.execution.executors import run_items
+from svdlib.experiments.execution.work import WorkItem
+from svdlib.experiments.storage.store import Store
 
 
 def relocated(items: list[WorkItem], folder: Path) -> list[WorkItem]:

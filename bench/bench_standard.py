@@ -25,8 +25,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from svdlib.experiments.config import load_config
-from svdlib.experiments.store import Store
+from svdlib.experiments.config.loading import load_config
+from svdlib.experiments.storage.store import Store
 from svdlib.veracity.statistics import song_rate
 
 PER_PAIR = ("explain", "subsets", "experiment all", "pick")

@@ -56,7 +56,7 @@ def main() -> int:
     argv = args.svd[1:] if args.svd[:1] == ["--"] else args.svd
     from svdlib import cli
     from svdlib.data.synthetic import plan as corpus
-    from svdlib.experiments.store import Store
+    from svdlib.experiments.storage.store import Store
 
     start = time.perf_counter()
     helpers = all(hasattr(corpus, name) for name in (

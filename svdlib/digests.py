@@ -75,23 +75,6 @@ def digest_stats() -> dict[str, float]:
     return dict(_STATS)
 
 
-def record_digest(written: str | Path, final: str | Path) -> None:
-    """Record the digest of ``written`` as that of ``final``, before it is renamed to it.
-
-    With digests turned off, a digest left from an earlier write of ``final`` is removed
-    instead (it would no longer match).
-    """
-    side = sidecar_path(final)
-    if not verification_enabled():
-        side.unlink(missing_ok=True)
-        return
-    from svdlib.files import atomic_path
-
-    hexdigest, size = sha256_file(written)
-    with atomic_path(side) as tmp:
-        tmp.write_text(json.dumps({"sha256": hexdigest, "size": size}) + "\n", encoding="utf-8")
-
-
 def remember(path: str | Path) -> None:
     """Note that ``path`` (just renamed into place over its recorded digest) is verified."""
     if not verification_enabled():

@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from svdlib.digests import record_digest, remember, verify_artifact
+from svdlib.digests import (
+    remember,
+    sha256_file,
+    sidecar_path,
+    verification_enabled,
+    verify_artifact,
+)
 from svdlib.errors import SvdError
 
 
@@ -74,6 +80,21 @@ def atomic_path(path: str | Path, suffix: str = "", digest: bool = False) -> Ite
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def record_digest(written: str | Path, final: str | Path) -> None:
+    """Record the digest of ``written`` as that of ``final``, before it is renamed to it.
+
+    With digests turned off, a digest left from an earlier write of ``final`` is removed
+    instead (it would no longer match).
+    """
+    side = sidecar_path(final)
+    if not verification_enabled():
+        side.unlink(missing_ok=True)
+        return
+    hexdigest, size = sha256_file(written)
+    with atomic_path(side) as tmp:
+        tmp.write_text(json.dumps({"sha256": hexdigest, "size": size}) + "\n", encoding="utf-8")
 
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"

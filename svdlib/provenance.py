@@ -4,7 +4,7 @@ Training a detector on 1 or on 2 CPU threads gives different weights (the reduct
 another order, and 2000 steps amplify the difference), so the thread count, the device, the
 CPU's vector instruction set and the versions of torch and numpy are part of every artifact's
 identity, as are the contents of the audio and label files it was computed from. This module
-describes both; :mod:`svdlib.experiments.store` folds them into the artifact keys and writes
+describes both; :mod:`svdlib.experiments.storage.store` folds them into the artifact keys and writes
 them next to
 each artifact as its provenance.
 """

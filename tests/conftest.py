@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svdlib.experiments.config import Config, load_config
-from svdlib.experiments.store import Store
+from svdlib.experiments.config.loading import load_config
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.storage.store import Store
 
 SR = 22050
 
@@ -96,8 +97,8 @@ def toy_store(tmp_path_factory, toy_corpus) -> Store:
     Treat it as read-only: tests that write artifacts should copy the config to their own
     results folder (see :func:`toy_config`) and reuse the model file.
     """
-    from svdlib.experiments.evaluation import predict_all
-    from svdlib.experiments.training import train_all
+    from svdlib.experiments.artifacts.evaluation import predict_all
+    from svdlib.experiments.artifacts.training import train_all
 
     cfg = toy_config(tmp_path_factory.mktemp("toy_results"), toy_corpus)
     store = Store(cfg)

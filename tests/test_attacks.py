@@ -14,7 +14,7 @@ import torch
 from conftest import toy_config, toy_song
 
 import svdlib.attacks.optimise as opt
-import svdlib.experiments.attack as attack_stage
+import svdlib.experiments.artifacts.attack as attack_stage
 from svdlib.attacks.optimise import attack_spectrogram, attack_waveform, snr
 from svdlib.attacks.records import (
     LOG_COLUMNS,
@@ -30,10 +30,10 @@ from svdlib.audio.frontend import spectrogram_np
 from svdlib.audio.io import load_audio
 from svdlib.cli import main
 from svdlib.detector.inference import predict_song
-from svdlib.experiments.attack import run_attack
-from svdlib.experiments.evaluation import load_trained
-from svdlib.experiments.splits import load_store_split
-from svdlib.experiments.store import Store
+from svdlib.experiments.artifacts.attack import run_attack
+from svdlib.experiments.artifacts.detectors import load_trained
+from svdlib.experiments.storage.splits import load_store_split
+from svdlib.experiments.storage.store import Store
 
 WAVE = AttackDomainConfig(lr=3e-3, alpha=50.0, clip_eps=0.02, max_iterations=20)
 SPEC = AttackDomainConfig(lr=0.05, alpha=1e5, clip_eps=1.0, max_iterations=20)
@@ -345,7 +345,7 @@ def test_one_optimisation_step_by_hand(sign):
     def callback(step, n_flipped, delta):
         seen[step] = delta.clone().numpy()
 
-    out = opt._optimise(lambda d: d @ a_t + c_t, torch.tensor(delta0, dtype=torch.float32),
+    out = opt.optimise_delta(lambda d: d @ a_t + c_t, torch.tensor(delta0, dtype=torch.float32),
                             params, 0.5, None, callback)
     # the gradient at δ0, by hand:
     #   frame 0: 2δ0 = [.4, 0, 0, .1, 0],     BCE [−.75, 1.5, 0, −.075, −7.5e-10]

@@ -162,7 +162,7 @@ def test_artifact_lock_waits_for_another_process_and_not_for_itself(tmp_path):
 _SHARE = """
 import json, os, sys, time
 from pathlib import Path
-from svdlib.experiments.work import WorkItem, run_in_process
+from svdlib.experiments.execution.work import WorkItem, run_in_process
 from svdlib.files import save_json
 folder = Path(sys.argv[1])
 (folder / f"ready-{os.getpid()}").touch()

@@ -1,10 +1,10 @@
 import pytest
 
 from svdlib.errors import SvdError
-from svdlib.experiments.checks import DISTANCE_METRICS, FEATURE_SELECTIONS
-from svdlib.experiments.config import PROFILES_DIR, config_from_dict, load_config, validate
-from svdlib.experiments.overrides import parse_overrides
-from svdlib.experiments.vars import apply_vars, read_vars
+from svdlib.experiments.config.checks import DISTANCE_METRICS, FEATURE_SELECTIONS
+from svdlib.experiments.config.loading import PROFILES_DIR, config_from_dict, load_config, validate
+from svdlib.experiments.config.overrides import parse_overrides
+from svdlib.experiments.config.vars import apply_vars, read_vars
 
 MODEL_VARS = """\
 sample_rate = 22050

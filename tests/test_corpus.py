@@ -22,9 +22,9 @@ from svdlib.data.synthetic.mix import _segments, _vocal_activity, synthesize_son
 from svdlib.data.synthetic.plan import SongSpec, corpus_plan
 from svdlib.errors import MissingArtifactError, SvdError
 from svdlib.experiments import stages
-from svdlib.experiments.config import load_config
-from svdlib.experiments.splits import corpus_layout, load_store_split
-from svdlib.experiments.store import Store
+from svdlib.experiments.config.loading import load_config
+from svdlib.experiments.storage.splits import load_store_split
+from svdlib.experiments.storage.store import Store, corpus_layout
 
 SEED = 1234
 SIZES = {"n_train": 2, "n_valid": 1, "n_test": 1}

@@ -20,8 +20,8 @@ from conftest import run_cli, toy_config, write_toy_corpus
 from svdlib.data.jamendo import open_layout, read_filelist, read_lab
 from svdlib.data.songs import load_split
 from svdlib.errors import DataWarning, SvdError
-from svdlib.experiments.splits import load_store_split
-from svdlib.experiments.store import Store
+from svdlib.experiments.storage.splits import load_store_split
+from svdlib.experiments.storage.store import Store
 
 FAST = ["--profile", "tiny", "--set", "train.epochs=1", "--set", "train.epochsize=5",
         "--set", "train.batchsize=8", "--set", "attack.wave.max_iterations=2",
@@ -243,7 +243,7 @@ def test_a_train_split_of_short_songs_only_is_one_error_not_a_warning(capsys, tm
 
 
 def test_the_warning_is_a_data_warning_for_library_users(tmp_path, corpus):
-    from svdlib.experiments.training import train_all
+    from svdlib.experiments.artifacts.training import train_all
 
     _shorten(corpus, TRAIN_1, 1.0)
     cfg = toy_config(tmp_path / "r", corpus, **{"train.epochs": 1, "train.epochsize": 2,

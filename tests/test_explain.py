@@ -10,8 +10,8 @@ from svdlib.audio.settings import FrontEndConfig
 from svdlib.detector.model import build_model
 from svdlib.detector.predictor import DetectorPredictor, FoldedDetector, detector_predict_fn
 from svdlib.detector.settings import ModelConfig
-from svdlib.experiments.config import LimeConfig
-from svdlib.experiments.factories import lime_settings
+from svdlib.experiments.config.factories import lime_settings
+from svdlib.experiments.config.settings import LimeConfig
 from svdlib.explain.explainers import LimeExplainer
 from svdlib.explain.explanation import Explanation, stack_explanations, unstack_explanations
 from svdlib.explain.factorization import TimeFrequencyFactorization
@@ -331,8 +331,8 @@ def test_fast_detector_equals_plain_forward():
 
 
 def test_toy_detector_explanation(toy_store):
-    from svdlib.experiments.evaluation import load_trained
-    from svdlib.experiments.splits import load_store_split
+    from svdlib.experiments.artifacts.detectors import load_trained
+    from svdlib.experiments.storage.splits import load_store_split
 
     net = load_trained(toy_store, device="cpu")
     song = load_store_split(toy_store, "test")[0]

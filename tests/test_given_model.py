@@ -26,10 +26,10 @@ from svdlib.detector.checkpoint import save_model
 from svdlib.detector.inference import load_predictions
 from svdlib.detector.model import build_model
 from svdlib.detector.settings import ModelConfig
-from svdlib.experiments.config import load_config
-from svdlib.experiments.splits import load_store_split
-from svdlib.experiments.store import Store
-from svdlib.experiments.training import describe_detector
+from svdlib.experiments.artifacts.training import describe_detector
+from svdlib.experiments.config.loading import load_config
+from svdlib.experiments.storage.splits import load_store_split
+from svdlib.experiments.storage.store import Store
 
 WIDTH = 0.25   # the tiny profile's detector
 
@@ -54,7 +54,7 @@ def random_net(width: float = WIDTH, bands: int = 80, seed: int = 0) -> torch.nn
 @pytest.fixture(scope="module")
 def given_pt(toy_store, tmp_path_factory) -> Path:
     """The toy detector in the original's layout, as ``model.pt``."""
-    from svdlib.experiments.evaluation import load_trained
+    from svdlib.experiments.artifacts.detectors import load_trained
 
     path = tmp_path_factory.mktemp("given") / "model.pt"
     torch.save(original_layout(load_trained(toy_store, device="cpu")), path)

@@ -21,8 +21,8 @@ from conftest import run_cli, write_toy_corpus
 from svdlib.detector.checkpoint import load_original_state_dict
 from svdlib.digests import is_sidecar
 from svdlib.errors import SvdError
-from svdlib.experiments.config import load_config
-from svdlib.experiments.store import Store, provenance_path
+from svdlib.experiments.config.loading import load_config
+from svdlib.experiments.storage.store import Store, provenance_path
 from svdlib.files import atomic_path
 
 FAST = ["--profile", "tiny", "--set", "train.epochs=1", "--set", "train.epochsize=5",

@@ -29,7 +29,6 @@ from conftest import run_cli, toy_config
 from svdlib.digests import (
     artifact_done,
     is_sidecar,
-    record_digest,
     remember,
     remove_artifact,
     sidecar_path,
@@ -37,8 +36,9 @@ from svdlib.digests import (
 )
 from svdlib.errors import ArtifactError, SvdError
 from svdlib.experiments import stages
-from svdlib.experiments.store import Store
-from svdlib.experiments.tables import load_table
+from svdlib.experiments.artifacts.tables import load_table
+from svdlib.experiments.storage.store import Store
+from svdlib.files import record_digest
 
 #: The toy detector's settings (conftest's toy_config) and cheap, strong experiment settings.
 SETTINGS = {"train.epochs": 3, "train.epochsize": 40, "train.batchsize": 16,
@@ -84,7 +84,7 @@ def interrupt_after_first_checkpoint(root: Path, corpus: Path) -> Path:
 @pytest.fixture(scope="module")
 def computed(toy_store, toy_corpus, tmp_path_factory):
     """The stages on the toy corpus, and a detector interrupted after one epoch."""
-    from svdlib.experiments.benchmark import benchmark_items, benchmark_worker
+    from svdlib.experiments.artifacts.benchmark import benchmark_items, benchmark_worker
 
     root = tmp_path_factory.mktemp("integrity") / "results"
     shutil.copytree(toy_store.root, root)

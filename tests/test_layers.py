@@ -96,10 +96,11 @@ def test_config_and_store_stay_in_the_experiment_layer(path):
 def test_the_checker_sees_an_upward_import(tmp_path):
     """The test above fails on an upward import (a lazy one inside a function included)."""
     probe = PACKAGE / "audio" / "_probe_upward.py"
-    probe.write_text("def f():\n    from svdlib.experiments.store import Store\n    return Store\n")
+    probe.write_text("def f():\n    from svdlib.experiments.storage.store import Store\n"
+                     "    return Store\n")
     try:
-        assert [t for _, t in _imports(probe)] == ["svdlib.experiments.store"]
-        assert _layer("svdlib.experiments.store") > _layer(_module_name(probe))
+        assert [t for _, t in _imports(probe)] == ["svdlib.experiments.storage.store"]
+        assert _layer("svdlib.experiments.storage.store") > _layer(_module_name(probe))
     finally:
         probe.unlink()
 
@@ -161,3 +162,148 @@ def test_each_constant_is_defined_once():
                         defined.setdefault(target.id, []).append(_module_name(path))
     assert defined == {name: ["svdlib.constants"] for name in defined}
     assert set(defined) == {"SPLITS", "DOMAINS", "TARGETS", "EXCERPT_FRAMES", "MEL_BANDS"}
+
+
+# -- no import cycles, no private names across modules, experiments' subpackages in order ------
+#: The experiments layer by job, lowest first: a subpackage imports only from those below it
+#: (the configuration, the store and its splits, work items and executors, what each stage
+#: computes, then the orchestrator and the explorer, which do not import each other).
+EXPERIMENT_JOBS = [
+    {"svdlib.experiments.config"},
+    {"svdlib.experiments.storage"},
+    {"svdlib.experiments.execution"},
+    {"svdlib.experiments.artifacts"},
+    {"svdlib.experiments.stages", "svdlib.experiments.explorer"},
+]
+NAMES = {_module_name(path): path for path in MODULES}
+
+
+def _edges(source: str, module: str, is_package: bool = False) -> list[tuple[int, str, str]]:
+    """(line, imported module, imported name or "") of every svdlib import, lazy ones included.
+
+    ``from package import module`` counts as an import of the module itself.
+    """
+    package = module if is_package else module.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name, "") for a in node.names if a.name.startswith("svdlib")]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("svdlib"):
+                out += [(node.lineno, f"{target}.{a.name}", "") if f"{target}.{a.name}" in NAMES
+                        else (node.lineno, target, a.name) for a in node.names]
+    return out
+
+
+def _module_edges(path: Path) -> list[tuple[int, str, str]]:
+    return _edges(path.read_text(encoding="utf-8"), _module_name(path),
+                  path.name == "__init__.py")
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles():
+    """No svdlib module imports itself through others (module-level and lazy imports alike)."""
+    graph = {name: {target for _, target, _ in _module_edges(path)
+                    if target in NAMES and target != name} for name, path in NAMES.items()}
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_sees_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def _private_uses(source: str, module: str, is_package: bool = False) -> list[str]:
+    """Underscore-private names of other svdlib modules that ``source`` imports or reads."""
+    uses = [f"line {line}: {target}.{name}" for line, target, name
+            in _edges(source, module, is_package)
+            if name.startswith("_") and not name.startswith("__") and target != module]
+    tree = ast.parse(source)
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases.update({a.asname: a.name for a in node.names
+                            if a.asname and a.name.startswith("svdlib")})
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("svdlib"):
+            aliases.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names
+                            if f"{node.module}.{a.name}" in NAMES})
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in aliases and aliases[node.value.id] != module
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            uses.append(f"line {node.lineno}: {aliases[node.value.id]}.{node.attr}")
+    return uses
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: _module_name(p))
+def test_no_private_names_across_modules(path):
+    """A helper two modules share is public (documented) or lives where it is used."""
+    uses = _private_uses(path.read_text(encoding="utf-8"), _module_name(path),
+                         path.name == "__init__.py")
+    assert not uses, f"{_module_name(path)} uses private names of other modules: {uses}"
+
+
+def test_the_checker_sees_a_private_name():
+    source = ("from svdlib.files import _umask, save_json\n"
+              "from svdlib.attacks import optimise as opt\n"
+              "def f():\n    return opt._Frozen, opt.__name__\n")
+    assert _private_uses(source, "svdlib.viz.probe") == [
+        "line 1: svdlib.files._umask", "line 4: svdlib.attacks.optimise._Frozen"]
+
+
+def _job(module: str) -> int | None:
+    for level, members in enumerate(EXPERIMENT_JOBS):
+        if any(module == m or module.startswith(m + ".") for m in members):
+            return level
+    return None
+
+
+def _unit(module: str) -> str:
+    return ".".join(module.split(".")[:3])
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES
+                                  if _module_name(p).startswith("svdlib.experiments.")],
+                         ids=lambda p: _module_name(p))
+def test_each_experiments_subpackage_holds_one_job(path):
+    """config < storage < execution < artifacts < stages, explorer (DESIGN.md)."""
+    module = _module_name(path)
+    own = _job(module)
+    assert own is not None, f"{module} is in no job; add it to EXPERIMENT_JOBS and DESIGN.md"
+    wrong = [f"line {line}: {target}" for line, target, _ in _module_edges(path)
+             if target.startswith("svdlib.experiments") and _unit(target) != _unit(module)
+             and (_job(target) is None or _job(target) >= own)]
+    assert not wrong, f"{module} imports its own level or above: {wrong}"

@@ -19,9 +19,9 @@ import pytest
 from conftest import run_cli, write_toy_corpus
 
 from svdlib.book.runs import config_overrides
-from svdlib.experiments.config import load_config
-from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, raise_failures, run_in_process
+from svdlib.experiments.config.loading import load_config
+from svdlib.experiments.execution.work import WorkItem, raise_failures, run_in_process
+from svdlib.experiments.storage.store import Store
 from svdlib.files import save_arrays
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from svdlib.book.runs import RUNS, NotebookRun, config_overrides, notebook_param
 from svdlib.book.stamps import read_stamp
 from svdlib.cli import main
 from svdlib.errors import SvdError
-from svdlib.experiments.config import load_config
+from svdlib.experiments.config.loading import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,10 +13,10 @@ import pytest
 from conftest import toy_config
 
 from svdlib.experiments import stages
-from svdlib.experiments.executors import run_items
-from svdlib.experiments.explanations import explanation_items
-from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem
+from svdlib.experiments.artifacts.explanations import explanation_items
+from svdlib.experiments.execution.executors import run_items
+from svdlib.experiments.execution.work import WorkItem
+from svdlib.experiments.storage.store import Store
 from svdlib.files import load_arrays, save_json
 from svdlib.seeding import item_seed
 
@@ -80,8 +80,8 @@ def test_killed_worker_does_not_lose_or_corrupt_work(picked, toy_corpus, tmp_pat
                            dashboard_address=None, silence_logs=50)
     client = Client(cluster)
     try:
-        from svdlib.experiments.dask import run_items_dask
-        from svdlib.experiments.explanations import explain_pair_worker
+        from svdlib.experiments.artifacts.explanations import explain_pair_worker
+        from svdlib.experiments.execution.dask import run_items_dask
 
         outcome = {}
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from svdlib.experiments.config import LimeConfig
-from svdlib.experiments.factories import segmentation_from
+from svdlib.experiments.config.factories import segmentation_from
+from svdlib.experiments.config.settings import LimeConfig
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.segments import Segmentation, compose, equal_borders, make_baseline
 

@@ -13,9 +13,10 @@ import torch
 from conftest import run_cli
 
 from svdlib.errors import ConfigError
-from svdlib.experiments import sizes
-from svdlib.experiments.config import PROFILES_DIR, Config, config_from_dict, load_config
-from svdlib.experiments.vars import apply_vars
+from svdlib.experiments.config import sizes
+from svdlib.experiments.config.loading import PROFILES_DIR, config_from_dict, load_config
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.config.vars import apply_vars
 
 MEMORY = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from svdlib.errors import SvdError
-from svdlib.experiments.config import load_config
-from svdlib.experiments.store import Store
+from svdlib.experiments.config.loading import load_config
+from svdlib.experiments.storage.store import Store
 from svdlib.files import atomic_path, load_arrays, load_json, save_arrays, save_json
 
 

@@ -18,8 +18,8 @@ from svdlib.constants import EXPLAINERS
 pytestmark = pytest.mark.slow
 
 #: Tables `svd experiment all` writes into the experiments folder (at least these: the
-#: paper's; svdlib.experiments.tables.experiment_tables), and its figures
-#: (svdlib.experiments.figures.paper_figures).
+#: paper's; svdlib.experiments.artifacts.tables.experiment_tables), and its figures
+#: (svdlib.experiments.artifacts.figures.paper_figures).
 TABLES = ("flip_counts", "flip_curves", "table1", "table2_pairs", "table2", "subset",
           "detected_counts")
 FIGURES = ("figure1", "figure2", "figure3", "figure4")

@@ -16,7 +16,7 @@ from svdlib.detector.training import (
 )
 from svdlib.digests import sidecar_path
 from svdlib.errors import SvdError
-from svdlib.experiments.config import load_config
+from svdlib.experiments.config.loading import load_config
 
 
 def toy_songs(n, seed, frames=400):

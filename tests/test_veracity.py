@@ -14,20 +14,21 @@ from svdlib.cli import main
 from svdlib.detector.predictor import predict_logmel
 from svdlib.errors import SvdError
 from svdlib.experiments import stages
-from svdlib.experiments.explanations import pair_logmel
-from svdlib.experiments.factories import segmentation_from
-from svdlib.experiments.horses import load_horses
-from svdlib.experiments.picks import detector, load_picks
-from svdlib.experiments.store import Store
-from svdlib.experiments.subsets import subset_results
-from svdlib.experiments.tables import (
+from svdlib.experiments.artifacts.detectors import detector
+from svdlib.experiments.artifacts.explanations import pair_logmel
+from svdlib.experiments.artifacts.horses import load_horses
+from svdlib.experiments.artifacts.picks import load_picks
+from svdlib.experiments.artifacts.subsets import subset_results
+from svdlib.experiments.artifacts.tables import (
     compute_tables,
     experiment_tables,
     flip_counts,
     load_table,
-    settings,
     table2_pairs,
 )
+from svdlib.experiments.config.checks import settings
+from svdlib.experiments.config.factories import segmentation_from
+from svdlib.experiments.storage.store import Store
 from svdlib.explain.explanation import Explanation, stack_explanations, unstack_explanations
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.segments import Segmentation
@@ -215,11 +216,11 @@ def test_a_shape_that_cannot_flip_is_recorded_not_fatal(tmp_path, monkeypatch, c
     """
     import torch
 
-    import svdlib.experiments.horses as horses_module
+    import svdlib.experiments.artifacts.horses as horses_module
     from svdlib.cli import cmd_horses
     from svdlib.data.songs import Song
-    from svdlib.experiments.config import load_config
-    from svdlib.experiments.horses import horses_stage, make_horses
+    from svdlib.experiments.artifacts.horses import horses_stage, make_horses
+    from svdlib.experiments.config.loading import load_config
     from svdlib.veracity.horses import shapes_not_flipped
     from svdlib.viz.figures import horses_figure
 
@@ -563,7 +564,7 @@ def test_experiment_tables_read_the_adversarial_explanation_and_table1_k(
         toy_corpus, tmp_path, monkeypatch):
     import torch
 
-    import svdlib.experiments.tables as veracity
+    import svdlib.experiments.artifacts.tables as veracity
 
     store = Store(toy_config(tmp_path / "results", toy_corpus,
                              **{"experiment.table1_k": 4, "experiment.bootstrap": 100}))
@@ -634,7 +635,7 @@ def test_benchmark_stage_ranks_every_explainer_against_the_exact_references(stor
 
 
 def test_the_explorer_switches_between_every_benchmarked_explainer(store):
-    from svdlib.experiments.benchmark import PAPER_LIME, load_attributions
+    from svdlib.experiments.artifacts.benchmark import PAPER_LIME, load_attributions
     from svdlib.experiments.explorer import explainer_choices, explainer_views, pair_view
 
     stages.benchmark(store)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from svdlib.attacks.optimise import _device_of, _Frozen, _optimise
+from svdlib.attacks.optimise import Frozen, device_of, optimise_delta
 from svdlib.attacks.settings import AttackDomainConfig
 
 
@@ -90,7 +90,7 @@ def attack_excerpts(model: torch.nn.Module | Callable[[torch.Tensor], torch.Tens
                                           max_iterations=300)
     module = model if isinstance(model, torch.nn.Module) else None
     if module is not None and any(True for _ in module.parameters()):
-        dev = _device_of(module, device)
+        dev = device_of(module, device)
     else:
         dev = torch.device(device or "cpu")
     x = torch.from_numpy(np.array(excerpts, dtype=np.float32)).to(dev)
@@ -104,10 +104,10 @@ def attack_excerpts(model: torch.nn.Module | Callable[[torch.Tensor], torch.Tens
     params = replace(params, alpha=params.alpha * len(x))
 
     if module is not None:
-        with _Frozen(module):
-            out = _optimise(logits_of, torch.zeros_like(x), params, threshold, None, None)
+        with Frozen(module):
+            out = optimise_delta(logits_of, torch.zeros_like(x), params, threshold, None, None)
     else:
-        out = _optimise(logits_of, torch.zeros_like(x), params, threshold, None, None)
+        out = optimise_delta(logits_of, torch.zeros_like(x), params, threshold, None, None)
     orig = out["orig_probs"].float().cpu().numpy().reshape(-1)
     adv = out["adv_probs"].float().cpu().numpy().reshape(-1)
     return ExcerptAttack(adversarial=(x + out["delta"]).cpu().numpy().astype(np.float32),

@@ -156,7 +156,7 @@ def _adam(delta: torch.Tensor, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam([delta], lr=lr)
 
 
-def _optimise(logits_of: Callable[[torch.Tensor], torch.Tensor], delta: torch.Tensor,
+def optimise_delta(logits_of: Callable[[torch.Tensor], torch.Tensor], delta: torch.Tensor,
               params: AttackDomainConfig, threshold: float,
               project: Callable[[torch.Tensor], None] | None,
               callback: Callback | None) -> dict[str, Any]:
@@ -206,7 +206,7 @@ def _optimise(logits_of: Callable[[torch.Tensor], torch.Tensor], delta: torch.Te
             "converged": best_n >= needed}
 
 
-class _Frozen:
+class Frozen:
     """Eval mode and frozen parameters for the duration of an attack (restored afterwards)."""
 
     def __init__(self, net: torch.nn.Module) -> None:
@@ -224,7 +224,7 @@ class _Frozen:
         self.net.train(self.training)
 
 
-def _device_of(net: torch.nn.Module, device: torch.device | str | None) -> torch.device:
+def device_of(net: torch.nn.Module, device: torch.device | str | None) -> torch.device:
     """The attack's device; on CUDA also let cuDNN tune for the song's (repeated) shape."""
     dev = torch.device(device) if device is not None else next(net.parameters()).device
     if dev.type == "cuda":
@@ -287,7 +287,7 @@ def attack_waveform(net: SingingVoiceDetector, signal: np.ndarray, params: Attac
     ('wave', (22050,), (71,), 2)
     """
     started = time.perf_counter()
-    device = _device_of(net, device)
+    device = device_of(net, device)
     x = torch.from_numpy(np.array(signal, dtype=np.float32)).reshape(-1).to(device)
     stft = Spectrogram.from_settings(net.frontend_config).to(device)
 
@@ -295,8 +295,8 @@ def attack_waveform(net: SingingVoiceDetector, signal: np.ndarray, params: Attac
         spec = stft(x + delta)
         return net(F.pad(spec, (0, 0, HALF_BLOCK, HALF_BLOCK)).unsqueeze(0))[0]
 
-    with _Frozen(net):
-        out = _optimise(logits_of, torch.zeros_like(x), params, threshold, None, callback)
+    with Frozen(net):
+        out = optimise_delta(logits_of, torch.zeros_like(x), params, threshold, None, callback)
     adversary = (x + out["delta"]).cpu().numpy().astype(np.float32)
     return _finish("wave", out, adversary, snr(np.asarray(signal, np.float32), adversary),
                    threshold, started)
@@ -346,7 +346,7 @@ def attack_spectrogram(net: SingingVoiceDetector, spec: np.ndarray, params: Atta
     ('spec', (71, 513), True)
     """
     started = time.perf_counter()
-    device = _device_of(net, device)
+    device = device_of(net, device)
     x = torch.from_numpy(np.array(spec, dtype=np.float32)).to(device)   # a writable copy
     if x.dim() != 2:
         raise ValueError(f"expected a (T, bins) spectrogram, got shape {tuple(x.shape)}")
@@ -358,8 +358,8 @@ def attack_spectrogram(net: SingingVoiceDetector, spec: np.ndarray, params: Atta
     def project(delta: torch.Tensor) -> None:
         torch.maximum(delta, floor, out=delta)
 
-    with _Frozen(net):
-        out = _optimise(logits_of, torch.zeros_like(x), params, threshold, project,
+    with Frozen(net):
+        out = optimise_delta(logits_of, torch.zeros_like(x), params, threshold, project,
                         callback)
     delta = out["delta"]
     adversary = torch.clamp(x + delta, min=0).cpu().numpy().astype(np.float32)

@@ -53,11 +53,23 @@ def record_path(folder: str | Path, name: str) -> Path:
 
 def adversary_path(folder: str | Path, name: str, domain: str) -> Path:
     """The stored adversary of a song: a float32 WAV (wave) or a ``(T, bins)`` ``.npy`` (spec)."""
-    _check_domain(domain)
+    check_domain(domain)
     return Path(folder) / f"{song_key(name)}.{'wav' if domain == 'wave' else 'npy'}"
 
 
-def _check_domain(domain: str) -> None:
+def check_domain(domain: str) -> None:
+    """Raise a one-line error for an unknown attack domain.
+
+    Parameters
+    ----------
+    domain : str
+        ``wave`` or ``spec``.
+
+    Raises
+    ------
+    SvdError
+        For any other value.
+    """
     if domain not in DOMAINS:
         raise SvdError(f"unknown attack domain '{domain}'; use wave or spec")
 
@@ -82,7 +94,7 @@ def save_result(folder: str | Path, name: str, result: AttackResult, ground_trut
         Sample rate of a waveform adversary.
     source : str
         Fingerprint of the song's audio and labels
-        (:meth:`svdlib.experiments.store.Store.song_fingerprint`);
+        (:meth:`svdlib.experiments.storage.store.Store.song_fingerprint`);
         a record whose fingerprint no longer matches the song is computed again.
 
     Returns
@@ -141,12 +153,24 @@ def _folder_frontend(folder: Path) -> FrontEndConfig:
     return FrontEndConfig(**_folder_config(folder)["frontend"])
 
 
-def _folder_domain(folder: Path) -> str:
+def folder_domain(folder: Path) -> str:
+    """The attack domain of a results folder: from its summary, else from its name.
+
+    Parameters
+    ----------
+    folder : Path
+        An attack's folder (``wave-...`` or ``spec-...``).
+
+    Returns
+    -------
+    str
+        ``wave`` or ``spec``.
+    """
     summary = folder / "summary.json"
     if summary.is_file():
         return str(load_json(summary)["domain"])
     domain = folder.name.split("-", 1)[0]
-    _check_domain(domain)
+    check_domain(domain)
     return domain
 
 
@@ -176,7 +200,7 @@ def load_adversarial_spectrogram(folder: str | Path, name: str,
         float32 ``(T, bins)``.
     """
     folder = Path(folder)
-    domain = domain or _folder_domain(folder)
+    domain = domain or folder_domain(folder)
     path = adversary_path(folder, name, domain)
     if not path.is_file():
         raise MissingArtifactError(f"no adversary for '{name}' at '{path}'",
@@ -188,7 +212,21 @@ def load_adversarial_spectrogram(folder: str | Path, name: str,
     return spectrogram_np(load_audio(path, frontend.sample_rate), frontend)
 
 
-def _distortion_text(domain: str, value: float) -> str:
+def distortion_text(domain: str, value: float) -> str:
+    """How a perturbation's size reads: the SNR of a waveform one, the energy of a spectrogram one.
+
+    Parameters
+    ----------
+    domain : str
+        ``wave`` or ``spec``.
+    value : float
+        The SNR in dB (wave) or the squared norm of delta (spec).
+
+    Returns
+    -------
+    str
+        E.g. ``SNR 31.2 dB`` or ``|delta|^2 0.0123``.
+    """
     return f"SNR {value:.1f} dB" if domain == "wave" else f"|delta|^2 {value:.4g}"
 
 

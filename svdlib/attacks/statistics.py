@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from svdlib.attacks.records import (
-    _folder_domain,
+    folder_domain,
     load_adversarial_spectrogram,
     load_record,
     read_log,
@@ -197,7 +197,8 @@ def iter_successful_excerpts(folder: str | Path, songs: Iterable[Any],
         The attack folder.
     songs : iterable of Song
         The attacked songs (name and original spectrogram), e.g. from
-        :func:`svdlib.experiments.splits.load_store_split`; songs without a record are skipped.
+        :func:`svdlib.experiments.storage.splits.load_store_split`; songs without a record are
+        skipped.
     frontend : FrontEndConfig, optional
         STFT settings for waveform adversaries (default: the folder's ``config.json``).
     target : {0, 1}, optional
@@ -209,7 +210,7 @@ def iter_successful_excerpts(folder: str | Path, songs: Iterable[Any],
         The original and adversarial excerpts and the frame's logged facts.
     """
     folder = Path(folder)
-    domain = _folder_domain(folder)
+    domain = folder_domain(folder)
     for song in songs:
         if not record_path(folder, song.name).is_file():
             continue

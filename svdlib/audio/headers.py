@@ -10,10 +10,10 @@ from typing import BinaryIO
 
 #: libsndfile reports 2**63 - 1 frames for a stream of unknown length (e.g. a FLAC whose
 #: header says 0 samples).
-_UNKNOWN_FRAMES = 1 << 48
+UNKNOWN_FRAMES = 1 << 48
 
 
-def _header_counts(path: Path, size: int) -> tuple[int, int] | None:
+def header_counts(path: Path, size: int) -> tuple[int, int] | None:
     """Samples per channel a WAV, AIFF or AU header promises, and how many the file holds.
 
     libsndfile silently shortens such a file when it is cut; comparing the data size the header
@@ -90,7 +90,7 @@ def _wav_data_chunk(f: BinaryIO, magic: bytes,
     return (None if compressed else block_align), data_start, data_size
 
 
-def _zero_length_wav(path: Path, size: int) -> io.BytesIO | None:
+def zero_length_wav(path: Path, size: int) -> io.BytesIO | None:
     """A WAV whose data chunk says 0 bytes but has samples, in memory with the real size.
 
     Streaming writers leave the size 0 when they cannot seek back; libsndfile would read such a

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svdlib.audio.headers import _UNKNOWN_FRAMES, _header_counts, _zero_length_wav
+from svdlib.audio.headers import UNKNOWN_FRAMES, header_counts, zero_length_wav
 from svdlib.errors import DataError, first_line
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".m4a", ".opus")
@@ -104,12 +104,12 @@ def _read_any(path: Path) -> tuple[np.ndarray, int]:
     size = path.stat().st_size
     if size == 0:
         raise DataError(f"audio file '{path}' is empty (0 bytes); replace or remove it")
-    counts = _header_counts(path, size)
+    counts = header_counts(path, size)
     if counts is not None and counts[1] < counts[0]:
         raise DataError(f"audio file '{path}' is truncated: header promises {counts[0]} samples, "
                        f"file holds {counts[1]}; re-export or replace it")
     try:
-        return _read_soundfile(path, _zero_length_wav(path, size) or path)
+        return _read_soundfile(path, zero_length_wav(path, size) or path)
     except _OpenError as error:
         first_error = error.reason
     if path.suffix.lower() not in NATIVE_EXTENSIONS:
@@ -151,7 +151,7 @@ def _read_soundfile(path: Path, source: Path | io.BytesIO) -> tuple[np.ndarray, 
     except (RuntimeError, soundfile.LibsndfileError, TypeError, ValueError) as error:
         raise _OpenError(_libsndfile_reason(error)) from None
     with sound:
-        known = 0 < sound.frames < _UNKNOWN_FRAMES
+        known = 0 < sound.frames < UNKNOWN_FRAMES
         try:
             with _quiet_stderr():
                 signal = _read_frames(sound, known)

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from svdlib.book import runs as run_table
-from svdlib.book.execute import _ANSI, _WARNING, _print, run_notebooks
+from svdlib.book.execute import ANSI, WARNING_LINE, print_line, run_notebooks
 from svdlib.book.runs import NotebookRun, RunReport
-from svdlib.book.stamps import _rel
+from svdlib.book.stamps import relative_path
 from svdlib.errors import SvdError
-from svdlib.experiments.config import Config, project_root
+from svdlib.experiments.config.paths import project_root
+from svdlib.experiments.config.settings import Config
 
 # -- the book ----------------------------------------------------------------------------------
 
@@ -45,7 +46,7 @@ def vendor_web_assets(root: str | Path | None = None, static_dir: str | Path | N
     Parameters
     ----------
     root : str or Path, optional
-        The repository root (default :func:`~svdlib.experiments.config.project_root`).
+        The repository root (default :func:`~svdlib.experiments.config.paths.project_root`).
     static_dir : str or Path, optional
         The destination (default ``<root>/book/_static``).
     force : bool
@@ -73,7 +74,7 @@ def vendor_web_assets(root: str | Path | None = None, static_dir: str | Path | N
         reason = " ".join(detail.split()) if detail else f"{script} failed"
         raise SvdError(f"could not vendor the book's browser assets: {reason}")
     for line in proc.stdout.strip().splitlines():
-        (log or _print)(line.replace(f"{root}{os.sep}", ""))
+        (log or print_line)(line.replace(f"{root}{os.sep}", ""))
     return static_dir
 
 
@@ -126,7 +127,7 @@ def build_book(
     ----------
     root : str or Path, optional
         The repository root holding ``_config.yml`` and ``_toc.yml`` (default
-        :func:`~svdlib.experiments.config.project_root`).
+        :func:`~svdlib.experiments.config.paths.project_root`).
     strict : bool
         Turn warnings into a failed build (``-W``; all warnings are still reported). It is
         dropped, with a message, when executed notebooks are missing.
@@ -147,7 +148,7 @@ def build_book(
     SvdError
         If the configuration is missing, the assets cannot be vendored, or the build fails.
     """
-    say = log or _print
+    say = log or print_line
     root = Path(root).resolve() if root else project_root()
     _require_config(root)
     if vendor:
@@ -157,15 +158,16 @@ def build_book(
     log_path = root / "_build" / "book-build.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     say(f"svd book: jupyter-book build{' --all' if all_pages else ''} --keep-going"
-        f"{' -W' if strict else ''} . (log: {_rel(log_path)})")
+        f"{' -W' if strict else ''} . (log: {relative_path(log_path)})")
     started = time.monotonic()
     returncode = _run_jupyter_book(root, log_path, all_pages=all_pages, strict=strict)
     warnings = _echo_warnings(root, log_path, say)
     html = root / "_build" / "html"
     if returncode != 0 or not (html / "index.html").is_file():
         raise SvdError(f"the book build failed (exit code {returncode}, "
-                       f"{warnings} warnings/errors); see {_rel(log_path)}")
-    say(f"svd book: built {_rel(html / 'index.html')} in {time.monotonic() - started:.1f} s")
+                       f"{warnings} warnings/errors); see {relative_path(log_path)}")
+    say(f"svd book: built {relative_path(html / 'index.html')} "
+        f"in {time.monotonic() - started:.1f} s")
     return html
 
 
@@ -181,7 +183,7 @@ def _report_missing_outputs(root: Path, say: Callable[[str], None]) -> list[Path
     if missing:
         say("svd book: these executed notebooks are missing (not run yet, or failed), so their "
             "pages will be missing and the build is not strict: "
-            + ", ".join(_rel(p) for p in missing))
+            + ", ".join(relative_path(p) for p in missing))
     return missing
 
 
@@ -200,13 +202,13 @@ def _run_jupyter_book(root: Path, log_path: Path, *, all_pages: bool, strict: bo
 
 def _echo_warnings(root: Path, log_path: Path, say: Callable[[str], None]) -> int:
     """Echo the build log's warning and error lines (the first 50); how many there are."""
-    text = _ANSI.sub("", log_path.read_text(encoding="utf-8", errors="replace"))
+    text = ANSI.sub("", log_path.read_text(encoding="utf-8", errors="replace"))
     warnings = [line.replace(f"{root}{os.sep}", "") for line in text.splitlines()
-                if _WARNING.search(line)]
+                if WARNING_LINE.search(line)]
     for line in warnings[:50]:
         say(f"  {line}")
     if len(warnings) > 50:
-        say(f"  … {len(warnings) - 50} more in {_rel(log_path)}")
+        say(f"  … {len(warnings) - 50} more in {relative_path(log_path)}")
     return len(warnings)
 
 
@@ -253,7 +255,7 @@ def book(
     int
         0 on success, 1 if a notebook or the build failed.
     """
-    say = log or _print
+    say = log or print_line
     if compute and not only:
         _compute_stages(cfg, say)
     report = run_notebooks(cfg, profile=profile, only=only, force=force,
@@ -269,7 +271,7 @@ def _compute_stages(cfg: Config, say: Callable[[str], None]) -> None:
     The notebooks then only load and show them.
     """
     from svdlib.experiments import stages
-    from svdlib.experiments.store import Store
+    from svdlib.experiments.storage.store import Store
 
     say(f"svd book: computing every stage (profile {cfg.profile}; finished stages are "
         "skipped)")

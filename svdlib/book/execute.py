@@ -23,14 +23,29 @@ from svdlib.book.runs import (
     notebook_parameters,
     select_runs,
 )
-from svdlib.book.stamps import METADATA_KEY, _clock, _rel, package_hash, read_stamp, run_stamp
-from svdlib.experiments.config import Config, project_root
+from svdlib.book.stamps import (
+    METADATA_KEY,
+    clock,
+    package_hash,
+    read_stamp,
+    relative_path,
+    run_stamp,
+)
+from svdlib.experiments.config.paths import project_root
+from svdlib.experiments.config.settings import Config
 
 #: Cells papermill adds to a failed notebook to mark the error.
 _ERROR_MARKER_TAG = "papermill-error-cell-tag"
 
 
-def _print(message: str) -> None:
+def print_line(message: str) -> None:
+    """Print one line of progress at once (flushed, so logs interleave in order).
+
+    Parameters
+    ----------
+    message : str
+        The line.
+    """
     print(message, flush=True)
 
 
@@ -138,7 +153,7 @@ def run_notebooks(
     notebook_dir, output_dir : str or Path, optional
         Source notebooks (default ``<root>/notebooks``) and outputs (default
         ``<root>/book/generated``, created if missing), ``<root>`` being
-        :func:`~svdlib.experiments.config.project_root`.
+        :func:`~svdlib.experiments.config.paths.project_root`.
     cwd : str or Path, optional
         The kernels' working directory (default ``notebook_dir``, as for jupyter-book).
     kernel_name : str
@@ -160,7 +175,7 @@ def run_notebooks(
 
     notebook_dir, output_dir = _directories(notebook_dir, output_dir)
     batch = _Batch(cfg, profile, force, notebook_dir, output_dir, cwd or notebook_dir,
-                   kernel_name, timeout, progress_bar, log or _print, execute_notebook)
+                   kernel_name, timeout, progress_bar, log or print_line, execute_notebook)
     return _run_batch(batch, select_runs(only, runs))
 
 
@@ -180,7 +195,7 @@ def _run_batch(batch: _Batch, selected: Sequence[NotebookRun]) -> RunReport:
     started = time.monotonic()
     width = len(str(len(selected)))
     batch.say(f"svd book: {len(selected)} notebook runs, profile {batch.cfg.profile} → "
-              f"{_rel(batch.output_dir)}")
+              f"{relative_path(batch.output_dir)}")
     results: list[RunResult] = []
     for number, run in enumerate(selected, start=1):
         prefix = f"[{number:>{width}}/{len(selected)}] {run.name}"
@@ -197,7 +212,7 @@ def _run_one(batch: _Batch, run: NotebookRun, prefix: str, svdlib_hash: str,
     output = batch.output_dir / f"{run.name}.ipynb"
     parameters = notebook_parameters(batch.cfg, run, batch.profile)
     if not source.is_file():
-        error = RunError("FileNotFoundError", f"notebook {_rel(source)} does not exist")
+        error = RunError("FileNotFoundError", f"notebook {relative_path(source)} does not exist")
         _discard(output)
         batch.say(f"{prefix}: FAILED: {error.evalue}")
         return RunResult(run, source, "failed", 0.0, output, parameters, error)
@@ -205,7 +220,7 @@ def _run_one(batch: _Batch, run: NotebookRun, prefix: str, svdlib_hash: str,
     if not batch.force and output.is_file() and read_stamp(output) == stamp:
         batch.say(f"{prefix}: up to date")
         return RunResult(run, source, "skipped", 0.0, output, parameters)
-    elapsed = _clock(time.monotonic() - started)
+    elapsed = clock(time.monotonic() - started)
     batch.say(f"{prefix}: running {run.describe(source)} (elapsed {elapsed})")
     t0 = time.monotonic()
     error = _execute(batch, run, source, parameters, stamp)
@@ -294,7 +309,8 @@ def _discard(path: Path) -> None:
         path.unlink()
 
 
-_WARNING = re.compile(r"(WARNING|ERROR|CRITICAL|SEVERE)\b|Exception|Traceback")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: A log line that reports a problem, and an ANSI colour code (stripped before matching).
+WARNING_LINE = re.compile(r"(WARNING|ERROR|CRITICAL|SEVERE)\b|Exception|Traceback")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 

@@ -7,15 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from svdlib.book.stamps import _clock, _rel
+from svdlib.book.stamps import clock, relative_path
 from svdlib.errors import SvdError
-from svdlib.experiments.config import (
-    PROFILES_DIR,
-    Config,
-    load_config,
-    resolve_path,
-    resolve_profile_path,
-)
+from svdlib.experiments.config.loading import PROFILES_DIR, load_config, resolve_profile_path
+from svdlib.experiments.config.paths import resolve_path
+from svdlib.experiments.config.settings import Config
 
 #: The tag papermill gives the cell it injects after the ``parameters`` cell.
 INJECTED_TAG = "injected-parameters"
@@ -53,7 +49,7 @@ class NotebookRun:
 
     def describe(self, source: str | Path | None = None) -> str:
         """A short human-readable description: the notebook and the section parameters."""
-        where = _rel(Path(source)) if source else f"notebooks/{self.notebook}.ipynb"
+        where = relative_path(Path(source)) if source else f"notebooks/{self.notebook}.ipynb"
         if not self.parameters:
             return where
         params = ", ".join(f"{k}={v!r}" for k, v in self.parameters.items())
@@ -168,7 +164,7 @@ class RunReport:
         counts = {s: sum(r.status == s for r in self.results) for s in ("ran", "skipped", "failed")}
         return (f"{len(self.results)} notebook runs: {counts['ran']} ran, "
                 f"{counts['skipped']} up to date, {counts['failed']} failed "
-                f"({_clock(self.seconds)})")
+                f"({clock(self.seconds)})")
 
     def failure_report(self) -> str:
         """Every failure with its notebook, parameters, cell and exception (empty if none)."""
@@ -184,7 +180,7 @@ def _describe_failure(result: RunResult) -> list[str]:
     error = result.error or RunError("Error", "unknown")
     lines = [f"  {result.run.name}: {result.run.describe(result.source)}"]
     if error.cell_index is not None:
-        where = f"    cell {error.cell_index} (0-based) of {_rel(result.source)}"
+        where = f"    cell {error.cell_index} (0-based) of {relative_path(result.source)}"
         if error.exec_count is not None:
             where += f", In [{error.exec_count}]"
         lines.append(where)
@@ -194,7 +190,7 @@ def _describe_failure(result: RunResult) -> list[str]:
         text += f" (+{len(message) - 1} more lines)"
     lines.append(f"    {text}")
     if error.failed_notebook is not None:
-        lines.append(f"    executed notebook: {_rel(error.failed_notebook)}")
+        lines.append(f"    executed notebook: {relative_path(error.failed_notebook)}")
     return lines
 
 

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from svdlib.experiments.config import Config, resolve_path
+from svdlib.experiments.config.paths import resolve_path
+from svdlib.experiments.config.settings import Config
 from svdlib.provenance import numeric_environment
 
 #: Version of the stamp's recipe; bump it to invalidate every stored output.
@@ -47,7 +48,7 @@ def stable_config(cfg: Config) -> dict[str, Any]:
         paths["data"] = str(resolve_path(paths["data"]))
     data["paths"] = paths
     if cfg.model.checkpoint:   # a given detector: its contents, wherever it lies
-        from svdlib.experiments.store import Store
+        from svdlib.experiments.storage.store import Store
 
         data["model"] = {**data["model"], "checkpoint": Store(cfg).model_digest()}
     return data
@@ -102,12 +103,36 @@ def read_stamp(path: str | Path) -> str | None:
 # -- running -----------------------------------------------------------------------------------
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """A duration as ``H:MM:SS``.
+
+    Parameters
+    ----------
+    seconds : float
+        The duration (rounded to whole seconds).
+
+    Returns
+    -------
+    str
+        E.g. ``0:03:07``.
+    """
     whole = round(seconds)
     return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
-def _rel(path: Path) -> str:
+def relative_path(path: Path) -> str:
+    """A path as the user reads it: relative to the current folder where it lies below it.
+
+    Parameters
+    ----------
+    path : Path
+        Any path.
+
+    Returns
+    -------
+    str
+        The relative path, or the path as given.
+    """
     with contextlib.suppress(ValueError):
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     return str(path)

@@ -13,11 +13,12 @@ from typing import TextIO
 
 from svdlib.cli.parser import build_parser
 from svdlib.errors import DataWarning, MissingArtifactError, SvdError
-from svdlib.experiments.config import Config, load_config
-from svdlib.experiments.overrides import Overrides, parse_overrides
-from svdlib.experiments.paths import absolute_path
-from svdlib.experiments.store import Store
-from svdlib.experiments.vars import vars_overrides
+from svdlib.experiments.config.loading import load_config
+from svdlib.experiments.config.overrides import Overrides, parse_overrides
+from svdlib.experiments.config.paths import absolute_path
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.config.vars import vars_overrides
+from svdlib.experiments.storage.store import Store
 
 Handler = Callable[[argparse.Namespace, Config, Store], int | None]
 

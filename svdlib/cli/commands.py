@@ -7,8 +7,8 @@ import argparse
 from svdlib.cli import reports
 from svdlib.errors import SvdError
 from svdlib.experiments import stages
-from svdlib.experiments.config import Config
-from svdlib.experiments.store import Store
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.storage.store import Store
 
 EXPERIMENTS = ("flip_counts", "table1", "table2", "subset", "fidelity", "horses", "all")
 
@@ -17,8 +17,8 @@ def cmd_corpus(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Generate the embedded corpus (or check an external one); ``--check`` reports on it."""
     reports.corpus(store, stages.corpus(store))
     if getattr(args, "check", False):
-        from svdlib.experiments.corpus_checks import corpus_baselines
-        from svdlib.experiments.splits import check_lines
+        from svdlib.experiments.artifacts.corpus_checks import corpus_baselines
+        from svdlib.experiments.storage.splits import check_lines
 
         for line in check_lines(store):
             print(f"check: {line}")
@@ -30,7 +30,7 @@ def cmd_corpus(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_train(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Train the detector for every seed of the profile."""
-    from svdlib.experiments.training import train_all
+    from svdlib.experiments.artifacts.training import train_all
 
     seeds = [args.seed] if args.seed is not None else None
     paths = train_all(cfg, store, seeds, args.validate, args.save_errors)
@@ -40,7 +40,7 @@ def cmd_train(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_predict(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Predict per-frame probabilities for the validation and test songs."""
-    from svdlib.experiments.evaluation import predict_all
+    from svdlib.experiments.artifacts.evaluation import predict_all
 
     seeds = [args.seed] if args.seed is not None else None
     reports.paths("predictions", predict_all(store, args.splits.split(","), seeds))
@@ -49,7 +49,7 @@ def cmd_predict(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_eval(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Evaluate the predictions: threshold on validation, metrics on test."""
-    from svdlib.experiments.evaluation import evaluate_all
+    from svdlib.experiments.artifacts.evaluation import evaluate_all
 
     reports.evaluation(store, evaluate_all(store, args.threshold), args.auroc)
     return 0
@@ -58,9 +58,9 @@ def cmd_eval(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 def cmd_attack(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Compute adversarial songs (waveform and/or spectrogram) for the attack subset."""
     from svdlib.constants import DOMAINS
-    from svdlib.experiments.attack import run_attack
-    from svdlib.experiments.config import validate
-    from svdlib.experiments.overrides import set_value
+    from svdlib.experiments.artifacts.attack import run_attack
+    from svdlib.experiments.config.loading import validate
+    from svdlib.experiments.config.overrides import set_value
 
     domains = list(DOMAINS) if args.domain in (None, "both") else [args.domain]
     if any(d not in DOMAINS for d in domains):
@@ -81,8 +81,7 @@ def cmd_attack(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 def selected_settings(args: argparse.Namespace) -> list[tuple[str, int]]:
     """The (domain, target) settings selected by --domain and --target."""
     from svdlib.constants import DOMAINS
-    from svdlib.experiments.picks import check_setting
-    from svdlib.experiments.tables import settings
+    from svdlib.experiments.config.checks import check_setting, settings
 
     domains = DOMAINS if args.domain in (None, "both") else [args.domain]
     if args.target in (None, "both"):
@@ -164,11 +163,11 @@ def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
 
 def cmd_benchmark(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     """Every explainer on the picked pairs of every setting, beside chance and attainable."""
-    from svdlib.experiments.overrides import set_value
+    from svdlib.experiments.config.overrides import set_value
 
     if args.explainers:
         set_value(cfg, "benchmark.explainers", [e.strip() for e in args.explainers.split(",")])
-        from svdlib.experiments.config import validate
+        from svdlib.experiments.config.loading import validate
 
         validate(cfg)
         store = Store(cfg)

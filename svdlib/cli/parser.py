@@ -6,6 +6,9 @@ import argparse
 
 from svdlib.cli import commands
 
+#: What ``svd --help`` says first (the first line of the package's docstring).
+DESCRIPTION = "The ``svd`` command: every stage of the reproduction, driven by one profile."
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration")
@@ -127,9 +130,7 @@ def _book_commands(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``svd`` with all subcommands."""
-    from svdlib import cli
-
-    parser = argparse.ArgumentParser(prog="svd", description=cli.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="svd", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _detector_commands(sub)
     _veracity_commands(sub)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from svdlib.experiments.config import Config
-from svdlib.experiments.store import Store
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.storage.store import Store
 from svdlib.files import load_csv
 
 
@@ -18,7 +18,7 @@ def corpus(store: Store, root: Path) -> None:
         return
     from svdlib.constants import SPLITS
     from svdlib.data.jamendo import read_filelist
-    from svdlib.experiments.splits import corpus_layout
+    from svdlib.experiments.storage.store import corpus_layout
 
     layout = corpus_layout(store)
     counts = {split: len(read_filelist(layout, split)) for split in SPLITS}
@@ -35,7 +35,7 @@ def paths(label: str, files: list[Path]) -> None:
 def trained(store: Store, files: list[Path]) -> None:
     """The trained detectors, or why nothing was trained (a given detector)."""
     if store.given_model() is not None:
-        from svdlib.experiments.training import skip_line
+        from svdlib.experiments.artifacts.training import skip_line
 
         print(skip_line(store))
         return
@@ -80,7 +80,7 @@ def attack(cfg: Config, domain: str, folder: Path) -> None:
 
 def picks(store: Store, domain: str, target: int, path: Path) -> None:
     """A setting's picked pairs."""
-    from svdlib.experiments.picks import load_picks
+    from svdlib.experiments.artifacts.picks import load_picks
 
     chosen = load_picks(store, domain, target)
     print(f"pick {domain} t{target}: {len(chosen)} pairs from "
@@ -89,7 +89,7 @@ def picks(store: Store, domain: str, target: int, path: Path) -> None:
 
 def explanations(store: Store, domain: str, target: int, path: Path) -> None:
     """A setting's explanations and their mean fidelity."""
-    from svdlib.experiments.explanations import stacked_weights
+    from svdlib.experiments.artifacts.explanations import stacked_weights
 
     _, fidelity = stacked_weights(store, domain, target, "adv")
     mean = f"{fidelity.mean():.3f}" if len(fidelity) else "n/a"
@@ -99,8 +99,8 @@ def explanations(store: Store, domain: str, target: int, path: Path) -> None:
 
 def horses(cfg: Config, store: Store, path: str) -> None:
     """Every horse: found or not, and whether LIME points at it."""
-    from svdlib.experiments.factories import segmentation_from
-    from svdlib.experiments.horses import load_horses
+    from svdlib.experiments.artifacts.horses import load_horses
+    from svdlib.experiments.config.factories import segmentation_from
     from svdlib.veracity.horses import SHAPES, horse_found
 
     segmentation = segmentation_from(cfg.lime)
@@ -131,7 +131,7 @@ def horses(cfg: Config, store: Store, path: str) -> None:
 def experiment(store: Store, name: str, tables: dict[str, Path],
                figures: dict[str, list[Path]]) -> None:
     """Tables 1 and 2 as text, then every table and figure file."""
-    from svdlib.experiments.tables import load_table
+    from svdlib.experiments.artifacts.tables import load_table
     from svdlib.viz.tables_text import format_table1, format_table2
 
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -10,16 +10,16 @@ from svdlib.detector.model import HALF_BLOCK
 from svdlib.detector.predictor import predict_logmel
 from svdlib.digests import artifact_done
 from svdlib.errors import SvdError
-from svdlib.experiments.benchmark import PAPER_LIME, load_attributions
-from svdlib.experiments.explanations import pair_logmel, stacked_weights
-from svdlib.experiments.factories import segmentation_from
-from svdlib.experiments.picks import detector, load_picks
-from svdlib.experiments.splits import corpus_layout
-from svdlib.experiments.store import Store
+from svdlib.experiments.artifacts.benchmark import PAPER_LIME, load_attributions
+from svdlib.experiments.artifacts.detectors import detector
+from svdlib.experiments.artifacts.explanations import pair_logmel, stacked_weights
+from svdlib.experiments.artifacts.picks import load_picks
+from svdlib.experiments.config.factories import segmentation_from
+from svdlib.experiments.storage.store import Store, corpus_layout
 from svdlib.explain.segments import Segmentation
 from svdlib.veracity.measures import attribution_ranking, energy_ranking, keep_top_k
 from svdlib.viz.benchmark import method_name
-from svdlib.viz.widgets import PairView, _song_stft, pair_figure
+from svdlib.viz.widgets import PairView, pair_figure, song_stft
 
 
 def explainer_choices(store: Store, domain: str, target: int) -> list[str]:
@@ -88,7 +88,7 @@ def pair_audio(store: Store, view: PairView) -> dict[str, np.ndarray]:
     segmentation = segmentation_from(cfg.lime)
     picks = load_picks(store, view.domain, view.target)
     path = corpus_layout(store).audio / view.song
-    stft = _song_stft(str(path), fe.sample_rate, fe.frame_len, fe.hop)
+    stft = song_stft(str(path), fe.sample_rate, fe.frame_len, fe.hop)
     window = stft[view.frame - HALF_BLOCK:view.frame + HALF_BLOCK + 1]
     original = np.abs(window)
     ratio = np.asarray(picks.adversarial[view.index]) / np.maximum(original, 1e-7)

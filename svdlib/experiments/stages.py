@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from svdlib.digests import artifact_done
-from svdlib.experiments.store import Store
+from svdlib.experiments.storage.store import Store, corpus_layout, provenance_path
 from svdlib.locks import artifact_lock
 
 
@@ -29,7 +29,6 @@ def corpus(store: Store) -> Path:
     are kept.
     """
     from svdlib.data.synthetic.generate import corpus_complete, generate_corpus
-    from svdlib.experiments.splits import corpus_layout
 
     root = store.data_root()
     if not store.external_data and not corpus_complete(root):
@@ -45,7 +44,7 @@ def corpus(store: Store) -> Path:
 
 def models(store: Store) -> list[Path]:
     """The trained detectors, one per seed of ``train.seeds``."""
-    from svdlib.experiments.training import train_all
+    from svdlib.experiments.artifacts.training import train_all
 
     corpus(store)
     return train_all(store.cfg, store)
@@ -53,7 +52,7 @@ def models(store: Store) -> list[Path]:
 
 def predictions(store: Store) -> list[Path]:
     """Per-frame predictions of every trained seed on the validation and test songs."""
-    from svdlib.experiments.evaluation import predict_all
+    from svdlib.experiments.artifacts.evaluation import predict_all
 
     models(store)
     return predict_all(store)
@@ -61,7 +60,7 @@ def predictions(store: Store) -> list[Path]:
 
 def evaluation(store: Store) -> dict:
     """Test metrics of every seed and their mean ± std (see :func:`evaluate_all`)."""
-    from svdlib.experiments.evaluation import evaluate_all
+    from svdlib.experiments.artifacts.evaluation import evaluate_all
 
     predictions(store)
     return evaluate_all(store)
@@ -69,7 +68,7 @@ def evaluation(store: Store) -> dict:
 
 def attack(store: Store, domain: str) -> Path:
     """The adversarial songs of one attack domain."""
-    from svdlib.experiments.attack import run_attack
+    from svdlib.experiments.artifacts.attack import run_attack
 
     models(store)
     return run_attack(store, domain)
@@ -77,7 +76,7 @@ def attack(store: Store, domain: str) -> Path:
 
 def picks(store: Store, domain: str, target: int) -> Path:
     """The picked (original, adversarial) pairs of one setting."""
-    from svdlib.experiments.picks import pick_adversaries
+    from svdlib.experiments.artifacts.picks import pick_adversaries
 
     attack(store, domain)
     path = store.picks_path(domain, target)
@@ -90,7 +89,7 @@ def picks(store: Store, domain: str, target: int) -> Path:
 
 def explanations(store: Store, domain: str, target: int) -> Path:
     """LIME explanations of the picked pairs of one setting."""
-    from svdlib.experiments.explanations import explain_pairs
+    from svdlib.experiments.artifacts.explanations import explain_pairs
 
     picks(store, domain, target)
     path = explain_pairs(store, domain, target)
@@ -101,7 +100,7 @@ def explanations(store: Store, domain: str, target: int) -> Path:
 
 def subsets(store: Store, domain: str, target: int) -> list[Path]:
     """LIME explanations of the partial adversaries of one setting (every k)."""
-    from svdlib.experiments.subsets import explain_subsets
+    from svdlib.experiments.artifacts.subsets import explain_subsets
 
     explanations(store, domain, target)
     paths = explain_subsets(store, domain, target)
@@ -113,7 +112,7 @@ def subsets(store: Store, domain: str, target: int) -> list[Path]:
 
 def horses(store: Store) -> str:
     """The horses and their explanations."""
-    from svdlib.experiments.horses import horses_stage
+    from svdlib.experiments.artifacts.horses import horses_stage
 
     predictions(store)
     if artifact_done(store.horses_path()):
@@ -132,7 +131,8 @@ def tables(store: Store) -> dict[str, Path]:
     The tables are computed afresh, except by a process that waited for another one computing
     them from the same artifacts: it takes that one's tables.
     """
-    from svdlib.experiments.tables import TABLE_GROUPS, experiment_tables, settings
+    from svdlib.experiments.artifacts.tables import TABLE_GROUPS, experiment_tables
+    from svdlib.experiments.config.checks import settings
 
     for domain, target in settings():
         subsets(store, domain, target)
@@ -160,7 +160,7 @@ def experiments(store: Store) -> tuple[dict[str, Path], dict[str, list[Path]]]:
 
 
 def _draw_figures(store: Store) -> dict[str, list[Path]]:
-    from svdlib.experiments.figures import paper_figures
+    from svdlib.experiments.artifacts.figures import paper_figures
 
     figures = paper_figures(store)
     inputs = {f"{domain} t{target}": store.explanations_path(domain, target).name
@@ -171,8 +171,8 @@ def _draw_figures(store: Store) -> dict[str, list[Path]]:
 
 def benchmark(store: Store) -> dict[str, Path]:
     """The explainer benchmark of every setting, and its tables in the experiments folder."""
-    from svdlib.experiments.benchmark import benchmark as run_benchmark_stage
-    from svdlib.experiments.benchmark import write_benchmark_tables
+    from svdlib.experiments.artifacts.benchmark import benchmark as run_benchmark_stage
+    from svdlib.experiments.artifacts.benchmark import write_benchmark_tables
 
     all_explanations(store)
     run_benchmark_stage(store)
@@ -252,7 +252,7 @@ def run_pipeline(store: Store, before: Callable[[str], None] | None = None,
 
 def settings_in_order() -> list[tuple[str, int]]:
     """The paper's four (domain, target) settings, in the order every table lists them."""
-    from svdlib.experiments.tables import settings
+    from svdlib.experiments.config.checks import settings
 
     return settings()
 
@@ -276,7 +276,5 @@ def waiting(store: Store, seen: list[Path] | None = None) -> Callable[[Path], No
 
 def _record(store: Store, artifact: Path, stage: str, **inputs: object) -> None:
     """Write an artifact's provenance once (a finished artifact keeps the one it has)."""
-    from svdlib.experiments.store import provenance_path
-
     if Path(artifact).exists() and not provenance_path(artifact).is_file():
         store.write_provenance(artifact, stage, **inputs)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from svdlib.explain.segments import ArrayLike, Segmentation, _to_numpy, compose, make_baseline
+from svdlib.explain.segments import ArrayLike, Segmentation, compose, make_baseline, to_numpy
 
 
 class TimeFrequencyFactorization:
@@ -29,7 +29,7 @@ class TimeFrequencyFactorization:
     def __init__(self, excerpt: ArrayLike, segmentation: Segmentation | None = None,
                  baseline: str | ArrayLike | float = "mean",
                  seed: int | np.random.Generator | None = 0) -> None:
-        x = _to_numpy(excerpt).astype(np.float32)
+        x = to_numpy(excerpt).astype(np.float32)
         if x.ndim != 2:
             raise ValueError(f"expected a (frames, bands) excerpt, got shape {x.shape}")
         if segmentation is None:
@@ -45,7 +45,7 @@ class TimeFrequencyFactorization:
         else:
             self.baseline_kind = "custom"
             self.baseline = np.broadcast_to(
-                np.asarray(_to_numpy(baseline) if isinstance(baseline, torch.Tensor)
+                np.asarray(to_numpy(baseline) if isinstance(baseline, torch.Tensor)
                            else baseline, dtype=np.float32), x.shape).copy()
 
     @property

@@ -18,7 +18,7 @@ import torch
 
 from svdlib.devices import best_device
 from svdlib.explain.attribution import Relevance, SegmentExplainer, as_excerpts
-from svdlib.explain.segments import Segmentation, _to_numpy, make_baseline
+from svdlib.explain.segments import Segmentation, make_baseline, to_numpy
 
 Model = Callable[[torch.Tensor], Any]
 
@@ -101,7 +101,7 @@ def baselines_for(excerpts: np.ndarray, baseline: str | np.ndarray | float,
     """
     if isinstance(baseline, str):
         return np.stack([make_baseline(x, baseline, seed) for x in excerpts])
-    value = np.asarray(_to_numpy(baseline) if isinstance(baseline, torch.Tensor) else baseline,
+    value = np.asarray(to_numpy(baseline) if isinstance(baseline, torch.Tensor) else baseline,
                        dtype=np.float32)
     return np.broadcast_to(value, excerpts.shape).astype(np.float32)
 

@@ -256,7 +256,7 @@ class Segmentation:
         np.ndarray
             ``(..., n_components)`` float64 energies, indexed by component id.
         """
-        p = _to_numpy(perturbation).astype(np.float64)
+        p = to_numpy(perturbation).astype(np.float64)
         if p.shape[-2:] != self.shape:
             raise ValueError(f"perturbation shape {p.shape} does not end with {self.shape}")
         sq = np.add.reduceat(p * p, self.time_borders[:-1], axis=-2)
@@ -307,7 +307,19 @@ def _cell_ids_tensor(seg: Segmentation, device: str) -> torch.Tensor:
     return torch.as_tensor(np.array(_cell_ids(seg)), device=device)
 
 
-def _to_numpy(x: ArrayLike) -> np.ndarray:
+def to_numpy(x: ArrayLike) -> np.ndarray:
+    """An array or tensor as a numpy array (a tensor detached and moved to the CPU).
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor
+        The values.
+
+    Returns
+    -------
+    numpy.ndarray
+        The same values.
+    """
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
@@ -340,7 +352,7 @@ def make_baseline(excerpt: ArrayLike, kind: str = "mean",
     np.ndarray
         float32 array of the excerpt's shape.
     """
-    x = _to_numpy(excerpt).astype(np.float32)
+    x = to_numpy(excerpt).astype(np.float32)
     if kind == "zero":
         return np.zeros_like(x)
     if kind in ("min", "mean", "max"):
@@ -378,8 +390,8 @@ def compose(excerpt: ArrayLike, masks: ArrayLike, baseline: ArrayLike | float) -
             return torch.where(masks, x, b)
         m = masks.to(x.dtype)
         return x * m + b * (1 - m)
-    x = _to_numpy(excerpt)
-    b = np.asarray(_to_numpy(baseline) if isinstance(baseline, torch.Tensor) else baseline,
+    x = to_numpy(excerpt)
+    b = np.asarray(to_numpy(baseline) if isinstance(baseline, torch.Tensor) else baseline,
                    dtype=x.dtype)
     m = np.asarray(masks)
     if m.dtype == bool:

@@ -105,7 +105,8 @@ def place_horse(predictor, excerpt: np.ndarray, shape: str, probability: float,
     Parameters
     ----------
     predictor : callable
-        The detector on log-mel excerpts (see :func:`svdlib.experiments.picks.detector`).
+        The detector on log-mel excerpts (see
+        :func:`svdlib.experiments.artifacts.detectors.detector`).
     excerpt : np.ndarray
         ``(frames, bands)`` log-mel excerpt to draw into.
     shape : str
@@ -171,7 +172,7 @@ class Horse:
     flipped: bool = True
 
 
-def _candidates(songs: list[Song], predictions: dict[str, np.ndarray], threshold: float,
+def horse_candidates(songs: list[Song], predictions: dict[str, np.ndarray], threshold: float,
                 rng: np.random.Generator
                 ) -> tuple[list[tuple[Song, int]], list[tuple[Song, int]]]:
     """The excerpts to draw into: first choices and near-threshold fallbacks.
@@ -257,7 +258,7 @@ def search_shape(predictor, excerpt_of: Callable[[Song, int], np.ndarray], shape
     excerpt_of : callable
         ``(song, centre frame) -> (frames, bands)`` log-mel excerpt.
     passes : list of (list of (Song, int), bool)
-        Candidate excerpts per pass (see :func:`_candidates`), and whether the pass takes one
+        Candidate excerpts per pass (see :func:`horse_candidates`), and whether the pass takes one
         excerpt per song.
     wanted, max_tries : int
         How many flipped excerpts to find; how many excerpts to try per pass.

@@ -270,7 +270,7 @@ def segment_profile_figure(profiles: dict[tuple[str, int], dict], segmentation) 
     Parameters
     ----------
     profiles : dict
-        :func:`svdlib.experiments.tables.segment_profile` per ``(domain, target)``.
+        :func:`svdlib.experiments.artifacts.tables.segment_profile` per ``(domain, target)``.
     segmentation : Segmentation
         The grid the profiles are on.
     """
@@ -355,7 +355,7 @@ def song_figure(logmel: np.ndarray, curves: dict[str, np.ndarray], targets: np.n
     return fig
 
 
-def _side_by_side(table: pd.DataFrame, cells) -> pd.DataFrame:
+def side_by_side(table: pd.DataFrame, cells) -> pd.DataFrame:
     """One row per direction, columns (attack, ...) filled by ``cells(row)`` per setting."""
     out = {}
     for direction in ("no sing → sing", "sing → no sing"):

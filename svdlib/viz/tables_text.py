@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from svdlib.viz.figures import _side_by_side
+from svdlib.viz.figures import side_by_side
 
 
 def format_table1(table: pd.DataFrame) -> pd.DataFrame:
@@ -14,7 +14,7 @@ def format_table1(table: pd.DataFrame) -> pd.DataFrame:
     Beside LIME's rate: the energy ranking's at the same k and the paired difference
     norm-based − LIME with its interval and the within-song sign-flip test's p-value.
     """
-    return _side_by_side(table, lambda r: {
+    return side_by_side(table, lambda r: {
         ("LIME",): _ci_text(r["LIME %"], r["ci_low"], r["ci_high"], r["n_pairs"],
                             r.get("n_songs")),
         ("paper",): f"{r['paper %']:.0f} %",
@@ -36,7 +36,7 @@ def format_table2(table: pd.DataFrame) -> pd.DataFrame:
         out[("norm − LIME", "ours")] = _difference_text(r)
         return out
 
-    return _side_by_side(table, cells)
+    return side_by_side(table, cells)
 
 
 def _ci_text(value: float, low: float, high: float, n: int | None = None,

@@ -112,7 +112,23 @@ def pair_figure(view: PairView, segmentation: Segmentation) -> plt.Figure:
 
 
 @functools.lru_cache(maxsize=8)
-def _song_stft(path: str, sample_rate: int, frame_len: int, hop: int) -> np.ndarray:
+def song_stft(path: str, sample_rate: int, frame_len: int, hop: int) -> np.ndarray:
+    """The complex STFT of a whole song, frames first (cached for the last eight songs).
+
+    Parameters
+    ----------
+    path : str
+        The audio file.
+    sample_rate : int
+        The rate it is read at.
+    frame_len, hop : int
+        The STFT's frame length and hop, in samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(frames, frame_len // 2 + 1)`` complex values.
+    """
     signal = torch.from_numpy(load_audio(path, sample_rate))
     window = torch.hann_window(frame_len, periodic=True)
     return torch.stft(signal, frame_len, hop, frame_len, window, center=True, pad_mode="reflect",

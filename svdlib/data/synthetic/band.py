@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from svdlib.data.synthetic.compose import _SIXTEENTHS_PER_BAR, _TAIL_S, _Score
+from svdlib.data.synthetic.compose import SIXTEENTHS_PER_BAR, TAIL_S, Score
 
 _COMP_PROGRAMS = (0, 2, 4, 5, 24, 25, 48)  # pianos, e-pianos, guitars, strings
 _BASS_PROGRAMS = (32, 33, 34, 38)
@@ -30,7 +30,7 @@ def _note_events(channel: int, pitch: int, start: float, end: float, vel: int) -
     return [(max(start, 0.0), 1, "on", channel, pitch, vel), (end, 0, "off", channel, pitch, 0)]
 
 
-def _band_events(rng: np.random.Generator, score: _Score) -> tuple[list[_Event], dict[int, int]]:
+def band_events(rng: np.random.Generator, score: Score) -> tuple[list[_Event], dict[int, int]]:
     """Comping, bass, drums and pad for every bar; returns events and channel -> program."""
     programs = {
         1: int(rng.choice(_COMP_PROGRAMS)),
@@ -40,7 +40,7 @@ def _band_events(rng: np.random.Generator, score: _Score) -> tuple[list[_Event],
     }
     comp, bass, drums = int(rng.integers(4)), int(rng.integers(3)), int(rng.integers(4))
     beat = 4 * score.sixteenth_s
-    section_starts = {start // _SIXTEENTHS_PER_BAR for _, start, _ in score.sections}
+    section_starts = {start // SIXTEENTHS_PER_BAR for _, start, _ in score.sections}
     events: list[_Event] = []
     for bar, chord in enumerate(score.chords):
         t0 = bar * 4 * beat
@@ -122,7 +122,7 @@ def _drum_bar(
     return events
 
 
-def _lead_events(rng: np.random.Generator, score: _Score) -> tuple[list[_Event], dict[int, int]]:
+def lead_events(rng: np.random.Generator, score: Score) -> tuple[list[_Event], dict[int, int]]:
     """Return the lead's notes plus pitch-bend vibrato that fades in after each onset."""
     step = score.sixteenth_s
     events: list[_Event] = []
@@ -134,7 +134,7 @@ def _lead_events(rng: np.random.Generator, score: _Score) -> tuple[list[_Event],
     rate, depth = rng.uniform(4.5, 6.5), rng.uniform(0.15, 0.5)  # Hz, semitones
     delay = rng.uniform(0.1, 0.3)
     onsets = np.array(sorted(n.start * step for n in score.lead) or [0.0])
-    times = np.arange(0.0, score.total * step + _TAIL_S, 0.01)
+    times = np.arange(0.0, score.total * step + TAIL_S, 0.01)
     since = times - onsets[np.maximum(np.searchsorted(onsets, times, side="right") - 1, 0)]
     ramp = np.clip((since - delay) / 0.3, 0.0, 1.0)
     bend = 8192 + np.round(8191 * depth / 2 * ramp * np.sin(2 * np.pi * rate * times))
@@ -150,7 +150,7 @@ def _soundfont() -> bytes:
     return (importlib.resources.files("pretty_midi") / "TimGM6mb.sf2").read_bytes()
 
 
-def _render(events: list[_Event], programs: dict[int, int], n: int, sample_rate: int) -> np.ndarray:
+def render(events: list[_Event], programs: dict[int, int], n: int, sample_rate: int) -> np.ndarray:
     """Render MIDI events to ``n`` mono float32 samples with tinysoundfont."""
     import tinysoundfont
 

@@ -6,10 +6,10 @@ import numpy as np
 import scipy.ndimage
 import scipy.signal
 
-from svdlib.data.synthetic.band import _band_events, _lead_events, _render
-from svdlib.data.synthetic.compose import _TAIL_S, _compose
+from svdlib.data.synthetic.band import band_events, lead_events, render
+from svdlib.data.synthetic.compose import TAIL_S, compose_score
 from svdlib.data.synthetic.plan import LABEL_FPS, SongSpec
-from svdlib.data.synthetic.voice import _runs, _sing
+from svdlib.data.synthetic.voice import equal_runs, sing_vocals
 
 _AGC_MAX_GAIN = 4.0
 
@@ -81,7 +81,7 @@ def _fill_runs(mask: np.ndarray, value: bool, shorter_than: int) -> np.ndarray:
     Runs of ``False`` touching the song's ends are kept (they are not gaps between phrases).
     """
     out = mask.copy()
-    for start, end, on in _runs(mask):
+    for start, end, on in equal_runs(mask):
         interior = start > 0 and end < len(mask)
         if on == value and end - start < shorter_than and (interior or value):
             out[start:end] = not value
@@ -96,7 +96,7 @@ def _segments(sung: np.ndarray, n_samples: int, sample_rate: int) -> list[Segmen
     hop, _ = _frame_params(sample_rate)
     duration = round(n_samples / sample_rate, 3)
     segments = []
-    for start, end, on in _runs(sung):
+    for start, end, on in equal_runs(sung):
         t0 = 0.0 if start == 0 else round((start - 0.5) * hop / sample_rate, 3)
         t1 = duration if end == len(sung) else round((end - 0.5) * hop / sample_rate, 3)
         segments.append((t0, min(t1, duration), on))
@@ -128,11 +128,11 @@ def synthesize_song(spec: SongSpec, sample_rate: int = 22050) -> tuple[np.ndarra
     compose_rng, voice_rng, band_rng, mix_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(4)
     )
-    score = _compose(compose_rng, spec.bars)
-    n = round((score.total * score.sixteenth_s + _TAIL_S) * sample_rate)
+    score = compose_score(compose_rng, spec.bars)
+    n = round((score.total * score.sixteenth_s + TAIL_S) * sample_rate)
     alpha = float(voice_rng.uniform(0.50, 0.60))
-    voice = _sing(score, voice_rng, alpha, n, sample_rate)
-    band = _render(*_band_events(band_rng, score), n, sample_rate)
-    lead = _render(*_lead_events(band_rng, score), n, sample_rate)
+    voice = sing_vocals(score, voice_rng, alpha, n, sample_rate)
+    band = render(*band_events(band_rng, score), n, sample_rate)
+    lead = render(*lead_events(band_rng, score), n, sample_rate)
     audio = _mix(mix_rng, voice, band, lead, sample_rate)
     return audio, _segments(_vocal_activity(voice, sample_rate), n, sample_rate)

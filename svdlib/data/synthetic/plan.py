@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from svdlib.constants import SPLITS
-from svdlib.data.synthetic.compose import _PHRASE_BARS
+from svdlib.data.synthetic.compose import PHRASE_BARS
 from svdlib.errors import SvdError
 
 LABEL_FPS = 70
@@ -158,7 +158,7 @@ def _check_plan_args(n_train: int, n_valid: int, n_test: int, bars: int) -> None
             f"corpus sizes must be n_train >= 1, n_valid >= 0, n_test >= 0 "
             f"(got {n_train}/{n_valid}/{n_test})"
         )
-    if bars < 4 or bars % _PHRASE_BARS:
+    if bars < 4 or bars % PHRASE_BARS:
         raise SvdError(f"corpus 'bars' must be an even number >= 4 (got {bars})")
 
 

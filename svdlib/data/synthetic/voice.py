@@ -14,7 +14,7 @@ import numpy as np
 import scipy.ndimage
 import scipy.signal
 
-from svdlib.data.synthetic.compose import _KANA, _SIXTEENTHS_PER_BAR, _Note, _Score
+from svdlib.data.synthetic.compose import KANA, SIXTEENTHS_PER_BAR, Note, Score
 from svdlib.errors import SvdError
 
 _STEPS = ("C", "C", "D", "D", "E", "F", "F", "G", "G", "A", "A", "B")
@@ -27,12 +27,12 @@ _SINSY_ATTEMPTS = 4
 # --------------------------------------------------------------------------------------------
 
 
-def _musicxml(notes: Sequence[_Note], tempo: int, total: int) -> str:
+def _musicxml(notes: Sequence[Note], tempo: int, total: int) -> str:
     """MusicXML of a sung part: rests and notes in 4/4 bars, notes tied across bar lines.
 
     ``notes`` must not overlap; the part lasts ``total`` sixteenths.
     """
-    events: list[tuple[_Note | None, int]] = []
+    events: list[tuple[Note | None, int]] = []
     pos = 0
     for note in notes:
         if note.start > pos:
@@ -56,18 +56,18 @@ def _musicxml(notes: Sequence[_Note], tempo: int, total: int) -> str:
     )
 
 
-def _xml_bars(events: list[tuple[_Note | None, int]]) -> list[list[str]]:
+def _xml_bars(events: list[tuple[Note | None, int]]) -> list[list[str]]:
     """Cut (note or rest, length) events at bar lines; return the XML notes of each bar."""
     bars: list[list[str]] = [[]]
     filled = 0
     for note, length in events:
         first = True
         while length > 0:
-            take = min(length, _SIXTEENTHS_PER_BAR - filled)
+            take = min(length, SIXTEENTHS_PER_BAR - filled)
             tie = length > take
             bars[-1].append(_xml_note(note, take, lyric=first, tie_start=tie, tie_stop=not first))
             first, length, filled = False, length - take, filled + take
-            if filled == _SIXTEENTHS_PER_BAR:
+            if filled == SIXTEENTHS_PER_BAR:
                 bars.append([])
                 filled = 0
     if not bars[-1]:
@@ -75,7 +75,7 @@ def _xml_bars(events: list[tuple[_Note | None, int]]) -> list[list[str]]:
     return bars
 
 
-def _xml_note(note: _Note | None, length: int, lyric: bool, tie_start: bool, tie_stop: bool) -> str:
+def _xml_note(note: Note | None, length: int, lyric: bool, tie_start: bool, tie_stop: bool) -> str:
     if note is None:
         return f"<note><rest/><duration>{length}</duration></note>"
     step, sharp, octave = _STEPS[note.pitch % 12], _SHARP[note.pitch % 12], note.pitch // 12 - 1
@@ -133,10 +133,11 @@ def _bursts(wav: np.ndarray, rate: int) -> list[tuple[float, float]]:
     active = peaks[peaks > 200.0]
     level = float(np.median(active)) if active.size else 1.0
     bad = scipy.ndimage.binary_dilation(peaks > max(16.0 * level, 1e5), iterations=3)
-    return [(start * 0.01, end * 0.01) for start, end, on in _runs(bad) if on]
+    return [(start * 0.01, end * 0.01) for start, end, on in equal_runs(bad) if on]
 
 
-def _sing(score: _Score, rng: np.random.Generator, alpha: float, n: int, rate: int) -> np.ndarray:
+def sing_vocals(score: Score, rng: np.random.Generator, alpha: float, n: int,
+                rate: int) -> np.ndarray:
     """Render the vocal stem: ``n`` samples at ``rate``, soft-limited.
 
     Each vocal section is sung on its own, as a short score with a one-bar rest before and after
@@ -148,13 +149,13 @@ def _sing(score: _Score, rng: np.random.Generator, alpha: float, n: int, rate: i
     for is_vocal, start, length in score.sections:
         if not is_vocal:
             continue
-        offset = start - _SIXTEENTHS_PER_BAR  # the section's score starts one bar early
+        offset = start - SIXTEENTHS_PER_BAR  # the section's score starts one bar early
         notes = [
-            _Note(note.pitch, note.start - offset, note.length, note.velocity, note.lyric)
+            Note(note.pitch, note.start - offset, note.length, note.velocity, note.lyric)
             for note in score.voice
             if start <= note.start < start + length
         ]
-        total = length + 2 * _SIXTEENTHS_PER_BAR
+        total = length + 2 * SIXTEENTHS_PER_BAR
         section = _sing_section(notes, score.tempo, total, rng, alpha, rate)
         at = round(offset * step * rate)
         section = section[: max(0, n - at)]
@@ -163,7 +164,7 @@ def _sing(score: _Score, rng: np.random.Generator, alpha: float, n: int, rate: i
 
 
 def _sing_section(
-    notes: list[_Note], tempo: int, total: int, rng: np.random.Generator, alpha: float, rate: int
+    notes: list[Note], tempo: int, total: int, rng: np.random.Generator, alpha: float, rate: int
 ) -> np.ndarray:
     """Sing a short score (starting with a rest) at ``rate``, re-drawing syllables on bursts."""
     for attempt in range(_SINSY_ATTEMPTS):
@@ -179,8 +180,8 @@ def _sing_section(
 
 
 def _redraw_lyrics(
-    rng: np.random.Generator, notes: list[_Note], bursts: list[tuple[float, float]], step: float
-) -> list[_Note]:
+    rng: np.random.Generator, notes: list[Note], bursts: list[tuple[float, float]], step: float
+) -> list[Note]:
     """Draw new syllables for the notes around each burst (and the note before them).
 
     ``step`` is the length of a sixteenth in seconds.
@@ -193,7 +194,7 @@ def _redraw_lyrics(
     }
     hit |= {i - 1 for i in hit if i > 0}
     return [
-        _Note(n.pitch, n.start, n.length, n.velocity, _KANA[int(rng.integers(len(_KANA)))])
+        Note(n.pitch, n.start, n.length, n.velocity, KANA[int(rng.integers(len(KANA)))])
         if i in hit
         else n
         for i, n in enumerate(notes)
@@ -219,7 +220,7 @@ def _soft_limit(x: np.ndarray) -> np.ndarray:
     return limit * np.tanh(x / limit)
 
 
-def _runs(mask: np.ndarray) -> Iterator[tuple[int, int, bool]]:
+def equal_runs(mask: np.ndarray) -> Iterator[tuple[int, int, bool]]:
     """Maximal runs of equal values: (start, end, value), end exclusive."""
     if not len(mask):
         return

@@ -2,69 +2,26 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from svdlib.attacks.records import load_adversarial_spectrogram, load_record, record_path
-from svdlib.constants import DOMAINS, EXCERPT_FRAMES, TARGETS
+from svdlib.constants import EXCERPT_FRAMES
 from svdlib.detector.model import HALF_BLOCK, SingingVoiceDetector
-from svdlib.detector.predictor import DetectorPredictor, detector_predict_fn, predict_logmel
+from svdlib.detector.predictor import DetectorPredictor, predict_logmel
 from svdlib.digests import artifact_done
-from svdlib.errors import MissingArtifactError, SvdError
-from svdlib.experiments.config import config_from_dict
-from svdlib.experiments.evaluation import load_trained
-from svdlib.experiments.splits import PICKED, load_store_split, warn_unusable_songs
-from svdlib.experiments.store import Store
+from svdlib.errors import MissingArtifactError
+from svdlib.experiments.artifacts.detectors import detector, to_logmel
+from svdlib.experiments.config.checks import check_setting
+from svdlib.experiments.storage.splits import PICKED, load_store_split, warn_unusable_songs
+from svdlib.experiments.storage.store import Store
 from svdlib.files import (
     load_arrays,
     save_arrays,
 )
 from svdlib.veracity.flips import is_flipped
-
-
-def check_setting(domain: str, target: int) -> None:
-    """Raise a one-line error for an unknown attack domain or direction."""
-    if domain not in DOMAINS:
-        raise SvdError(f"unknown attack domain '{domain}'; use wave or spec")
-    if target not in TARGETS:
-        raise SvdError(f"unknown target {target}; use 1 (no sing → sing) or 0 (sing → no sing)")
-
-
-# -- the detector, once per process -------------------------------------------------------------
-@functools.lru_cache(maxsize=4)
-def _cached_detector(model_dir: str, profile_json: str) -> tuple[SingingVoiceDetector,
-                                                                 DetectorPredictor]:
-    cfg = config_from_dict(json.loads(profile_json))
-    net = load_trained(Store(cfg))
-    return net, detector_predict_fn(net, device=next(net.parameters()).device)
-
-
-def detector(store: Store) -> tuple[SingingVoiceDetector, DetectorPredictor]:
-    """The trained detector and its batched P(sing) function on log-mel excerpts (cached)."""
-    store.activate()
-    cfg = store.cfg.to_dict()
-    cfg["run"] = {**cfg["run"], "progress": False}
-    return _cached_detector(str(store.model_dir()), json.dumps(cfg, sort_keys=True))
-
-
-def to_logmel(net: SingingVoiceDetector, linear: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Log-mel excerpts ``(N, frames, bands)`` of linear excerpts ``(N, frames, bins)``."""
-    linear = np.asarray(linear, dtype=np.float32)
-    if len(linear) == 0:
-        return np.zeros((0, *linear.shape[1:-1], net.frontend_config.mel_bands), np.float32)
-    device = next(net.parameters()).device
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(linear), batch):
-            x = torch.from_numpy(np.array(linear[start:start + batch])).to(device)
-            out.append(net.preprocess(x).float().cpu().numpy())
-    return np.concatenate(out)
-
 
 
 # -- picking -----------------------------------------------------------------------------------

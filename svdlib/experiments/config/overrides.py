@@ -3,8 +3,8 @@
 A value is converted to the type the field declares (``int``, ``float``, ``bool``, ``str`` or a
 list of one of them). A number that has no value of that type (NaN, an infinity, ``1e400``,
 ``2.5`` for an integer, ``abc``) is kept as given, so that
-:func:`svdlib.experiments.config.validate` rejects it with the key's allowed range and the value;
-where each value came from (a profile's line, ``--set``, a ``.vars`` line) is kept in
+:func:`svdlib.experiments.config.loading.validate` rejects it with the key's allowed range and
+the value; where each value came from (a profile's line, ``--set``, a ``.vars`` line) is kept in
 ``cfg.sources`` for that message.
 """
 
@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from svdlib.errors import ConfigError
-from svdlib.experiments.checks import field_names, is_integer, is_number
+from svdlib.experiments.config.checks import is_integer, is_number
+from svdlib.experiments.config.settings import field_names
 
 if TYPE_CHECKING:
-    from svdlib.experiments.config import Config
+    from svdlib.experiments.config.settings import Config
 
 #: Floats above this are not exact integers (2**53), so they are not taken as one.
 EXACT_INTEGER = 2 ** 53
@@ -144,7 +145,7 @@ def set_value(cfg: Config, dotted: str, value: Any, source: str = "") -> None:
         E.g. ``"train.epochs"``; a section name takes a mapping.
     value : object
         The value; a number without a value of the field's type is kept for
-        :func:`~svdlib.experiments.config.validate` to reject.
+        :func:`~svdlib.experiments.config.loading.validate` to reject.
     source : str
         Where the value came from, for error messages (e.g. ``"--set train.epochs=2"``).
 

@@ -1,11 +1,11 @@
 """Where relative paths point, and a first check of the results and data folders.
 
-A relative path written in a profile, or given to :func:`~svdlib.experiments.config.load_config`
-as an ``overrides`` value (as the notebooks do), is relative to the project root
-(:func:`project_root`), wherever the process runs. One given on the command line
-(``--results``, ``--data``, ``--profile PATH``) or in the environment (``SVD_RESULTS``,
-``SVD_DATA``) is relative to the current directory, as for every command-line tool;
-``load_config`` stores it absolute (:func:`absolute_path`).
+A relative path written in a profile, or given to
+:func:`~svdlib.experiments.config.loading.load_config` as an ``overrides`` value (as the
+notebooks do), is relative to the project root (:func:`project_root`), wherever the process
+runs. One given on the command line (``--results``, ``--data``, ``--profile PATH``) or in the
+environment (``SVD_RESULTS``, ``SVD_DATA``) is relative to the current directory, as for every
+command-line tool; ``load_config`` stores it absolute (:func:`absolute_path`).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 This machine's memory and CPUs, and the bytes each stage allocates, worked out from the code
 that allocates them.
 
-:mod:`svdlib.experiments.checks` bounds every size with these, so that nothing that loads asks
-for more memory than the machine has. The counts are upper estimates: the multipliers were
-measured (peak resident memory, torch 2.13 on a CPU) and rounded up.
+:mod:`svdlib.experiments.config.checks` bounds every size with these, so that nothing that
+loads asks for more memory than the machine has. The counts are upper estimates: the
+multipliers were measured (peak resident memory, torch 2.13 on a CPU) and rounded up.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from svdlib.constants import EXCERPT_FRAMES
 
 if TYPE_CHECKING:
-    from svdlib.experiments.config import Config
+    from svdlib.experiments.config.settings import Config
 
 FLOAT32 = 4
 #: Training keeps every layer's convolution, batch-norm and activation outputs for the backward

@@ -13,11 +13,11 @@ from svdlib.detector.model import HALF_BLOCK, SingingVoiceDetector
 from svdlib.detector.predictor import DetectorPredictor, predict_logmel
 from svdlib.digests import artifact_done
 from svdlib.errors import MissingArtifactError, SvdError
-from svdlib.experiments.config import Config
-from svdlib.experiments.factories import lime_settings
-from svdlib.experiments.picks import detector, to_logmel
-from svdlib.experiments.splits import HORSE, load_store_split, warn_unusable_songs
-from svdlib.experiments.store import Store
+from svdlib.experiments.artifacts.detectors import detector, to_logmel
+from svdlib.experiments.config.factories import lime_settings
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.storage.splits import HORSE, load_store_split, warn_unusable_songs
+from svdlib.experiments.storage.store import Store
 from svdlib.explain.explainers import LimeExplainer
 from svdlib.explain.explanation import stack_explanations, unstack_explanations
 from svdlib.files import load_arrays, prefix_keys, save_arrays, strip_prefix
@@ -27,7 +27,7 @@ from svdlib.veracity.horses import (
     SHAPES,
     Attempt,
     Horse,
-    _candidates,
+    horse_candidates,
     paint,
     search_shape,
 )
@@ -91,7 +91,7 @@ def _passes(store: Store, threshold: float, rng: np.random.Generator
     songs = load_store_split(store, "test")
     warn_unusable_songs(store, {"test": songs}, {"test": EXCERPT_FRAMES}, HORSE)
     predictions = load_predictions(store.predictions_path("test"))
-    first, near = _candidates(songs, predictions, threshold, rng)
+    first, near = horse_candidates(songs, predictions, threshold, rng)
     if not first:
         raise SvdError("no test frame is labelled and predicted 'no sing', so there is nothing "
                        "to draw horses into")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from svdlib.experiments.factories import segmentation_from
+from svdlib.experiments.config.factories import segmentation_from
 from svdlib.viz.figures import (
     fidelity_figure,
     flip_count_figure,
@@ -30,8 +30,9 @@ def paper_figures(store) -> dict[str, list[Path]]:
     dict of str to list of Path
         ``figure1`` … ``figure4`` and ``segment_profiles``, each as PNG and SVG.
     """
-    from svdlib.experiments.horses import load_horses
-    from svdlib.experiments.tables import load_table, segment_profile, settings
+    from svdlib.experiments.artifacts.horses import load_horses
+    from svdlib.experiments.artifacts.tables import load_table, segment_profile
+    from svdlib.experiments.config.checks import settings
 
     out_dir = store.experiments_dir()
     figures = {

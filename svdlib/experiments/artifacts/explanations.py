@@ -12,18 +12,14 @@ import numpy as np
 
 from svdlib.detector.predictor import DetectorPredictor
 from svdlib.digests import artifact_done
-from svdlib.experiments.config import config_from_dict
-from svdlib.experiments.executors import run_items
-from svdlib.experiments.factories import lime_settings
-from svdlib.experiments.picks import (
-    _cached_detector,
-    check_setting,
-    detector,
-    load_picks,
-    to_logmel,
-)
-from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, raise_failures
+from svdlib.experiments.artifacts.detectors import cached_detector, detector, to_logmel
+from svdlib.experiments.artifacts.picks import load_picks
+from svdlib.experiments.config.checks import check_setting
+from svdlib.experiments.config.factories import lime_settings
+from svdlib.experiments.config.loading import config_from_dict
+from svdlib.experiments.execution.executors import run_items
+from svdlib.experiments.execution.work import WorkItem, raise_failures
+from svdlib.experiments.storage.store import Store
 from svdlib.explain.explainers import LimeExplainer
 from svdlib.explain.explanation import Explanation
 from svdlib.files import (
@@ -37,7 +33,7 @@ from svdlib.seeding import item_seed
 @functools.lru_cache(maxsize=8)
 def _cached_pair_logmel(path: str, model_dir: str, profile_json: str) -> tuple[np.ndarray,
                                                                                np.ndarray]:
-    net, _ = _cached_detector(model_dir, profile_json)
+    net, _ = cached_detector(model_dir, profile_json)
     data = load_arrays(path)
     return to_logmel(net, data["original"]), to_logmel(net, data["adversarial"])
 
@@ -52,8 +48,26 @@ def pair_logmel(store: Store, domain: str, target: int) -> tuple[np.ndarray, np.
 
 
 # -- explaining the picked pairs ----------------------------------------------------------------
-def _explain(store: Store, predictor: DetectorPredictor, excerpt: np.ndarray,
-             *seed_keys: Any) -> Explanation:
+def explain_excerpt(store: Store, predictor: DetectorPredictor, excerpt: np.ndarray,
+                    *seed_keys: Any) -> Explanation:
+    """LIME's explanation of one excerpt with the run's settings, seeded by ``seed_keys``.
+
+    Parameters
+    ----------
+    store : Store
+        The run (its ``lime`` settings and seed).
+    predictor : DetectorPredictor
+        The detector's batched P(sing) function.
+    excerpt : numpy.ndarray
+        One log-mel excerpt ``(frames, bands)``.
+    *seed_keys
+        What names the excerpt (stage, domain, target, index, ...): its item seed.
+
+    Returns
+    -------
+    Explanation
+        For both labels (0 and 1).
+    """
     cfg = store.cfg
     lime = LimeExplainer(predictor, seed=item_seed(cfg.seed, *seed_keys),
                          **lime_settings(cfg.lime))
@@ -78,7 +92,8 @@ def explain_pair_worker(cfg_dict: dict, item: WorkItem) -> None:
     original, adversarial = pair_logmel(store, domain, target)
     parts = {}
     for which, excerpt in (("orig", original[i]), ("adv", adversarial[i])):
-        explanation = _explain(store, predictor, excerpt, "explain", domain, target, i, which)
+        explanation = explain_excerpt(store, predictor, excerpt, "explain", domain, target, i,
+                                      which)
         parts.update(prefix_keys(explanation.to_arrays(neighborhood=False), f"{which}_"))
     save_arrays(item.output, **parts)
 

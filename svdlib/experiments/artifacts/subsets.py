@@ -11,13 +11,15 @@ import pandas as pd
 from svdlib.detector.predictor import predict_logmel
 from svdlib.digests import artifact_done
 from svdlib.errors import MissingArtifactError
-from svdlib.experiments.config import config_from_dict
-from svdlib.experiments.executors import run_items
-from svdlib.experiments.explanations import _explain, pair_logmel
-from svdlib.experiments.factories import segmentation_from
-from svdlib.experiments.picks import check_setting, detector, load_picks
-from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, raise_failures
+from svdlib.experiments.artifacts.detectors import detector
+from svdlib.experiments.artifacts.explanations import explain_excerpt, pair_logmel
+from svdlib.experiments.artifacts.picks import load_picks
+from svdlib.experiments.config.checks import check_setting
+from svdlib.experiments.config.factories import segmentation_from
+from svdlib.experiments.config.loading import config_from_dict
+from svdlib.experiments.execution.executors import run_items
+from svdlib.experiments.execution.work import WorkItem, raise_failures
+from svdlib.experiments.storage.store import Store
 from svdlib.files import (
     load_arrays,
     prefix_keys,
@@ -59,7 +61,7 @@ def subset_worker(cfg_dict: dict, item: WorkItem) -> None:
     original, adversarial = pair_logmel(store, domain, target)
     _, predictor = detector(store)
     partial, modified = energy_partials(original[i:i + 1], adversarial[i:i + 1], segmentation, k)
-    explanation = _explain(store, predictor, partial[0], "subset", domain, target, k, i)
+    explanation = explain_excerpt(store, predictor, partial[0], "subset", domain, target, k, i)
     arrays = prefix_keys(explanation.to_arrays(neighborhood=False), "exp_")
     save_arrays(item.output, pair=np.array(i), modified=modified[0], **arrays)
 

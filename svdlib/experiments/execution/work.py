@@ -5,7 +5,8 @@ adversary) and carries the JSON-able parameters that produce it. A worker functi
 the artifact from the configuration and the item alone, and writes it atomically, so any item
 can run in any process on any machine that sees the results folder, and a finished item (its
 output exists and reads back as written) is never computed again.
-:mod:`svdlib.experiments.executors` runs a list of items in this process or on a Dask cluster.
+:mod:`svdlib.experiments.execution.executors` runs a list of items in this process or on a
+Dask cluster.
 """
 
 from __future__ import annotations

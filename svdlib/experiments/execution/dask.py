@@ -1,8 +1,8 @@
 """Running work items on Dask: a local cluster, a remote scheduler, SLURM or GPU workers.
 
-:class:`svdlib.experiments.executors.DaskExecutor` hands its items here when ``run.workers`` > 0 (a
-``LocalCluster`` of that many single-threaded worker processes on this machine) or
-``run.scheduler`` is set (the address of a running Dask scheduler, e.g.
+:class:`svdlib.experiments.execution.executors.DaskExecutor` hands its items here when
+``run.workers`` > 0 (a ``LocalCluster`` of that many single-threaded worker processes on this
+machine) or ``run.scheduler`` is set (the address of a running Dask scheduler, e.g.
 ``tcp://10.0.0.5:8786``; its workers may run anywhere that sees the results folder, e.g. SLURM
 jobs started with dask-jobqueue). Every item writes its own artifact atomically through the
 store, so a worker that dies mid-item leaves nothing half-written: Dask reschedules the item on
@@ -21,8 +21,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from svdlib.experiments.config import Config
-from svdlib.experiments.work import (
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.execution.work import (
     ItemFailure,
     Worker,
     WorkItem,

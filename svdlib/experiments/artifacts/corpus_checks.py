@@ -6,8 +6,8 @@ import numpy as np
 
 from svdlib.audio.frontend import logmel_np
 from svdlib.data.baselines import frame_loudness, separation_auroc
-from svdlib.experiments.splits import load_store_split
-from svdlib.experiments.store import Store
+from svdlib.experiments.storage.splits import load_store_split
+from svdlib.experiments.storage.store import Store
 
 
 def corpus_baselines(store: Store, max_train_frames: int = 200_000, seed: int = 0) -> dict:

@@ -11,9 +11,9 @@ import torch
 
 from svdlib.attacks.optimise import AttackResult, Callback, attack_spectrogram, attack_waveform
 from svdlib.attacks.records import (
-    _check_domain,
-    _distortion_text,
     adversary_path,
+    check_domain,
+    distortion_text,
     load_record,
     record_path,
     save_result,
@@ -24,9 +24,9 @@ from svdlib.attacks.statistics import write_summary
 from svdlib.audio.io import load_audio
 from svdlib.detector.model import SingingVoiceDetector
 from svdlib.digests import artifact_done, remove_artifact
-from svdlib.experiments.executors import run_items
-from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, raise_failures
+from svdlib.experiments.execution.executors import run_items
+from svdlib.experiments.execution.work import WorkItem, raise_failures
+from svdlib.experiments.storage.store import Store
 from svdlib.files import save_json
 
 #: The files an attack folder merges from its songs' records, the summary last.
@@ -53,9 +53,9 @@ def _progress_callback(bar: Any, domain: str, x: np.ndarray | None, every: int) 
 def attack_items(store: Store, domain: str) -> list[WorkItem]:
     """One work item per song of ``cfg.attack.subset``: attack it and store its record."""
     from svdlib.data.jamendo import read_filelist
-    from svdlib.experiments.splits import corpus_layout
+    from svdlib.experiments.storage.store import corpus_layout
 
-    _check_domain(domain)
+    check_domain(domain)
     names = read_filelist(corpus_layout(store), store.cfg.attack.subset)
     folder = store.attack_dir(domain)
     return [WorkItem("attack", f"attack {domain} {name}", str(record_path(folder, name)),
@@ -90,9 +90,9 @@ def discard_stale_records(store: Store, domain: str) -> list[str]:
 def attack_worker(cfg_dict: dict, item: WorkItem) -> None:
     """Work item: attack one song and save its adversary and per-frame record."""
     from svdlib.data.songs import load_song
-    from svdlib.experiments.config import config_from_dict
-    from svdlib.experiments.evaluation import load_trained
-    from svdlib.experiments.splits import corpus_layout
+    from svdlib.experiments.artifacts.detectors import load_trained
+    from svdlib.experiments.config.loading import config_from_dict
+    from svdlib.experiments.storage.store import corpus_layout
 
     cfg = config_from_dict(cfg_dict)
     store = Store(cfg)
@@ -124,7 +124,7 @@ def attack_worker(cfg_dict: dict, item: WorkItem) -> None:
 
         tqdm.write(f"{domain} {index}/{count} {name}: {result.n_flipped}/{result.n_frames} "
                    f"frames flipped in {result.iterations} it, "
-                   f"{_distortion_text(domain, result.distortion)}")
+                   f"{distortion_text(domain, result.distortion)}")
 
 
 def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
@@ -150,9 +150,9 @@ def run_attack(store: Store, domain: str, progress: bool | None = None) -> Path:
     Path
         The attack folder.
     """
-    from svdlib.experiments.evaluation import load_trained
+    from svdlib.experiments.artifacts.detectors import load_trained
 
-    _check_domain(domain)
+    check_domain(domain)
     cfg = store.cfg
     folder = store.attack_dir(domain)
     store.check_reuse(folder)
@@ -187,7 +187,7 @@ def attack_song(net: SingingVoiceDetector, domain: str, params: AttackDomainConf
     AttackResult
         See :func:`attack_waveform` and :func:`attack_spectrogram`.
     """
-    _check_domain(domain)
+    check_domain(domain)
     if domain == "wave":
         if signal is None:
             raise ValueError("the waveform attack needs the song's samples")

@@ -12,12 +12,14 @@ import pandas as pd
 
 from svdlib.detector.predictor import predict_logmel
 from svdlib.errors import MissingArtifactError
-from svdlib.experiments.config import Config
-from svdlib.experiments.explanations import pair_logmel, stacked_weights
-from svdlib.experiments.factories import segmentation_from
-from svdlib.experiments.picks import check_setting, detector, load_picks
-from svdlib.experiments.store import Store
-from svdlib.experiments.subsets import subset_results
+from svdlib.experiments.artifacts.detectors import detector
+from svdlib.experiments.artifacts.explanations import pair_logmel, stacked_weights
+from svdlib.experiments.artifacts.picks import load_picks
+from svdlib.experiments.artifacts.subsets import subset_results
+from svdlib.experiments.config.checks import check_setting
+from svdlib.experiments.config.factories import segmentation_from
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.storage.store import Store
 from svdlib.files import load_csv, save_csv, save_json
 from svdlib.veracity import tables as paper_tables
 from svdlib.veracity.measures import (

@@ -19,13 +19,15 @@ import torch
 
 from svdlib.detector.predictor import predict_logmel
 from svdlib.digests import verify_artifact
-from svdlib.experiments.config import config_from_dict
-from svdlib.experiments.executors import run_items
-from svdlib.experiments.explanations import pair_logmel, stacked_weights
-from svdlib.experiments.factories import segmentation_from
-from svdlib.experiments.picks import check_setting, detector, load_picks
-from svdlib.experiments.store import Store
-from svdlib.experiments.work import WorkItem, raise_failures
+from svdlib.experiments.artifacts.detectors import detector
+from svdlib.experiments.artifacts.explanations import pair_logmel, stacked_weights
+from svdlib.experiments.artifacts.picks import load_picks
+from svdlib.experiments.config.checks import check_setting
+from svdlib.experiments.config.factories import segmentation_from
+from svdlib.experiments.config.loading import config_from_dict
+from svdlib.experiments.execution.executors import run_items
+from svdlib.experiments.execution.work import WorkItem, raise_failures
+from svdlib.experiments.storage.store import Store
 from svdlib.explain.attribution import SegmentExplainer
 from svdlib.explain.explainers import make_explainer, needs_gradient
 from svdlib.files import load_arrays, load_csv, save_arrays, save_csv, save_json
@@ -73,7 +75,7 @@ def explainers_of(store: Store, predictor: object, domain: str,
 
 def benchmark_items(store: Store) -> list[WorkItem]:
     """One work item per setting."""
-    from svdlib.experiments.tables import settings
+    from svdlib.experiments.config.checks import settings
 
     return [WorkItem("benchmark", f"benchmark {domain} t{target}",
                      str(store.benchmark_dir(domain, target) / "costs.csv"),
@@ -151,7 +153,7 @@ def load_run(store: Store, domain: str, target: int) -> BenchmarkRun:
 
 def benchmark_tables(store: Store) -> dict[str, pd.DataFrame]:
     """Per setting: the ranked table with chance and attainable, the curves and their rates."""
-    from svdlib.experiments.tables import settings
+    from svdlib.experiments.config.checks import settings
 
     ranked, curves, rates = [], [], []
     for domain, target in settings():

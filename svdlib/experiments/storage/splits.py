@@ -9,32 +9,14 @@ from __future__ import annotations
 import warnings
 
 from svdlib.constants import EXCERPT_FRAMES, SPLITS
-from svdlib.data.jamendo import Layout, check_splits, open_layout
+from svdlib.data.jamendo import open_layout
 from svdlib.data.songs import Song, load_split, short_songs, unlabelled_songs
-from svdlib.errors import DataWarning, MissingArtifactError
-from svdlib.experiments.store import Store
+from svdlib.errors import DataWarning
+from svdlib.experiments.storage.store import Store, corpus_layout
 
 #: What a song too short for the picks or the horses misses.
 PICKED = "excerpt to pick"
 HORSE = "excerpt to draw a horse into"
-
-
-def corpus_layout(store: Store) -> Layout:
-    """The layout of the configured corpus (generated or external), checked.
-
-    Every file list is read and checked, and a song in two splits is refused unless
-    ``paths.allow_shared_songs`` is true (see :func:`svdlib.data.jamendo.check_splits`).
-    """
-    root = store.data_root()
-    if not store.external_data:
-        from svdlib.data.synthetic.generate import corpus_complete
-
-        if not corpus_complete(root):
-            raise MissingArtifactError(f"the embedded corpus '{root}' has not been generated "
-                                       "(or its generation was interrupted)", "corpus")
-    layout = open_layout(root)
-    check_splits(layout, store.cfg.paths.allow_shared_songs)
-    return layout
 
 
 def load_store_split(store: Store, split: str, progress: bool = False) -> list[Song]:

@@ -7,8 +7,9 @@ import dataclasses
 from pathlib import Path
 
 from svdlib.errors import ConfigError
-from svdlib.experiments.config import Config, validate
-from svdlib.experiments.overrides import Overrides, set_value, shown
+from svdlib.experiments.config.loading import validate
+from svdlib.experiments.config.overrides import Overrides, set_value, shown
+from svdlib.experiments.config.settings import Config
 
 # Keys of the original project's .vars files and where they live in Config.
 VARS_KEYS: dict[str, str | None] = {

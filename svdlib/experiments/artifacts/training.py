@@ -10,9 +10,9 @@ from svdlib.detector.training import CHECKPOINT, excerpt_frames, train_detector
 from svdlib.devices import best_device
 from svdlib.digests import artifact_done
 from svdlib.errors import DataError
-from svdlib.experiments.config import Config
-from svdlib.experiments.splits import load_store_split, warn_unusable_songs
-from svdlib.experiments.store import Store, provenance_path
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.storage.splits import load_store_split, warn_unusable_songs
+from svdlib.experiments.storage.store import Store, provenance_path
 from svdlib.files import load_json, save_json
 from svdlib.locks import artifact_lock
 

@@ -6,22 +6,19 @@ a bound may depend on other settings (LIME's segments on ``frontend.mel_bands``,
 on ``model.width``).
 
 Sizes that decide an allocation are bounded so that the allocation fits in this machine's
-memory (:mod:`svdlib.experiments.sizes` says what each one allocates). Counts that only cost
+memory (:mod:`svdlib.experiments.config.sizes` says what each one allocates). Counts that only cost
 time are capped at :data:`MAX_COUNT`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from svdlib.constants import EXCERPT_FRAMES, EXPLAINERS, SPLITS
-from svdlib.errors import ConfigError
-from svdlib.experiments import sizes
-
-if TYPE_CHECKING:
-    from svdlib.experiments.config import Config
+from svdlib.constants import DOMAINS, EXCERPT_FRAMES, EXPLAINERS, SPLITS, TARGETS
+from svdlib.errors import SvdError
+from svdlib.experiments.config import sizes
+from svdlib.experiments.config.settings import Config, get_value
 
 # Values that svdlib.explain accepts (FEATURE_SELECTION there; tests keep the two equal) and the
 # sklearn distance metrics that give finite, non-constant distances between 0/1 LIME masks.
@@ -65,22 +62,6 @@ MAX_SIZE = 2 ** 63 - 1
 
 _Check = tuple[bool, str, str]
 Checks = Iterator[_Check]
-
-
-def field_names(obj: Any) -> set[str]:
-    """The field names of a configuration dataclass."""
-    return {f.name for f in dataclasses.fields(obj)}
-
-
-def get_value(cfg: Any, dotted: str) -> Any:
-    """Return the value at a dotted name such as ``"attack.wave.lr"``."""
-    obj = cfg
-    for part in dotted.split("."):
-        if not dataclasses.is_dataclass(obj) or part not in field_names(obj):
-            raise ConfigError(f"unknown configuration key '{dotted}'; "
-                              "see svdlib/profiles/quick.yml")
-        obj = getattr(obj, part)
-    return obj
 
 
 def is_number(value: Any) -> bool:
@@ -352,3 +333,34 @@ def all_checks(cfg: Config, local_threads: bool = True) -> Checks:
                   _evaluate_attack_checks, _lime_checks, _experiment_checks, _benchmark_checks):
         yield from group(cfg)
 
+
+def settings() -> list[tuple[str, int]]:
+    """The four (attack domain, target) settings in the paper's panel order.
+
+    Returns
+    -------
+    list of (str, int)
+        ``(domain, target)`` pairs: wave and spec, towards singing first.
+    """
+    return [("wave", 1), ("spec", 1), ("wave", 0), ("spec", 0)]
+
+
+def check_setting(domain: str, target: int) -> None:
+    """Raise a one-line error for an unknown attack domain or direction.
+
+    Parameters
+    ----------
+    domain : str
+        The attack domain, ``wave`` or ``spec``.
+    target : int
+        The direction: 1 (no sing → sing) or 0 (sing → no sing).
+
+    Raises
+    ------
+    SvdError
+        Naming the unknown value and the known ones.
+    """
+    if domain not in DOMAINS:
+        raise SvdError(f"unknown attack domain '{domain}'; use wave or spec")
+    if target not in TARGETS:
+        raise SvdError(f"unknown target {target}; use 1 (no sing → sing) or 0 (sing → no sing)")

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from svdlib.errors import DataError, SvdError
-from svdlib.experiments.config import Config, resolve_path
+from svdlib.data.jamendo import Layout, check_splits, open_layout
+from svdlib.errors import DataError, MissingArtifactError, SvdError
+from svdlib.experiments.config.paths import resolve_path
+from svdlib.experiments.config.settings import Config
 from svdlib.files import load_json, save_json, short_hash
 
 
@@ -36,7 +38,7 @@ class Store:
     cfg : Config
         The configuration; ``cfg.paths.results`` is the root, ``cfg.paths.data`` an optional
         external corpus in the Jamendo layout. Its ``run`` section must be resolved
-        (:func:`svdlib.experiments.config.apply_run_settings`, which ``load_config`` calls).
+        (:func:`svdlib.experiments.config.loading.apply_run_settings`, which ``load_config`` calls).
     """
 
     def __init__(self, cfg: Config) -> None:
@@ -69,11 +71,10 @@ class Store:
 
         The songs are in file-list order. Every file list is checked first (no duplicates, no
         song in two splits unless ``paths.allow_shared_songs``; see
-        :func:`svdlib.experiments.splits.corpus_layout`).
+        :func:`svdlib.experiments.storage.store.corpus_layout`).
         """
         if split not in self._split_files:
             from svdlib.data.jamendo import audio_file, label_path, read_filelist, read_lab
-            from svdlib.experiments.splits import corpus_layout
             from svdlib.provenance import file_fingerprint
 
             layout = corpus_layout(self)
@@ -302,6 +303,24 @@ class Store:
     def work_dir(self, name: str) -> Path:
         """A scratch folder for resumable partial work of a stage."""
         return self.root / "work" / name
+
+
+def corpus_layout(store: Store) -> Layout:
+    """The layout of the configured corpus (generated or external), checked.
+
+    Every file list is read and checked, and a song in two splits is refused unless
+    ``paths.allow_shared_songs`` is true (see :func:`svdlib.data.jamendo.check_splits`).
+    """
+    root = store.data_root()
+    if not store.external_data:
+        from svdlib.data.synthetic.generate import corpus_complete
+
+        if not corpus_complete(root):
+            raise MissingArtifactError(f"the embedded corpus '{root}' has not been generated "
+                                       "(or its generation was interrupted)", "corpus")
+    layout = open_layout(root)
+    check_splits(layout, store.cfg.paths.allow_shared_songs)
+    return layout
 
 
 def provenance_path(artifact: str | Path) -> Path:

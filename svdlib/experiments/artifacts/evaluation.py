@@ -6,51 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from svdlib.data.jamendo import frame_targets, label_path, read_lab
 from svdlib.data.songs import Song
-from svdlib.detector.checkpoint import load_detector_file, load_model
 from svdlib.detector.inference import load_predictions, predict_songs, save_predictions
 from svdlib.detector.metrics import evaluate_predictions, format_summary, summarize_runs
-from svdlib.detector.model import SingingVoiceDetector
-from svdlib.devices import best_device
 from svdlib.digests import artifact_done
-from svdlib.errors import MissingArtifactError
-from svdlib.experiments.splits import (
-    corpus_layout,
-    load_store_split,
-    unusable_parts,
-    warn_unusable,
-)
-from svdlib.experiments.store import Store
+from svdlib.experiments.artifacts.detectors import load_trained
+from svdlib.experiments.storage.splits import load_store_split, unusable_parts, warn_unusable
+from svdlib.experiments.storage.store import Store, corpus_layout
 from svdlib.files import save_json
 from svdlib.locks import artifact_lock
-
-
-def load_trained(store: Store, seed: int | None = None,
-                 device: torch.device | str | None = None) -> SingingVoiceDetector:
-    """Load the detector of a seed (the first of ``train.seeds`` by default), or the given one.
-
-    Raises
-    ------
-    SvdError
-        If the detector was not trained, or the given file is missing or does not fit, or
-        a trained model's file does not match its recorded digest, or it comes from another
-        numeric environment.
-    """
-    cfg = store.cfg
-    device = best_device(cfg.run.device) if device is None else device
-    if store.given_model() is not None:
-        store.check_reuse(store.model_dir())
-        store.activate()
-        return load_detector_file(store.given_model(), cfg.model, cfg.frontend, device)
-    path = store.model_dir(seed) / "model.safetensors"
-    if not artifact_done(path):
-        raise MissingArtifactError(f"no trained model at '{path}'", "train")
-    store.check_reuse(path.parent)
-    store.activate()
-    return load_model(path, cfg.model, cfg.frontend, device)
 
 
 def predict_all(store: Store, splits: Sequence[str] = ("valid", "test"),

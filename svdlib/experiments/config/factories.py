@@ -6,7 +6,7 @@ from typing import Any
 
 from svdlib.constants import MEL_BANDS
 from svdlib.detector.model import BLOCKLEN
-from svdlib.experiments.config import LimeConfig
+from svdlib.experiments.config.settings import LimeConfig
 from svdlib.explain.segments import Segmentation
 
 

@@ -1,6 +1,6 @@
 """Executors: where a stage's work items run (this process, or a Dask cluster).
 
-A stage makes its :class:`~svdlib.experiments.work.WorkItem` list and hands it to
+A stage makes its :class:`~svdlib.experiments.execution.work.WorkItem` list and hands it to
 :func:`run_items`, which picks the executor the configuration asks for (``run.workers`` /
 ``run.scheduler``). Both executors skip finished items and report failures per item, so the
 stage code never knows where its items ran.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from svdlib.experiments.config import Config
-from svdlib.experiments.work import ItemFailure, Worker, WorkItem, run_in_process
+from svdlib.experiments.config.settings import Config
+from svdlib.experiments.execution.work import ItemFailure, Worker, WorkItem, run_in_process
 
 
 class Executor(Protocol):
@@ -49,7 +49,7 @@ class DaskExecutor:
     def run(self, items: Sequence[WorkItem], worker: Worker, cfg: Config, desc: str = "work",
             progress: bool | None = None) -> list[ItemFailure]:
         """See :class:`Executor`."""
-        from svdlib.experiments.dask import run_items_dask
+        from svdlib.experiments.execution.dask import run_items_dask
 
         return run_items_dask(items, worker, cfg, desc=desc, progress=progress,
                               client=self.client)

@@ -1,0 +1,1 @@
+"""Running heavy stages: work items (one artifact each) and their executors (local, Dask)."""
