@@ -22,7 +22,8 @@ def _svdlib_paths(text: str) -> set[str]:
     paths = {m.rstrip(".,:;") for m in re.findall(r"svdlib/[\w./-]*", text)}
     for quoted in re.findall(r"`([\w./-]+)`", text):
         head = quoted.split("/")[0]
-        if "/" in quoted and head in PACKAGES and not quoted.startswith("svdlib/"):
+        if "/" in quoted and head in PACKAGES and not quoted.startswith("svdlib/") \
+                and not (ROOT / quoted).exists():       # e.g. the book's own book/api.md
             paths.add(f"svdlib/{quoted}")
     return paths
 
