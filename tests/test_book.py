@@ -232,6 +232,8 @@ def test_every_toc_page_is_built(built_book):
     assert (html / "index.html").is_file()
     for doc in toc_files(root):
         assert (html / f"{doc}.html").is_file(), f"{doc} was not built"
+    for page in html.rglob("*.html"):           # no absolute path of the building machine
+        assert str(root) not in page.read_text(encoding="utf-8"), page
     for run in RUNS:
         executed = nbformat.read(root / "book" / "generated" / f"{run.name}.ipynb", as_version=4)
         assert executed.metadata["svdlib"]["stamp"], run.name

@@ -214,3 +214,15 @@ def test_notebooks_get_the_absolute_path_of_a_relative_environment_variable(tmp_
     # the notebook's kernel runs in notebooks/ with the same environment and these overrides
     monkeypatch.chdir(ROOT / "notebooks")
     assert Store(load_config("tiny", overrides)).root == tmp_path / "rel"
+
+
+def test_the_book_shows_paths_below_the_project_relative_to_it(tmp_path, monkeypatch):
+    from svdlib.experiments.config.paths import project_path
+
+    project = tmp_path / "project"
+    (project / "svdlib").mkdir(parents=True)
+    (project / "_config.yml").write_text("title: x\n", encoding="utf-8")
+    (project / "notebooks").mkdir()
+    monkeypatch.chdir(project / "notebooks")            # where the notebooks run
+    assert project_path(project / "results" / "corpus" / "gen-1") == "results/corpus/gen-1"
+    assert project_path(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")   # the user's own

@@ -76,3 +76,35 @@ def check_paths(results: str, data: str = "") -> None:
             raise ConfigError(f"data folder '{corpus}' is a file, not a folder; give a corpus "
                               "folder in the Jamendo layout with --data (or SVD_DATA, "
                               "paths.data)")
+
+
+def project_path(path: str | Path) -> str:
+    """A path as the book shows it: relative to the project root when it lies below it.
+
+    The built book must not show the absolute paths of the machine that built it; a path
+    outside the project (a ``--results`` or ``--data`` given elsewhere) is the user's own and
+    is shown as given.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any path.
+
+    Returns
+    -------
+    str
+        E.g. ``results/corpus/gen-eb83f4051c3b``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> project_path(project_root() / "results" / "corpus")
+    'results/corpus'
+    >>> project_path("/elsewhere/results")
+    '/elsewhere/results'
+    """
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(project_root()).as_posix()
+    except ValueError:
+        return str(path)
