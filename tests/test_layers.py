@@ -15,7 +15,7 @@ LAYERS = [
      "svdlib.digests", "svdlib.seeding", "svdlib.devices", "svdlib.locks"},
     {"svdlib.audio"},
     {"svdlib.data"},
-    {"svdlib.detector"},
+    {"svdlib.detector", "svdlib.pretrained"},
     {"svdlib.attacks"},
     {"svdlib.explain"},
     {"svdlib.veracity"},
