@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml environment.yml
 	$(BIN)/pip install --quiet -c $(PINS) torch
 	# the corpus extra's tinysoundfont declares pyaudio (live playback, unused), which pip builds
 	# against PortAudio's headers (Debian: portaudio19-dev); without them it goes in without it
-	$(BIN)/pip install --quiet -c $(PINS) -e ".[corpus,book,scale,dev,quantus]" || { \
+	$(BIN)/pip install --quiet -c $(PINS) -e ".[corpus,book,scale,dev,quantus,pretrained]" || { \
 	  echo "pyaudio did not build (no PortAudio headers): installing tinysoundfont without it"; \
-	  $(BIN)/pip install --quiet -c $(PINS) -e ".[book,scale,dev,quantus]" pysinsy pretty_midi setuptools && \
+	  $(BIN)/pip install --quiet -c $(PINS) -e ".[book,scale,dev,quantus,pretrained]" pysinsy pretty_midi setuptools && \
 	  $(BIN)/pip install --quiet -c $(PINS) --no-deps tinysoundfont; }
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)

@@ -1,7 +1,7 @@
 """Print environment.yml's pip pins as a pip constraints file (one source of exact pins).
 
 Usage: ``python tools/pins.py > constraints.txt``; then
-``pip install -c constraints.txt -e ".[corpus,book,scale,dev]"``.
+``pip install -c constraints.txt -e ".[corpus,book,scale,dev,quantus,pretrained]"``.
 """
 
 from __future__ import annotations
