@@ -321,3 +321,47 @@ def test_weights_without_a_tensor_or_with_a_wrong_shape_are_one_line(tmp_path):
     nan = tmp_path / "nan.safetensors"
     save_file({**weights, "conv3.bias": torch.full((64,), float("nan"))}, str(nan))
     assert "NaN or infinite" in one_line_error(load_silero_vad, nan)
+
+
+# -- a corpus as VAD excerpts (svdlib.pretrained.corpus) ---------------------------------------
+def test_corpus_excerpts_cut_resample_and_label(tmp_path):
+    from conftest import write_toy_corpus
+
+    from svdlib.audio.io import load_audio
+    from svdlib.pretrained.corpus import vad_excerpts
+
+    root = write_toy_corpus(tmp_path / "corpus", n_train=1, n_valid=0, n_test=2, seconds=5.0)
+    vad = random_vad(4)
+    length = 16 * CHUNK                                 # 0.512 s: 9 excerpts of a 5 s song
+    got = vad_excerpts(root, "test", vad, length=length, batch=4)
+    names = (root / "filelists" / "test").read_text().split("\n")[:2]
+    assert list(got.songs) == [names[0]] * 9 + [names[1]] * 9
+    np.testing.assert_allclose(got.starts[:9], np.arange(9) * length / SAMPLE_RATE)
+    signal = load_audio(root / "audio" / names[1], SAMPLE_RATE)     # 22.05 kHz → 16 kHz
+    np.testing.assert_array_equal(got.waveforms[9 + 4], signal[4 * length:5 * length])
+    with torch.no_grad():
+        direct = vad.chunk_probabilities(torch.from_numpy(got.waveforms[5:7])).numpy()
+    np.testing.assert_allclose(got.chunk_probabilities[5:7], direct, atol=1e-6)
+    np.testing.assert_allclose(got.probabilities, got.chunk_probabilities.mean(axis=1))
+    lab = [line.split() for line in (root / "labels" / (Path(names[0]).stem + ".lab"))
+           .read_text().splitlines()]
+    for i in (0, 3, 8):
+        for k in (0, 7, 15):
+            t = got.starts[i] + (k + 0.5) * CHUNK / SAMPLE_RATE
+            label = [name for start, end, name in lab if float(start) <= t < float(end)]
+            assert got.chunk_singing[i, k] == (label == ["sing"]), (i, k, t, label)
+    frame = got.frame()
+    assert list(frame.columns) == ["song", "start (s)", "singing share", "sung", "P(voice)",
+                                   "voice"]
+    assert frame["voice"].tolist() == (got.probabilities > 0.5).tolist()
+    assert 0 < got.singing.mean() < 1
+
+
+def test_corpus_excerpts_errors_are_one_line(tmp_path):
+    from svdlib.pretrained.corpus import vad_excerpts
+
+    with pytest.raises(DataError) as err:
+        vad_excerpts(tmp_path / "nowhere", "test", random_vad())
+    assert "nowhere" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="multiple of 512"):
+        vad_excerpts(tmp_path, "test", random_vad(), length=1000)
