@@ -370,8 +370,10 @@ def surrogate_scores(relevances: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def long_metrics(table: pd.DataFrame) -> pd.DataFrame:
-    """A wide table ``pair, method, <metric>…`` as rows ``pair, method, metric, value,
-    oriented`` (``oriented = direction × value``, :data:`METRICS`); unknown columns fail.
+    """A wide table ``pair, method, <metric>…`` as long rows, oriented by :data:`METRICS`.
+
+    The rows are ``pair, method, metric, value, oriented`` with ``oriented = direction ×
+    value``; a column that is no known metric fails.
 
     Examples
     --------

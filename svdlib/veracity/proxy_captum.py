@@ -1,4 +1,4 @@
-"""captum's infidelity and sensitivity on the segment grid (proxy metrics, lower is better).
+"""Captum's infidelity and sensitivity on the segment grid (proxy metrics, lower is better).
 
 * :func:`segment_infidelity`: ``captum.metrics.infidelity`` with perturbations that switch
   random segments to the baseline. The excerpt ``x`` is the input; each perturbation draws
@@ -47,9 +47,13 @@ def _pair_seed(seed: int | None, pair: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(None if seed is None else [int(seed), int(pair)])
 
 
-def _removal_perturbation(off: np.ndarray, segmentation: Segmentation) -> Callable:
-    """captum's ``perturb_func(inputs, baselines)``: the drawn segments at the baseline."""
-    cells = torch.from_numpy(segmentation.masks_np(off, dtype=bool))
+def _removal_perturbation(removed: np.ndarray, segmentation: Segmentation) -> Callable:
+    """Captum's ``perturb_func(inputs, baselines)``: the removed segments at the baseline.
+
+    It returns captum's pair ``(I, x̃)``: ``I`` the 0/1 mask of the removed cells, ``x̃`` the
+    input with those cells at the baseline; successive calls take the next rows.
+    """
+    cells = torch.from_numpy(segmentation.masks_np(removed, dtype=bool))
     used = [0]
 
     def perturb(inputs: torch.Tensor, baselines: torch.Tensor
@@ -60,13 +64,26 @@ def _removal_perturbation(off: np.ndarray, segmentation: Segmentation) -> Callab
     return perturb
 
 
+def _checked_removals(removals: np.ndarray | None, p_off: float,
+                      n_components: int) -> np.ndarray | None:
+    if not 0 < p_off <= 1:
+        raise ValueError(f"p_off must be in (0, 1], got {p_off}")
+    if removals is None:
+        return None
+    removals = np.asarray(removals, dtype=bool)
+    if removals.ndim != 2 or removals.shape[1] != n_components:
+        raise ValueError(f"removals are {removals.shape}, expected (S, {n_components})")
+    return removals
+
+
 def segment_infidelity(excerpts: np.ndarray, relevances: Mapping[str, Any],
                        segmentation: Segmentation, predict: Callable[[np.ndarray], Any],
                        target: int = 1, baseline: str | float | np.ndarray = "mean",
                        label: int | None = None, n_perturb_samples: int = 32,
                        p_off: float = 0.5, normalize: bool = True, seed: int | None = 0,
+                       removals: np.ndarray | None = None,
                        outputs: TargetOutputs | None = None) -> pd.DataFrame:
-    """captum's infidelity of segment relevances, perturbations removing random segments.
+    """Captum's infidelity of segment relevances, perturbations removing random segments.
 
     Parameters
     ----------
@@ -80,6 +97,9 @@ def segment_infidelity(excerpts: np.ndarray, relevances: Mapping[str, Any],
         captum's ``normalize``: scale ``Iᵀa`` by the best β first (see the module).
     seed : int or None
         Randomness of the removals (per excerpt ``[seed, pair]``).
+    removals : np.ndarray, optional
+        ``(S, n_components)`` bool: the segments each perturbation removes, the same for
+        every excerpt, instead of random draws (``n_perturb_samples`` and ``p_off`` unused).
 
     Returns
     -------
@@ -101,12 +121,11 @@ def segment_infidelity(excerpts: np.ndarray, relevances: Mapping[str, Any],
     >>> raw = segment_infidelity(x, methods, seg, predict, baseline="zero", normalize=False)
     >>> scaled = segment_infidelity(x, methods, seg, predict, baseline="zero")
     >>> (raw.infidelity.round(6) + 0.0).tolist(), (scaled.infidelity.round(6) + 0.0).tolist()
-    ([0.0, 4.3125], [0.0, 0.0])
+    ([0.0, 3.1875], [0.0, 0.0])
     """
     from captum.metrics import infidelity
 
-    if not 0 < p_off <= 1:
-        raise ValueError(f"p_off must be in (0, 1], got {p_off}")
+    removals = _checked_removals(removals, p_off, segmentation.n_components)
     x, parts = checked_inputs(excerpts, relevances, segmentation)
     outputs = outputs or TargetOutputs(predict, target, label)
     base = excerpt_baselines(x, baseline, seed)
@@ -117,21 +136,22 @@ def segment_infidelity(excerpts: np.ndarray, relevances: Mapping[str, Any],
 
     rows = []
     for pair in range(len(x)):
-        rng = np.random.default_rng(_pair_seed(seed, pair))
-        off = rng.random((n_perturb_samples, segmentation.n_components)) < p_off
+        off = removals if removals is not None else np.random.default_rng(
+            _pair_seed(seed, pair)).random((n_perturb_samples, segmentation.n_components)) < p_off
+        count = len(off)
         for name, (weights, signed, _) in parts.items():
             spread = oriented_weights(weights[pair], target, signed) / sizes
             cells = torch.from_numpy(segmentation.masks_np(spread[None], dtype=np.float64))
-            value = infidelity(forward, _removal_perturbation(~off, segmentation),
+            value = infidelity(forward, _removal_perturbation(off, segmentation),
                                torch.from_numpy(x[pair:pair + 1]), cells,
                                baselines=torch.from_numpy(base[pair:pair + 1]),
-                               n_perturb_samples=n_perturb_samples, normalize=normalize)
+                               n_perturb_samples=count, normalize=normalize)
             rows.append({"pair": pair, "method": name, "infidelity": float(value[0])})
     return pd.DataFrame(rows, columns=["pair", "method", "infidelity"])
 
 
 def _explanations(explainer: Callable) -> Callable[[torch.Tensor], tuple[torch.Tensor]]:
-    """captum's ``explanation_func``: the explainer's segment relevances of every input."""
+    """Captum's ``explanation_func``: the explainer's segment relevances of every input."""
     def explain(inputs: torch.Tensor | tuple) -> tuple[torch.Tensor]:
         inputs = inputs[0] if isinstance(inputs, tuple) else inputs
         batch = inputs.detach().cpu().numpy().astype(np.float32)
@@ -147,7 +167,7 @@ def segment_sensitivity(excerpts: np.ndarray, methods: Mapping[str, Any],
                         segmentation: Segmentation, radius: float = 0.02,
                         n_perturb_samples: int = 8, seed: int | None = 0,
                         norm_ord: str = "fro") -> pd.DataFrame:
-    """captum's ``sensitivity_max`` of each explainer's segment relevances.
+    """Captum's ``sensitivity_max`` of each explainer's segment relevances.
 
     Parameters
     ----------

@@ -125,13 +125,18 @@ def _metrics(quantus: Any, subset_size: int, nr_runs: int) -> dict[str, Any]:
 
 
 def _seeded_call(metric: Any, seed: int | None, **arguments: Any) -> np.ndarray:
-    state = np.random.get_state()
+    """Call a Quantus metric with numpy's global generator seeded, then restore it.
+
+    Quantus draws from the global generator (``np.random.choice``): there is no other way
+    to make its subsets reproducible.
+    """
+    state = np.random.get_state()  # noqa: NPY002
     try:
         if seed is not None:
-            np.random.seed(int(seed))
+            np.random.seed(int(seed))  # noqa: NPY002
         return np.asarray(metric(**arguments), dtype=np.float64)
     finally:
-        np.random.set_state(state)
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def quantus_faithfulness(excerpts: np.ndarray, relevances: Mapping[str, Any],

@@ -22,8 +22,8 @@ from svdlib.explain.segments import Segmentation
 from svdlib.veracity.metaeval import (
     agreement_summary,
     agreement_verdicts,
-    metric_leaderboard,
     metric_agreement,
+    metric_leaderboard,
     planted_scores,
 )
 from svdlib.veracity.proxies import (
@@ -190,7 +190,8 @@ def evaluate_run(run: Any, adversarial: np.ndarray, segmentation: Segmentation,
     ...                     run_benchmark, threshold_rule)
     >>> seg = Segmentation()
     >>> original = np.zeros((4, 115, 80), np.float32)
-    >>> adversarial = original.copy(); adversarial[:, :23, :20] = 1.0; adversarial[:, 92:, 60:] = 0.5
+    >>> adversarial = original.copy()
+    >>> adversarial[:, :23, :20] = 1.0; adversarial[:, 92:, 60:] = 0.5
     >>> predict = lambda x: x[:, :23, :20].mean(axis=(1, 2))
     >>> methods = {"brightness": lambda e: Relevance(seg.energy(e)),
     ...            "random": make_explainer("random", None, seg)}
