@@ -190,6 +190,8 @@ def quantus_faithfulness(excerpts: np.ndarray, relevances: Mapping[str, Any],
                     "faithfulness_correlation and monotonicity_correlation are skipped")
         return pd.DataFrame(columns=QUANTUS_COLUMNS)
     x, parts = checked_inputs(excerpts, relevances, segmentation)
+    if not len(x) or not parts:
+        return pd.DataFrame(columns=QUANTUS_COLUMNS)
     n = segmentation.n_components
     subset = max(1, n // 4) if subset_size is None else int(subset_size)
     model = SegmentSwitchModel(x, excerpt_baselines(x, baseline, seed), segmentation,

@@ -7,6 +7,20 @@ benchmark run (:class:`~svdlib.veracity.benchmark.BenchmarkRun` or anything with
 ``curve``, ``weights`` and ``signed``, such as a run read back from
 ``results/benchmark/<setting>/``: ``curve.csv`` and ``attributions.npz``) and asks whether
 each metric orders the explainers as the planted truth does (:mod:`svdlib.veracity.metaeval`).
+
+For the pipeline, the benchmark stage's tables would come from a setting's stored run, with
+no new explanation (sensitivity aside, which needs the explainers): ::
+
+    run = load_run(store, domain, target)            # curve.csv, attributions.npz
+    _, adversarial = pair_logmel(store, domain, target)
+    result = evaluate_run(run, adversarial, segmentation_from(cfg.lime),
+                          functools.partial(predict_logmel, predictor),
+                          songs=load_picks(store, domain, target).songs, target=target,
+                          seed=setting_seed(cfg.seed, domain, target),
+                          n_boot=cfg.experiment.bootstrap, baseline=cfg.lime.baseline)
+
+LIME's and KernelSHAP's R² reach :func:`surrogate_scores` only where the run carries them
+(a ``scores`` mapping on the run, or ``scores=``): ``BenchmarkRun`` keeps the weights only.
 """
 
 from __future__ import annotations
