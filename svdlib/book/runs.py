@@ -74,6 +74,7 @@ RUNS: tuple[NotebookRun, ...] = (
     NotebookRun("fidelity", {"attack_type": "spec"}, "fidelity-spec", "spectrogram attack"),
     NotebookRun("results"),
     NotebookRun("benchmark"),
+    NotebookRun("proxies"),
     NotebookRun("own_model"),
     NotebookRun("explorer"),
 )

@@ -312,7 +312,7 @@ def _proxies_checks(cfg: Config) -> Checks:
                 "captum's infidelity of an excerpt (all its removals at once, float64)")
     yield _in_range(cfg, "proxies.p_off", 0.0, 1.0, "(]")
     yield sized(cfg, "proxies.sensitivity_samples", 1, lambda s: sizes.sensitivity_bytes(cfg, s),
-                "an excerpt's noisy copies explained at once, with gradients")
+                "the noisy copies of an excerpt, explained at once with their gradients,")
     yield _in_range(cfg, "proxies.sensitivity_radius", 0.0, 10.0, "(]",
                     " (log-mel units; the excerpts span a few tens)")
     chosen = px.sensitivity_explainers      # those the benchmark ran are explained again
