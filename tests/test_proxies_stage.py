@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import run_cli, toy_config
 from scipy.stats import kendalltau
@@ -181,3 +182,80 @@ def test_the_pooled_table_resamples_songs_across_settings(store):
     pooled = load_proxies_table(store).query("domain == 'all'").set_index("metric")
     counted = table[np.isfinite(table["tau"])].groupby("metric")["song"].nunique()
     assert (pooled["n_songs"] == counted.reindex(pooled.index).fillna(0)).all()
+
+
+# -- the chapter's tables, figure and sentences, from hand-made tables ---------------------------
+def _tau_table() -> pd.DataFrame:
+    rows = []
+    for domain, target in (("wave", 1), ("spec", 1), ("all", -1)):
+        rows += [
+            {"metric": "agreeing", "mean_tau": 0.5, "ci_low": 0.2, "ci_high": 0.7,
+             "verdict": "agrees"},
+            {"metric": "reversing", "mean_tau": -0.4, "ci_low": -0.6, "ci_high": -0.1,
+             "verdict": "reverses"},
+            {"metric": "unsure", "mean_tau": 0.1, "ci_low": -0.2, "ci_high": 0.3,
+             "verdict": "undecided"},
+            {"metric": "empty", "mean_tau": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+             "verdict": "no data"}]
+        for row in rows[-4:]:
+            row.update(domain=domain, target=target, n_pairs=8, n_songs=3, n_nan=1)
+    table = pd.DataFrame(rows)
+    table.loc[(table["domain"] == "spec") & (table["metric"] == "agreeing"),
+              ["ci_low", "verdict"]] = [-0.1, "undecided"]
+    return table
+
+
+def _board() -> pd.DataFrame:
+    planted = {"a": 0.8, "b": 0.5, "c": 0.1}
+    rows = []
+    for metric, values in (("agreeing", {"a": 3.0, "b": 2.0, "c": 1.0}),
+                           ("reversing", {"a": 1.0, "b": 2.0, "c": 3.0}),
+                           ("unsure", {"a": 2.0, "b": 3.0})):
+        ranked = sorted(values, key=lambda m: -values[m])
+        for method in values:
+            rows.append({"domain": "all", "target": -1, "metric": metric, "method": method,
+                         "value": values[method], "rank": ranked.index(method) + 1.0,
+                         "planted": planted[method],
+                         "planted_rank": sorted(planted, key=lambda m: -planted[m]).index(
+                             method) + 1.0,
+                         "tau": {"agreeing": 1.0, "reversing": -1.0, "unsure": -1.0}[metric]})
+    return pd.DataFrame(rows)
+
+
+def test_the_findings_name_what_agrees_what_reverses_and_the_leaders():
+    from svdlib.viz.proxy_findings import proxy_findings
+
+    text = " ".join(proxy_findings(_tau_table(), _board(), setting_names={
+        ("wave", 1): "waveform → sing", ("spec", 1): "spectrogram → sing"}))
+    assert "1 of 4 metrics agree with the planted truth" in text
+    assert "agreeing (τ = +0.50 [+0.20, +0.70])" in text
+    assert "Undecided (the interval covers 0): unsure" in text
+    assert "Reversing the planted order (interval below 0): reversing" in text
+    assert "No pair gave a finite τ for empty" in text
+    assert "agreeing 1, reversing 0, unsure 0, empty 0." in text      # of the 2 settings
+    assert "reversing reverses the planted order in the setting waveform → sing" in text
+    assert "agreeing (3 explainers) crown the explainer the planted truth ranks first" in text
+    assert "reversing (3 explainers) puts c first where the planted truth puts a" in text
+    assert "against the planted one overall: reversing (τ = -1.00) and unsure" in text
+
+
+def test_the_tau_table_and_the_leaderboards_for_reading():
+    from svdlib.viz.proxies import format_leaderboards, format_tau_table, proxies_figure
+
+    shown = format_tau_table(_tau_table())
+    assert list(shown.index) == ["agreeing", "unsure", "reversing", "empty"]  # pooled τ order
+    assert list(shown.columns) == ["waveform → sing", "spectrogram → sing", "all settings",
+                                   "verdict", "pairs", "pairs without τ"]
+    assert shown.loc["agreeing", "all settings"] == "+0.50 [+0.20, +0.70]"
+    assert shown.loc["empty", "all settings"] == "–"
+    board = format_leaderboards(_board(), names={"a": "A", "b": "B", "c": "C"})
+    assert list(board["planted truth"]) == ["A (0.80)", "B (0.50)", "C (0.10)"]
+    assert list(board["reversing"]) == ["C (3)", "B (2)", "A (1)"]
+    assert list(board["unsure"]) == ["B (3)", "A (2)", ""]
+    fig = proxies_figure(_tau_table())
+    ax = fig.axes[0]
+    at = dict(zip((t.get_text() for t in ax.get_yticklabels()), ax.get_yticks(), strict=True))
+    assert sorted(at, key=at.get) == ["empty", "reversing", "unsure", "agreeing"]  # best on top
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
