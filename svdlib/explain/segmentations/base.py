@@ -131,7 +131,12 @@ class BaseSegmentation(abc.ABC):
         return x
 
     def check_selection(self, selection: Any) -> Any:
-        """``selection`` after checking that its last axis has one column per segment."""
+        """``selection`` after checking that its last axis has one column per segment.
+
+        An array or tensor is returned as it is; a list becomes an array.
+        """
+        if not hasattr(selection, "shape"):
+            selection = np.asarray(selection)
         if selection.shape[-1] != self.n_components:
             raise ValueError(f"selection has {selection.shape[-1]} columns, the segmentation "
                              f"has {self.n_components} components")
