@@ -1,8 +1,12 @@
 """Seven explainers behind one interface, each giving one relevance per segment.
 
 :func:`make_explainer` builds any of :data:`EXPLAINERS` for any torch model
-``(B, frames, bands) float tensor → (B,)`` P(class 1) or ``(B, C)`` scores, over one
-:class:`~svdlib.explain.segments.Segmentation`. Every explainer is a
+``(B, *shape) float tensor → (B,)`` P(class 1) or ``(B, C)`` scores, over one segmentation of
+excerpts of ``shape`` (:class:`~svdlib.explain.segments.Segmentation`, the grid over
+``(frames, bands)``; or any :class:`~svdlib.explain.segmentations.base.BaseSegmentation`:
+labels, time segments or STFT segments of a waveform ``(L,)``). The same callable serves all
+seven: a module or a function that keeps its gradient is evaluated without gradients by the
+perturbation methods and differentiated by the gradient methods. Every explainer is a
 :class:`~svdlib.explain.attribution.SegmentExplainer`: ``explainer(excerpt)`` returns an
 :class:`~svdlib.explain.attribution.Relevance`, ``explainer.explain_many(excerpts)`` a list
 of them.
@@ -17,6 +21,9 @@ models: for column ``label``):
 * ``integrated_gradients``: ``Σ_{bins in s} (x − b) · ∫ ∂f/∂x`` (captum);
 * ``saliency``: ``Σ_{bins in s} |∂f/∂x|``, unsigned (captum ``Saliency``);
 * ``gradient_x_input``: ``Σ_{bins in s} x · ∂f/∂x`` (captum ``InputXGradient``);
+
+  (the gradient methods' "bins" are the coefficients of the segmentation's view: the cells of
+  a pointwise segmentation, the STFT coefficients of an STFT one, the model fed ``istft(z)``)
 * ``random``: a standard normal draw, seeded by ``seed`` and the excerpt (the floor).
 
 Positive means "for" the explained class; for target 0 of a binary model the ranking is
@@ -45,6 +52,7 @@ from svdlib.explain.gradients import (
 from svdlib.explain.lime import LimeAudioExplainer
 from svdlib.explain.model_output import Model, TargetOutput, model_device
 from svdlib.explain.perturbation import KernelShapExplainer, OcclusionExplainer
+from svdlib.explain.segmentations.base import BaseSegmentation
 from svdlib.explain.segments import Segmentation
 
 
@@ -67,10 +75,12 @@ class LimeExplainer(SegmentExplainer):
     Parameters
     ----------
     model : callable
-        ``(B, frames, bands)`` float32 tensor on ``device`` → ``(B,)`` P(class 1) (LIME
-        explains ``[1 − p, p]``), or ``(B, C)`` scores; torch or numpy results.
-    segmentation : Segmentation, optional
-        The grid (default: the paper's 5 × 4 over 115 × 80).
+        ``(B, *shape)`` float32 tensor on ``device`` → ``(B,)`` P(class 1) (LIME explains
+        ``[1 − p, p]``), or ``(B, C)`` scores; torch (detached here, so a module or a
+        function that keeps its gradient serves) or numpy results.
+    segmentation : BaseSegmentation, optional
+        The segments (default: the paper's 5 × 4 grid over 115 × 80; any segmentation of
+        :mod:`svdlib.explain.segmentations` for other shapes).
     label : int
         The output column whose weights ``explainer(excerpt)`` returns; a binary model's
         class-1 weights are returned whatever ``label`` (class 0 ranks ascending). For
@@ -113,7 +123,7 @@ class LimeExplainer(SegmentExplainer):
 
     name = "lime"
 
-    def __init__(self, model: Model, segmentation: Segmentation | None = None, *,
+    def __init__(self, model: Model, segmentation: BaseSegmentation | None = None, *,
                  label: int = 1, seed: int | np.random.Generator | np.random.RandomState
                  | None = 0, baseline: str | np.ndarray | float = "mean",
                  device: torch.device | str | None = None, num_samples: int | str = 8192,
@@ -146,12 +156,12 @@ class LimeExplainer(SegmentExplainer):
     def explanation(self, excerpt: np.ndarray | torch.Tensor,
                     labels: Iterable[int] | None = (0, 1),
                     top_labels: int | None = None) -> Explanation:
-        """The whole LIME explanation of one ``(frames, bands)`` excerpt.
+        """The whole LIME explanation of one excerpt.
 
         Parameters
         ----------
         excerpt : array or tensor
-            ``(frames, bands)`` log-mel excerpt.
+            One excerpt of the segmentation's shape (``(frames, bands)`` for the grid).
         labels : iterable of int, optional
             Output columns to fit a surrogate for (``(0, 1)``: "no sing" and "sing" of a
             probability model); ignored with ``top_labels``.
@@ -165,7 +175,7 @@ class LimeExplainer(SegmentExplainer):
         """
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
-            raise ValueError("explain one (frames, bands) excerpt at a time")
+            raise ValueError("explain one excerpt at a time")
         seed = self.seed if isinstance(self.seed, (int, np.integer, np.random.Generator)) \
             else None
         factorization = TimeFrequencyFactorization(x[0], self.segmentation, self.baseline,
@@ -186,7 +196,7 @@ class LimeExplainer(SegmentExplainer):
         return 1 if self._target.binary else self.label
 
     def __call__(self, excerpt: np.ndarray) -> Relevance:
-        """Explain one ``(frames, bands)`` excerpt: the explained label's weights and R²."""
+        """Explain one excerpt: the explained label's weights and R²."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
             raise ValueError("call explain_many for several excerpts")
@@ -214,13 +224,13 @@ class RandomExplainer(SegmentExplainer):
 
     name = "random"
 
-    def __init__(self, model: Model | None, segmentation: Segmentation, *, label: int = 1,
+    def __init__(self, model: Model | None, segmentation: BaseSegmentation, *, label: int = 1,
                  seed: int | None = 0, baseline: Any = "mean", device: Any = None) -> None:
         self.segmentation = segmentation
         self.seed = seed
 
     def __call__(self, excerpt: np.ndarray) -> Relevance:
-        """Explain one ``(frames, bands)`` excerpt."""
+        """Explain one excerpt of the segmentation's shape."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
             raise ValueError("call explain_many for several excerpts")
@@ -244,7 +254,7 @@ _CLASSES: dict[str, type[SegmentExplainer]] = {
 assert tuple(_CLASSES) == EXPLAINERS   # the names, defined once in svdlib.constants
 
 
-def make_explainer(name: str, model: Model | None, segmentation: Segmentation, *,
+def make_explainer(name: str, model: Model | None, segmentation: BaseSegmentation, *,
                    label: int = 1, seed: int | None = 0,
                    baseline: str | np.ndarray | float = "mean",
                    device: torch.device | str | None = None,
@@ -257,11 +267,15 @@ def make_explainer(name: str, model: Model | None, segmentation: Segmentation, *
         ``'lime'``, ``'kernelshap'``, ``'occlusion'``, ``'integrated_gradients'``,
         ``'saliency'``, ``'gradient_x_input'`` or ``'random'``.
     model : callable
-        ``(B, frames, bands)`` float tensor → ``(B,)`` P(class 1) or ``(B, C)`` scores. The
-        gradient methods need it differentiable (a module in eval mode, not a predictor
-        running under ``torch.inference_mode``); ``'random'`` does not use it.
-    segmentation : Segmentation
-        The segments the relevances are given for.
+        ``(B, *shape)`` float tensor → ``(B,)`` P(class 1) or ``(B, C)`` scores. The
+        gradient methods need it differentiable (a module in eval mode, or a function that
+        keeps its gradient, not a predictor running under ``torch.inference_mode``); the same
+        callable serves the other methods, which evaluate it without gradients (a faster
+        inference-only predictor may be given to them instead); ``'random'`` does not use it.
+    segmentation : BaseSegmentation
+        The segments the relevances are given for: the grid over ``(frames, bands)``, or
+        labels, time or STFT segments (:mod:`svdlib.explain.segmentations`) of excerpts of
+        any shape, e.g. waveforms ``(L,)``.
     label : int
         The explained column of a ``(B, C)`` model; a binary model's class-1 probability is
         always explained (target 0 ranks ascending).
