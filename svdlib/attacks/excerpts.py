@@ -158,6 +158,8 @@ def attack_excerpts(model: Model, excerpts: np.ndarray | torch.Tensor,
     >>> bool((attack.adversarial[:, 8000:] == noise[:, 8000:]).all())        # δ = 0 there
     True
     """
+    if not isinstance(excerpts, torch.Tensor):
+        excerpts = np.asarray(excerpts, dtype=np.float32)
     dom = resolve_domain(excerpts, domain)
     given = params is not None
     params = params if params is not None else attack_defaults(dom)
