@@ -164,19 +164,23 @@ def attack_excerpts(model: Model, excerpts: np.ndarray | torch.Tensor,
     given = params is not None
     params = params if params is not None else attack_defaults(dom)
     check_attack_settings(params, threshold, margin)
-    if not callable(model):
-        raise ValueError(f"model must be a torch module or a callable (B, ...) tensor → "
-                         f"logits (B,), got {type(model).__name__}")
     module = model if isinstance(model, torch.nn.Module) else None
-    if module is not None and any(True for _ in module.parameters()):
-        dev = device_of(module, device)
-    else:
-        dev = torch.device(device or "cpu")
-    x = _as_tensor(excerpts, dev)
+    x = _as_tensor(excerpts, _device(model, module, device))
     if dom == "waveform" and not given:
         check_waveform_range(x)
     out = _run(model, module, x, params, threshold, margin, project)
     return _result(dom, x, out, threshold, margin)
+
+
+def _device(model: Model, module: torch.nn.Module | None,
+            device: torch.device | str | None) -> torch.device:
+    """Where the module's parameters live (or ``device``), else the CPU."""
+    if not callable(model):
+        raise ValueError(f"model must be a torch module or a callable (B, ...) tensor → "
+                         f"logits (B,), got {type(model).__name__}")
+    if module is not None and any(True for _ in module.parameters()):
+        return device_of(module, device)
+    return torch.device(device or "cpu")
 
 
 def _as_tensor(excerpts: np.ndarray | torch.Tensor, dev: torch.device) -> torch.Tensor:
