@@ -34,6 +34,8 @@ _EXPORTS = {
     "LogMel": "svdlib.audio.frontend",
     # planted perturbations: ground truth the model provably uses
     "attack_excerpts": "svdlib.attacks.excerpts", "AttackDomainConfig": "svdlib.attacks.settings",
+    "ExcerptAttack": "svdlib.attacks.excerpts",
+    "attack_defaults": "svdlib.attacks.domains",
     # segments and explainers
     "Segmentation": "svdlib.explain.segments",
     "BaseSegmentation": "svdlib.explain.segmentations.base",
