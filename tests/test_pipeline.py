@@ -181,11 +181,13 @@ def test_two_jobs_run_at_the_same_time(books, tmp_path):
     write_notebook(books["notebooks"] / "nap.ipynb", "import pathlib, time\nstart = time.time()\n"
                    f"time.sleep(3)\npathlib.Path({str(marks)!r}, f'{{x}}.txt')"
                    ".write_text(f'{start} {time.time()}')")
-    runs = [NotebookRun("nap", {"x": 1}, "nap-1"), NotebookRun("nap", {"x": 2}, "nap-2")]
-    assert statuses(books["run"](runs=runs, jobs=2)) == ["ran", "ran"]
-    (a0, a1), (b0, b1) = ([float(v) for v in (marks / f"{x}.txt").read_text().split()]
-                          for x in (1, 2))
+    runs = [NotebookRun("nap", {"x": 1}, "nap-1"), NotebookRun("nap", {"x": 2}, "nap-2"),
+            NotebookRun("nap", {"x": 3}, "nap-3", alone=True)]
+    assert statuses(books["run"](runs=runs, jobs=2)) == ["ran", "ran", "ran"]
+    (a0, a1), (b0, b1), (c0, c1) = ([float(v) for v in (marks / f"{x}.txt").read_text().split()]
+                                    for x in (1, 2, 3))
     assert max(a0, b0) < min(a1, b1), "the two notebooks did not overlap"
+    assert c1 < min(a0, b0) or c0 > max(a1, b1), "a notebook ran beside one that runs alone"
 
 
 def test_book_jobs_setting(tmp_path, capsys):

@@ -108,9 +108,9 @@ def run_notebooks(
     skipped. A failure is recorded and the next run starts; the failed notebook is kept as
     ``<output>.failed.ipynb`` and any older output of that run is removed.
 
-    With ``jobs`` above 1, that many run at once in worker processes, the longest first
-    (:attr:`NotebookRun.expected`, or what the last output took); the report keeps table
-    order. Notebooks computing one artifact wait for each other at its lock.
+    With ``jobs`` above 1, that many run at once in worker processes (a run ``alone``
+    alone), the longest first (:attr:`NotebookRun.expected`, or what the last output took);
+    the report keeps table order. Notebooks computing one artifact wait at its lock.
 
     Parameters
     ----------
@@ -255,13 +255,19 @@ def _run_pool(batch: _Batch, pending: Sequence[_Pending],
     return results
 
 
+def _may_start(item: _Pending, running: Sequence[_Pending]) -> bool:
+    """Whether ``item`` may start beside ``running`` (a run ``alone`` has no neighbour)."""
+    return not running or not (item.job.run.alone or any(r.job.run.alone for r in running))
+
+
 def _drain(batch: _Batch, pool: ProcessPoolExecutor, queue: list[_Pending],
            running: dict[Future, tuple[_Pending, float]], results: dict[int, RunResult],
            started: float) -> bool:
     """Keep ``batch.jobs`` runs going until ``queue`` is empty; True if the pool broke."""
     broken = False
     while (queue and not broken) or running:
-        while queue and not broken and len(running) < batch.jobs:
+        while queue and not broken and len(running) < batch.jobs and _may_start(
+                queue[0], [held for held, _ in running.values()]):
             item = queue.pop(0)
             _say_running(batch, item, started)
             running[pool.submit(execute_job, item.job)] = (item, time.monotonic())
