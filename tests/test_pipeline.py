@@ -175,19 +175,24 @@ def test_runs_at_once_report_as_one_after_the_other(books):
     assert statuses(books["run"](runs=runs, jobs=2)) == ["skipped", "failed", "skipped"]
 
 
-def test_two_jobs_run_at_the_same_time(books, tmp_path):
+def test_two_jobs_run_at_the_same_time(books, tmp_path, monkeypatch):
     marks = tmp_path / "marks"
     marks.mkdir()
-    write_notebook(books["notebooks"] / "nap.ipynb", "import pathlib, time\nstart = time.time()\n"
-                   f"time.sleep(3)\npathlib.Path({str(marks)!r}, f'{{x}}.txt')"
-                   ".write_text(f'{start} {time.time()}')")
+    write_notebook(books["notebooks"] / "nap.ipynb", "import os, pathlib, time\n"
+                   "start = time.time()\ntime.sleep(3)\n"
+                   f"pathlib.Path({str(marks)!r}, f'{{x}}.txt').write_text("
+                   "f'{start} {time.time()} {os.environ.get(\"OMP_WAIT_POLICY\")}')")
     runs = [NotebookRun("nap", {"x": 1}, "nap-1"), NotebookRun("nap", {"x": 2}, "nap-2"),
             NotebookRun("nap", {"x": 3}, "nap-3", alone=True)]
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     assert statuses(books["run"](runs=runs, jobs=2)) == ["ran", "ran", "ran"]
-    (a0, a1), (b0, b1), (c0, c1) = ([float(v) for v in (marks / f"{x}.txt").read_text().split()]
-                                    for x in (1, 2, 3))
+    marked = [(marks / f"{x}.txt").read_text().split() for x in (1, 2, 3)]
+    (a0, a1), (b0, b1), (c0, c1) = ([float(v) for v in m[:2]] for m in marked)
     assert max(a0, b0) < min(a1, b1), "the two notebooks did not overlap"
     assert c1 < min(a0, b0) or c0 > max(a1, b1), "a notebook ran beside one that runs alone"
+    # the kernels that share the CPUs wait passively; the one alone as it would by itself
+    assert [m[2] for m in marked] == ["PASSIVE", "PASSIVE", "None"]
+    assert "OMP_WAIT_POLICY" not in os.environ
 
 
 def test_book_jobs_setting(tmp_path, capsys):

@@ -7,11 +7,12 @@ Runs execute one after the other, or several at once in worker processes
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from svdlib.book.notebook import NotebookJob, discard, execute_job
@@ -255,6 +256,20 @@ def _run_pool(batch: _Batch, pending: Sequence[_Pending],
     return results
 
 
+def _shared_cpus(item: _Pending) -> NotebookJob:
+    """The job of a run that shares the CPUs: its kernel's threads wait passively.
+
+    Two kernels' torch threads on the same CPUs wait for each other at every parallel
+    region; spinning while waiting keeps the CPU from the thread being waited for (a
+    2-thread QR took 40 times as long on a loaded machine). ``OMP_WAIT_POLICY=PASSIVE``
+    changes how idle threads wait, never the work each thread does, so no number changes.
+    A run ``alone`` and a policy set by the user are left as they are.
+    """
+    if item.job.run.alone or "OMP_WAIT_POLICY" in os.environ:
+        return item.job
+    return replace(item.job, environment={**item.job.environment, "OMP_WAIT_POLICY": "PASSIVE"})
+
+
 def _may_start(item: _Pending, running: Sequence[_Pending]) -> bool:
     """Whether ``item`` may start beside ``running`` (a run ``alone`` has no neighbour)."""
     return not running or not (item.job.run.alone or any(r.job.run.alone for r in running))
@@ -270,7 +285,7 @@ def _drain(batch: _Batch, pool: ProcessPoolExecutor, queue: list[_Pending],
                 queue[0], [held for held, _ in running.values()]):
             item = queue.pop(0)
             _say_running(batch, item, started)
-            running[pool.submit(execute_job, item.job)] = (item, time.monotonic())
+            running[pool.submit(execute_job, _shared_cpus(item))] = (item, time.monotonic())
         finished, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in finished:
             item, t0 = running.pop(future)

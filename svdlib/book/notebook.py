@@ -52,6 +52,9 @@ class NotebookJob:
         Seconds a single cell may run.
     progress_bar : bool
         Show papermill's per-cell progress bar (kernel stderr is then not filtered).
+    environment : dict
+        Variables set while the notebook runs (the kernel inherits them), e.g.
+        ``OMP_WAIT_POLICY``; the process's own values are restored afterwards.
     """
 
     run: NotebookRun
@@ -63,6 +66,7 @@ class NotebookJob:
     kernel_name: str = "python3"
     timeout: float | None = None
     progress_bar: bool = False
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 def execute_job(job: NotebookJob) -> tuple[RunError | None, float]:
@@ -91,7 +95,7 @@ def execute_job(job: NotebookJob) -> tuple[RunError | None, float]:
     t0 = time.monotonic()
     error = None
     try:
-        with _without_kernel_noise(not job.progress_bar):
+        with _without_kernel_noise(not job.progress_bar), _environment(job.environment):
             execute_notebook(
                 str(job.source), str(tmp), parameters=dict(job.parameters),
                 kernel_name=job.kernel_name, cwd=job.cwd, progress_bar=job.progress_bar,
@@ -167,6 +171,21 @@ def _add_subtitle(nb: Any, subtitle: str) -> None:
                 lines[index] = f"{line.rstrip()} — {subtitle}"
                 cell.source = "\n".join(lines)
                 return
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the block (kernels started in it inherit them)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 #: Kernel messages on stderr that say nothing about the notebook (ipykernel 7 / jupyter_client).
