@@ -100,6 +100,27 @@ def read_stamp(path: str | Path) -> str | None:
         return None
 
 
+def recorded_seconds(path: str | Path) -> float:
+    """The seconds an output notebook's execution took, as recorded (0 if unknown).
+
+    Parameters
+    ----------
+    path : str or Path
+        An executed notebook (it need not exist).
+
+    Returns
+    -------
+    float
+        ``metadata.svdlib.seconds``, or 0.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            seconds = json.load(handle)["metadata"][METADATA_KEY]["seconds"]
+        return max(0.0, float(seconds))
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
 # -- running -----------------------------------------------------------------------------------
 
 
