@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from svdlib.experiments.artifacts.freshness import source_fingerprint
 from svdlib.experiments.config.paths import resolve_path
 from svdlib.experiments.config.settings import Config
 from svdlib.provenance import numeric_environment
@@ -23,17 +24,8 @@ RUN_ONLY_SECTIONS = ("run",)
 
 
 def package_hash() -> str:
-    """SHA-256 over the svdlib package's Python sources (relative paths and bytes)."""
-    package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
+    """SHA-256 over the whole svdlib package's Python sources (relative paths and bytes)."""
+    return source_fingerprint()
 
 
 def stable_config(cfg: Config) -> dict[str, Any]:
