@@ -34,8 +34,16 @@ _EXPORTS = {
     "LogMel": "svdlib.audio.frontend",
     # planted perturbations: ground truth the model provably uses
     "attack_excerpts": "svdlib.attacks.excerpts", "AttackDomainConfig": "svdlib.attacks.settings",
+    "ExcerptAttack": "svdlib.attacks.excerpts",
+    "attack_defaults": "svdlib.attacks.domains",
     # segments and explainers
-    "Segmentation": "svdlib.explain.segments", "Relevance": "svdlib.explain.attribution",
+    "Segmentation": "svdlib.explain.segments",
+    "BaseSegmentation": "svdlib.explain.segmentations.base",
+    "PointwiseSegmentation": "svdlib.explain.segmentations.base",
+    "LabelSegmentation": "svdlib.explain.segmentations.labels",
+    "TimeSegmentation": "svdlib.explain.segmentations.labels",
+    "StftSegmentation": "svdlib.explain.segmentations.stft",
+    "Relevance": "svdlib.explain.attribution",
     "SegmentExplainer": "svdlib.explain.attribution",
     "LimeExplainer": "svdlib.explain.lime_explainer", "Explanation": "svdlib.explain.explanation",
     "make_explainer": "svdlib.explain.explainers",

@@ -21,11 +21,15 @@ digest, and a run with checking on refuses them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
+from functools import wraps
 from pathlib import Path
+from typing import TypeVar
 
 from svdlib.errors import ArtifactError, MissingArtifactError
 
@@ -35,7 +39,31 @@ SIDECAR_SUFFIX = ".sha256"
 FIX = "delete it; the next run recomputes it"
 
 _VERIFIED: dict[str, tuple] = {}
-_STATS = {"files": 0, "bytes": 0, "seconds": 0.0}
+_STATS = {"files": 0, "bytes": 0, "seconds": 0.0, "overhead_seconds": 0.0, "calls": 0}
+_DEPTH = [0]
+_F = TypeVar("_F", bound=Callable)
+
+
+@contextlib.contextmanager
+def accounted() -> Iterator[None]:
+    """Count the time of the block as digest overhead (outermost blocks only, not nested)."""
+    _DEPTH[0] += 1
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        _DEPTH[0] -= 1
+        if not _DEPTH[0]:
+            _STATS["overhead_seconds"] += time.perf_counter() - started
+            _STATS["calls"] += 1
+
+
+def _accounted(function: _F) -> _F:
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        with accounted():
+            return function(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def verification_enabled() -> bool:
@@ -71,10 +99,16 @@ def sha256_file(path: str | Path) -> tuple[str, int]:
 
 
 def digest_stats() -> dict[str, float]:
-    """Files and bytes hashed by this process so far, and the seconds it took."""
+    """What digests cost this process so far.
+
+    ``files``, ``bytes`` and ``seconds``: what was hashed and the seconds hashing took;
+    ``overhead_seconds`` and ``calls``: every second spent in recording, remembering and
+    checking digests (hashing, sidecar reads and writes, stat calls), and how many calls.
+    """
     return dict(_STATS)
 
 
+@_accounted
 def remember(path: str | Path) -> None:
     """Note that ``path`` (just renamed into place over its recorded digest) is verified."""
     if not verification_enabled():
@@ -88,6 +122,7 @@ def _signature(path: Path) -> tuple[int, int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev
 
 
+@_accounted
 def recorded_digest(path: str | Path) -> dict | None:
     """The digest recorded for ``path`` (``{"sha256", "size"}``), or None if there is none."""
     side = sidecar_path(path)
@@ -101,6 +136,7 @@ def recorded_digest(path: str | Path) -> dict | None:
     return recorded
 
 
+@_accounted
 def verify_artifact(path: str | Path) -> None:
     """Check that an artifact file reads back as it was written.
 
@@ -142,6 +178,7 @@ def verify_artifact(path: str | Path) -> None:
     _VERIFIED[key] = signature
 
 
+@_accounted
 def artifact_done(path: str | Path) -> bool:
     """Whether an artifact exists (False) and, if it does, reads back as written (True).
 

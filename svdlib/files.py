@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from svdlib.digests import (
+    accounted,
     remember,
     sha256_file,
     sidecar_path,
@@ -92,9 +93,11 @@ def record_digest(written: str | Path, final: str | Path) -> None:
     if not verification_enabled():
         side.unlink(missing_ok=True)
         return
-    hexdigest, size = sha256_file(written)
-    with atomic_path(side) as tmp:
-        tmp.write_text(json.dumps({"sha256": hexdigest, "size": size}) + "\n", encoding="utf-8")
+    with accounted():
+        hexdigest, size = sha256_file(written)
+        with atomic_path(side) as tmp:
+            tmp.write_text(json.dumps({"sha256": hexdigest, "size": size}) + "\n",
+                           encoding="utf-8")
 
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"

@@ -7,14 +7,16 @@ file takes some 30 seconds.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import run_cli
 
 from svdlib.book import runs as pipeline
 from svdlib.book.build import toc_files
-from svdlib.book.execute import run_notebooks
+from svdlib.book.execute import book_jobs, run_notebooks
 from svdlib.book.runs import RUNS, NotebookRun, config_overrides, notebook_parameters, select_runs
 from svdlib.book.stamps import read_stamp
 from svdlib.cli import main
@@ -144,6 +146,66 @@ def test_runs_skip_rerun_and_report_failures(books):
     assert not (out / "echo-1.ipynb").exists()
     assert not (out / "echo-2.ipynb").exists()
     assert not list(out.glob(".*")), "temporary files left behind"
+
+
+def test_runs_at_once_report_as_one_after_the_other(books):
+    """Two at a time: the same outcomes, outputs, failure report and lines; longest first."""
+    out, table = books["out"], books["table"]
+    sequential = books["run"](jobs=1)
+    names = sorted(p.name for p in out.iterdir())
+    for path in out.iterdir():
+        path.unlink()
+    runs = [table[0], table[1], NotebookRun("echo", {"x": 2}, "echo-2", expected=60.0)]
+    report = books["run"](runs=runs, jobs=2)
+    lines = books["lines"]
+    assert statuses(report) == statuses(sequential) == ["ran", "failed", "ran"]
+    assert [r.run.name for r in report.results] == ["echo-1", "boom", "echo-2"]
+    assert report.failure_report() == sequential.failure_report()
+    assert report.failures[0].error.cell_index == 2
+    assert sorted(p.name for p in out.iterdir()) == names     # no temporary file left
+    assert "x=2 profile=tiny" in stdout_of(out / "echo-2.ipynb")
+    assert nbformat.read(out / "echo-1.ipynb", as_version=4).cells[0].source.startswith(
+        "# Echo — first")
+    assert lines[0].endswith(", 2 at once")
+    started = [line.split(":")[0] for line in lines if ": running " in line]
+    assert started == ["[3/3] echo-2", "[1/3] echo-1", "[2/3] boom"]     # the longest first
+    assert any("[2/3] boom: FAILED" in line and "ValueError" in line for line in lines)
+    assert "3 notebook runs: 2 ran, 0 up to date, 1 failed" in lines[-1]
+    # up to date: skipped, whatever the number of jobs
+    assert statuses(books["run"](runs=runs, jobs=2)) == ["skipped", "failed", "skipped"]
+
+
+def test_two_jobs_run_at_the_same_time(books, tmp_path, monkeypatch):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    write_notebook(books["notebooks"] / "nap.ipynb", "import os, pathlib, time\n"
+                   "start = time.time()\ntime.sleep(3)\n"
+                   f"pathlib.Path({str(marks)!r}, f'{{x}}.txt').write_text("
+                   "f'{start} {time.time()} {os.environ.get(\"OMP_WAIT_POLICY\")}')")
+    runs = [NotebookRun("nap", {"x": 1}, "nap-1"), NotebookRun("nap", {"x": 2}, "nap-2"),
+            NotebookRun("nap", {"x": 3}, "nap-3", alone=True)]
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert statuses(books["run"](runs=runs, jobs=2)) == ["ran", "ran", "ran"]
+    marked = [(marks / f"{x}.txt").read_text().split() for x in (1, 2, 3)]
+    (a0, a1), (b0, b1), (c0, c1) = ([float(v) for v in m[:2]] for m in marked)
+    assert max(a0, b0) < min(a1, b1), "the two notebooks did not overlap"
+    assert c1 < min(a0, b0) or c0 > max(a1, b1), "a notebook ran beside one that runs alone"
+    # the kernels that share the CPUs wait passively; the one alone as it would by itself
+    assert [m[2] for m in marked] == ["PASSIVE", "PASSIVE", "None"]
+    assert "OMP_WAIT_POLICY" not in os.environ
+
+
+def test_book_jobs_setting(tmp_path, capsys):
+    cfg = load_config("tiny")
+    assert book_jobs(cfg) == min(2, len(os.sched_getaffinity(0)))
+    assert book_jobs(load_config("tiny", {"run.book_jobs": 1})) == 1
+    results = tmp_path / "results"
+    code, _, err = run_cli(capsys, "book", "--profile", "tiny", "--jobs", "100000",
+                           "--results", str(results), "--no-build")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "run.book_jobs" in err
+    assert not results.exists()
 
 
 def test_only_selects_by_notebook_or_output():

@@ -159,8 +159,13 @@ def _adam(delta: torch.Tensor, lr: float) -> torch.optim.Optimizer:
 def optimise_delta(logits_of: Callable[[torch.Tensor], torch.Tensor], delta: torch.Tensor,
               params: AttackDomainConfig, threshold: float,
               project: Callable[[torch.Tensor], None] | None,
-              callback: Callback | None) -> dict[str, Any]:
-    """The attack loop shared by both domains; see the module docstring."""
+              callback: Callback | None, margin: float = 0.0) -> dict[str, Any]:
+    """The attack loop shared by both domains; see the module docstring.
+
+    An output counts as flipped once its probability is past the threshold by ``margin``
+    towards the target (``p > threshold + margin`` for target 1, ``p <= threshold - margin``
+    for target 0); ``margin = 0`` is the thresholded decision changing.
+    """
     delta.requires_grad_(True)
     optimizer = _adam(delta, params.lr)
     best_n, best_delta, best_probs, best_step = 0, None, None, 0
@@ -178,7 +183,9 @@ def optimise_delta(logits_of: Callable[[torch.Tensor], torch.Tensor], delta: tor
                 orig_probs, orig_pred = probs.clone(), pred
                 target = (~pred).to(logits.dtype)
                 needed = params.req_change_factor * pred.numel()
-            n_flipped = int((pred != orig_pred).sum())
+            # margin 0: exactly pred != orig_pred (NaN included)
+            n_flipped = int(torch.where(orig_pred, ~(probs > threshold - margin),
+                                        probs > threshold + margin).sum())
             if n_flipped > best_n or best_n == 0:
                 best_n, best_step = n_flipped, step
                 best_delta, best_probs = delta.detach().clone(), probs.clone()

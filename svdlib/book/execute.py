@@ -1,21 +1,22 @@
-"""Executing notebooks with papermill, with progress and stamps."""
+"""Executing the book's notebooks with papermill: the batch, with progress and stamps.
+
+Runs execute one after the other, or several at once in worker processes
+(``run.book_jobs``); each execution is :func:`svdlib.book.notebook.execute_job`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
+import multiprocessing
 import os
 import re
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
+from svdlib.book.notebook import NotebookJob, discard, execute_job
 from svdlib.book.runs import (
-    INJECTED_TAG,
     NotebookRun,
     RunError,
     RunReport,
@@ -24,18 +25,16 @@ from svdlib.book.runs import (
     select_runs,
 )
 from svdlib.book.stamps import (
-    METADATA_KEY,
     clock,
     package_hash,
     read_stamp,
+    recorded_seconds,
     relative_path,
     run_stamp,
 )
 from svdlib.experiments.config.paths import project_root
 from svdlib.experiments.config.settings import Config
-
-#: Cells papermill adds to a failed notebook to mark the error.
-_ERROR_MARKER_TAG = "papermill-error-cell-tag"
+from svdlib.experiments.config.sizes import cpu_count
 
 
 def print_line(message: str) -> None:
@@ -49,60 +48,22 @@ def print_line(message: str) -> None:
     print(message, flush=True)
 
 
-def _source_cell_index(failed: Path, cell_index: int) -> int:
-    """Map a cell index of the executed notebook to the source notebook's index."""
-    try:
-        with open(failed, encoding="utf-8") as handle:
-            cells = json.load(handle)["cells"]
-    except (OSError, ValueError, KeyError):
-        return cell_index
-    cells = [c for c in cells if _ERROR_MARKER_TAG not in c.get("metadata", {}).get("tags", [])]
-    for index, cell in enumerate(cells):
-        if INJECTED_TAG in cell.get("metadata", {}).get("tags", []):
-            return cell_index - 1 if cell_index > index else cell_index
-    return cell_index
+def book_jobs(cfg: Config) -> int:
+    """How many notebooks run at once: ``run.book_jobs``, or 0 for two where two CPUs allow.
 
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
 
-def _finish_output(tmp: Path, stamp: str, run: NotebookRun, parameters: Mapping[str, Any],
-                   seconds: float) -> None:
-    """Write the stamp into the executed notebook and hide the default parameters cell."""
-    import nbformat
-
-    from svdlib import __version__
-
-    nb = nbformat.read(tmp, as_version=4)
-    nb.metadata[METADATA_KEY] = {
-        "stamp": stamp,
-        "notebook": run.notebook,
-        "output": run.name,
-        "parameters": json.loads(json.dumps(dict(parameters), default=str)),
-        "svdlib_version": __version__,
-        "seconds": round(seconds, 1),
-    }
-    for cell in nb.cells:
-        tags = cell.metadata.get("tags", [])
-        if "parameters" in tags and "remove-cell" not in tags:
-            # the injected cell right below shows the values this page was run with
-            cell.metadata["tags"] = [*tags, "remove-cell"]
-    if run.subtitle:
-        _add_subtitle(nb, run.subtitle)
-    nbformat.write(nb, tmp)
-
-
-def _add_subtitle(nb: Any, subtitle: str) -> None:
-    """Append ``subtitle`` to the first level-1 Markdown heading of ``nb``."""
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        lines = cell.source.split("\n")
-        fenced = False
-        for index, line in enumerate(lines):
-            if line.lstrip().startswith(("```", "~~~")):
-                fenced = not fenced
-            elif not fenced and re.match(r"#\s+\S", line):
-                lines[index] = f"{line.rstrip()} — {subtitle}"
-                cell.source = "\n".join(lines)
-                return
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    if cfg.run.book_jobs > 0:
+        return cfg.run.book_jobs
+    return min(2, cpu_count())
 
 
 @dataclass(frozen=True)
@@ -119,7 +80,17 @@ class _Batch:
     timeout: float | None
     progress_bar: bool
     say: Callable[[str], None]
-    execute: Callable[..., Any]  # papermill.execute_notebook
+    jobs: int
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A run to execute: its place in the batch, its progress prefix and its job."""
+
+    index: int
+    prefix: str
+    job: NotebookJob
+    expected: float
 
 
 def run_notebooks(
@@ -128,6 +99,7 @@ def run_notebooks(
     notebook_dir: str | Path | None = None, output_dir: str | Path | None = None,
     cwd: str | Path | None = None, kernel_name: str = "python3", timeout: float | None = None,
     progress_bar: bool = False, log: Callable[[str], None] | None = None,
+    jobs: int | None = None,
 ) -> RunReport:
     """Execute the book's notebooks with papermill, skipping outputs that are up to date.
 
@@ -136,6 +108,10 @@ def run_notebooks(
     (:func:`run_stamp`) in its metadata. A run whose output carries the current stamp is
     skipped. A failure is recorded and the next run starts; the failed notebook is kept as
     ``<output>.failed.ipynb`` and any older output of that run is removed.
+
+    With ``jobs`` above 1, that many run at once in worker processes (a run ``alone``
+    alone), the longest first (:attr:`NotebookRun.expected`, or what the last output took);
+    the report keeps table order. Notebooks computing one artifact wait at its lock.
 
     Parameters
     ----------
@@ -156,14 +132,13 @@ def run_notebooks(
         :func:`~svdlib.experiments.config.paths.project_root`.
     cwd : str or Path, optional
         The kernels' working directory (default ``notebook_dir``, as for jupyter-book).
-    kernel_name : str
-        The Jupyter kernel.
-    timeout : float, optional
-        Seconds a single cell may run (default: no limit).
-    progress_bar : bool
-        Show papermill's per-cell progress bar.
-    log : callable, optional
-        Receives progress lines (default: print to stdout).
+    kernel_name, timeout : str, float
+        The Jupyter kernel; seconds a single cell may run (default: no limit).
+    progress_bar, log : bool, callable, optional
+        Show papermill's per-cell progress bar; receives progress lines (default: print).
+    jobs : int, optional
+        Notebooks run at once (default :func:`book_jobs`); 1 (and ``progress_bar``): one
+        after the other, in this process.
 
     Returns
     -------
@@ -171,11 +146,12 @@ def run_notebooks(
         Per-run outcomes; ``report.ok`` is False if anything failed.
     """
     # imported first, so that a missing papermill fails before anything is written
-    from papermill import execute_notebook
+    import papermill  # noqa: F401
 
     notebook_dir, output_dir = _directories(notebook_dir, output_dir)
+    jobs = 1 if progress_bar else (book_jobs(cfg) if jobs is None else max(1, int(jobs)))
     batch = _Batch(cfg, profile, force, notebook_dir, output_dir, cwd or notebook_dir,
-                   kernel_name, timeout, progress_bar, log or print_line, execute_notebook)
+                   kernel_name, timeout, progress_bar, log or print_line, jobs)
     return _run_batch(batch, select_runs(only, runs))
 
 
@@ -190,123 +166,137 @@ def _directories(notebook_dir: str | Path | None,
 
 
 def _run_batch(batch: _Batch, selected: Sequence[NotebookRun]) -> RunReport:
-    """Run ``selected`` one after the other, reporting progress and a summary."""
+    """Run ``selected`` (one after the other, or ``batch.jobs`` at once) with progress."""
     svdlib_hash = package_hash()
     started = time.monotonic()
     width = len(str(len(selected)))
     batch.say(f"svd book: {len(selected)} notebook runs, profile {batch.cfg.profile} → "
-              f"{relative_path(batch.output_dir)}")
-    results: list[RunResult] = []
+              f"{relative_path(batch.output_dir)}"
+              + (f", {batch.jobs} at once" if batch.jobs > 1 else ""))
+    results: list[RunResult | None] = []
+    pending: list[_Pending] = []
     for number, run in enumerate(selected, start=1):
         prefix = f"[{number:>{width}}/{len(selected)}] {run.name}"
-        results.append(_run_one(batch, run, prefix, svdlib_hash, started))
-    report = RunReport(results, time.monotonic() - started)
+        ready = _prepare(batch, run, prefix, svdlib_hash, number - 1)
+        if isinstance(ready, RunResult):
+            results.append(ready)
+        elif batch.jobs == 1:
+            _say_running(batch, ready, started)
+            results.append(_outcome(batch, ready, *execute_job(ready.job)))
+        else:
+            results.append(None)
+            pending.append(ready)
+    for index, result in _run_pool(batch, pending, started).items():
+        results[index] = result
+    report = RunReport([r for r in results if r is not None], time.monotonic() - started)
     batch.say(report.summary())
     return report
 
 
-def _run_one(batch: _Batch, run: NotebookRun, prefix: str, svdlib_hash: str,
-             started: float) -> RunResult:
-    """Run one notebook unless its output is up to date; progress lines start with ``prefix``."""
+def _prepare(batch: _Batch, run: NotebookRun, prefix: str, svdlib_hash: str,
+             index: int) -> RunResult | _Pending:
+    """The run's result if it need not execute (up to date, or no notebook), else its job."""
     source = batch.notebook_dir / f"{run.notebook}.ipynb"
     output = batch.output_dir / f"{run.name}.ipynb"
     parameters = notebook_parameters(batch.cfg, run, batch.profile)
     if not source.is_file():
         error = RunError("FileNotFoundError", f"notebook {relative_path(source)} does not exist")
-        _discard(output)
+        discard(output)
         batch.say(f"{prefix}: FAILED: {error.evalue}")
         return RunResult(run, source, "failed", 0.0, output, parameters, error)
     stamp = run_stamp(batch.cfg, source, parameters, svdlib_hash)
     if not batch.force and output.is_file() and read_stamp(output) == stamp:
         batch.say(f"{prefix}: up to date")
         return RunResult(run, source, "skipped", 0.0, output, parameters)
-    elapsed = clock(time.monotonic() - started)
-    batch.say(f"{prefix}: running {run.describe(source)} (elapsed {elapsed})")
-    t0 = time.monotonic()
-    error = _execute(batch, run, source, parameters, stamp)
-    seconds = time.monotonic() - t0
+    job = NotebookJob(run, source, batch.output_dir, parameters, stamp, str(batch.cwd),
+                      batch.kernel_name, batch.timeout, batch.progress_bar)
+    return _Pending(index, prefix, job, recorded_seconds(output) or run.expected)
+
+
+def _say_running(batch: _Batch, pending: _Pending, started: float) -> None:
+    batch.say(f"{pending.prefix}: running {pending.job.run.describe(pending.job.source)} "
+              f"(elapsed {clock(time.monotonic() - started)})")
+
+
+def _outcome(batch: _Batch, pending: _Pending, error: RunError | None,
+             seconds: float) -> RunResult:
+    """Report one execution's end (done, or failed: the old output removed); its result."""
+    job, prefix = pending.job, pending.prefix
+    output = job.output_dir / f"{job.run.name}.ipynb"
     if error is None:
         batch.say(f"{prefix}: done in {seconds:.1f} s")
-        return RunResult(run, source, "ran", seconds, output, parameters)
-    _discard(output)
+        return RunResult(job.run, job.source, "ran", seconds, output, dict(job.parameters))
+    discard(output)
     cell = f" in cell {error.cell_index}" if error.cell_index is not None else ""
     first = (error.evalue.strip().splitlines() or [""])[0]
     batch.say(f"{prefix}: FAILED after {seconds:.1f} s{cell}: {error.ename}: {first}")
-    return RunResult(run, source, "failed", seconds, output, parameters, error)
+    return RunResult(job.run, job.source, "failed", seconds, output, dict(job.parameters), error)
 
 
-def _execute(batch: _Batch, run: NotebookRun, source: Path, parameters: Mapping[str, Any],
-             stamp: str) -> RunError | None:
-    """Execute ``source`` into ``<output>.ipynb``; on failure keep ``<output>.failed.ipynb``."""
-    from papermill.exceptions import PapermillExecutionError
+def _run_pool(batch: _Batch, pending: Sequence[_Pending],
+              started: float) -> dict[int, RunResult]:
+    """Execute ``pending`` in ``batch.jobs`` worker processes, the longest first.
 
-    tmp = batch.output_dir / f".{run.name}.running.ipynb"
-    failed = batch.output_dir / f"{run.name}.failed.ipynb"
-    t0 = time.monotonic()
-    error = None
-    try:
-        with _without_kernel_noise(not batch.progress_bar):
-            batch.execute(
-                str(source), str(tmp), parameters=parameters, kernel_name=batch.kernel_name,
-                cwd=str(batch.cwd), progress_bar=batch.progress_bar,
-                execution_timeout=batch.timeout,
-            )
-        _finish_output(tmp, stamp, run, parameters, time.monotonic() - t0)
-        os.replace(tmp, batch.output_dir / f"{run.name}.ipynb")
-        _discard(failed)
-    except PapermillExecutionError as err:
-        error = RunError(err.ename, str(err.evalue), err.cell_index, err.exec_count)
-        if tmp.is_file():
-            error.cell_index = _source_cell_index(tmp, err.cell_index)
-    except Exception as err:  # kernel death, timeouts, bad notebooks: report, go on
-        error = RunError(type(err).__name__, str(err))
-    finally:
-        if error is not None and tmp.is_file():
-            os.replace(tmp, failed)
-            error.failed_notebook = failed
-        _discard(tmp)
-    return error
-
-
-#: Kernel messages on stderr that say nothing about the notebook (ipykernel 7 / jupyter_client).
-_KERNEL_NOISE = re.compile(r"Kernel is running over TCP without encryption|"
-                           r"KeyboardInterrupt caught in kernel")
-
-
-@contextlib.contextmanager
-def _without_kernel_noise(active: bool = True) -> Iterator[None]:
-    """Capture file descriptor 2 (kernels inherit it) and echo it without known noise.
-
-    Inactive (nothing captured) when ``active`` is False, e.g. while papermill draws its
-    progress bar on stderr.
+    A worker process that dies fails the runs in flight; the rest go on in a fresh pool.
     """
-    if not active:
-        yield
-        return
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # stderr is not a real file (e.g. captured)
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), fd)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, fd)
-            os.close(saved)
-            capture.seek(0)
-            for line in capture.read().decode("utf-8", errors="replace").splitlines():
-                if line.strip() and not _KERNEL_NOISE.search(line):
-                    print(line, file=sys.stderr, flush=True)
+    queue = sorted(pending, key=lambda p: -p.expected)     # stable: table order among equals
+    results: dict[int, RunResult] = {}
+    context = multiprocessing.get_context("spawn")          # no fork of a process with threads
+    while queue:
+        with ProcessPoolExecutor(max_workers=min(batch.jobs, len(queue)),
+                                 mp_context=context) as pool:
+            running: dict[Future, tuple[_Pending, float]] = {}
+            try:
+                broken = _drain(batch, pool, queue, running, results, started)
+            finally:
+                for future in running:
+                    future.cancel()
+        if not broken:
+            break
+    return results
 
 
-def _discard(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+def _shared_cpus(item: _Pending) -> NotebookJob:
+    """The job of a run that shares the CPUs: its kernel's threads wait passively.
+
+    Two kernels' torch threads on the same CPUs wait for each other at every parallel
+    region; spinning while waiting keeps the CPU from the thread being waited for (a
+    2-thread QR took 40 times as long on a loaded machine). ``OMP_WAIT_POLICY=PASSIVE``
+    changes how idle threads wait, never the work each thread does, so no number changes.
+    A run ``alone`` and a policy set by the user are left as they are.
+    """
+    if item.job.run.alone or "OMP_WAIT_POLICY" in os.environ:
+        return item.job
+    return replace(item.job, environment={**item.job.environment, "OMP_WAIT_POLICY": "PASSIVE"})
+
+
+def _may_start(item: _Pending, running: Sequence[_Pending]) -> bool:
+    """Whether ``item`` may start beside ``running`` (a run ``alone`` has no neighbour)."""
+    return not running or not (item.job.run.alone or any(r.job.run.alone for r in running))
+
+
+def _drain(batch: _Batch, pool: ProcessPoolExecutor, queue: list[_Pending],
+           running: dict[Future, tuple[_Pending, float]], results: dict[int, RunResult],
+           started: float) -> bool:
+    """Keep ``batch.jobs`` runs going until ``queue`` is empty; True if the pool broke."""
+    broken = False
+    while (queue and not broken) or running:
+        while queue and not broken and len(running) < batch.jobs and _may_start(
+                queue[0], [held for held, _ in running.values()]):
+            item = queue.pop(0)
+            _say_running(batch, item, started)
+            running[pool.submit(execute_job, _shared_cpus(item))] = (item, time.monotonic())
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            item, t0 = running.pop(future)
+            try:
+                error, seconds = future.result()
+            except Exception as err:   # the worker process died (e.g. killed)
+                broken = True
+                error, seconds = RunError(type(err).__name__, "the process running the "
+                                          f"notebook ended: {err}"), time.monotonic() - t0
+            results[item.index] = _outcome(batch, item, error, seconds)
+    return broken
 
 
 #: A log line that reports a problem, and an ANSI colour code (stripped before matching).

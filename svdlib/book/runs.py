@@ -35,12 +35,22 @@ class NotebookRun:
         Appended to the first ``# heading`` of the executed notebook (``# Flip counts`` becomes
         ``# Flip counts — waveform attack``), so that runs of one notebook get distinct page
         titles in the book; empty leaves the heading alone.
+    expected : float
+        About how many seconds the run takes on the quick profile; when several notebooks run
+        at once the longest start first (a run's last output, when there is one, records
+        what it took, which counts instead).
+    alone : bool
+        When several notebooks run at once, run this one with no other beside it: it keeps
+        every CPU busy with torch's threads, which would wait for each other on CPUs shared
+        with another notebook.
     """
 
     notebook: str
     parameters: Mapping[str, Any] = field(default_factory=dict)
     output: str = ""
     subtitle: str = ""
+    expected: float = 10.0
+    alone: bool = False
 
     @property
     def name(self) -> str:
@@ -56,8 +66,9 @@ class NotebookRun:
         return f"{where} with {params}"
 
 
-#: Every notebook execution of the book, in the order they run (and appear in the book).
-#: Later notebooks reuse the artifacts earlier ones computed (through the store).
+#: Every notebook execution of the book, in the order they appear in the book (and run, one at
+#: a time; several at once start the longest first). Notebooks reuse the artifacts others
+#: computed (through the store, under its locks).
 RUNS: tuple[NotebookRun, ...] = (
     NotebookRun("model"),
     NotebookRun("attacks", {"attack_type": "wave"}, "attacks-wave", "waveform attack"),
@@ -72,11 +83,11 @@ RUNS: tuple[NotebookRun, ...] = (
                 "spectrogram attack"),
     NotebookRun("fidelity", {"attack_type": "wave"}, "fidelity-wave", "waveform attack"),
     NotebookRun("fidelity", {"attack_type": "spec"}, "fidelity-spec", "spectrogram attack"),
-    NotebookRun("results"),
+    NotebookRun("results", expected=25.0),
     NotebookRun("benchmark"),
-    NotebookRun("proxies"),
-    NotebookRun("own_model"),
-    NotebookRun("explorer"),
+    NotebookRun("proxies", expected=20.0),
+    NotebookRun("own_model", expected=80.0, alone=True),
+    NotebookRun("explorer", expected=40.0),
 )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from svdlib.experiments.artifacts.freshness import source_fingerprint
 from svdlib.experiments.config.paths import resolve_path
 from svdlib.experiments.config.settings import Config
 from svdlib.provenance import numeric_environment
@@ -23,17 +24,8 @@ RUN_ONLY_SECTIONS = ("run",)
 
 
 def package_hash() -> str:
-    """SHA-256 over the svdlib package's Python sources (relative paths and bytes)."""
-    package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
+    """SHA-256 over the whole svdlib package's Python sources (relative paths and bytes)."""
+    return source_fingerprint()
 
 
 def stable_config(cfg: Config) -> dict[str, Any]:
@@ -98,6 +90,27 @@ def read_stamp(path: str | Path) -> str | None:
         return nb["metadata"][METADATA_KEY]["stamp"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def recorded_seconds(path: str | Path) -> float:
+    """The seconds an output notebook's execution took, as recorded (0 if unknown).
+
+    Parameters
+    ----------
+    path : str or Path
+        An executed notebook (it need not exist).
+
+    Returns
+    -------
+    float
+        ``metadata.svdlib.seconds``, or 0.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            seconds = json.load(handle)["metadata"][METADATA_KEY]["seconds"]
+        return max(0.0, float(seconds))
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 # -- running -----------------------------------------------------------------------------------

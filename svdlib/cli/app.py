@@ -41,6 +41,8 @@ def configure(args: argparse.Namespace) -> Config:
         overrides["run.workers"] = args.workers
     if args.scheduler:
         overrides["run.scheduler"] = args.scheduler
+    if getattr(args, "jobs", None) is not None:   # svd book --jobs
+        overrides["run.book_jobs"] = args.jobs
     for key in ("paths.results", "paths.data", "model.checkpoint"):   # the cwd's
         if isinstance(overrides.get(key), str) and overrides[key]:
             overrides[key] = absolute_path(overrides[key])

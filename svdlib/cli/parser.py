@@ -124,8 +124,11 @@ def _book_commands(sub: argparse._SubParsersAction) -> None:
                    help="build the book even when notebooks failed (the exit code is still 1)")
     p.add_argument("--no-compute", action="store_true",
                    help="do not compute the stages first (each notebook computes what it needs)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="run N notebooks at once (run.book_jobs; default: two where two CPUs "
+                        "allow; 1: one after the other)")
     p.add_argument("--cell-progress", action="store_true",
-                   help="show papermill's per-cell progress bar")
+                   help="show papermill's per-cell progress bar (notebooks then run one at a time)")
     p.set_defaults(handler=commands.cmd_book)
 
     p = sub.add_parser("run", help="run every stage in order (skipping finished ones)")

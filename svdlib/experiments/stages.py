@@ -128,23 +128,48 @@ def horses(store: Store) -> str:
 def tables(store: Store) -> dict[str, Path]:
     """Every experiment table (CSV), after every setting's subsets and the horses.
 
-    The tables are computed afresh, except by a process that waited for another one computing
-    them from the same artifacts: it takes that one's tables.
+    The tables are computed afresh unless their record says they were computed from the same
+    artifacts, settings and code (:mod:`~svdlib.experiments.artifacts.freshness`), or this
+    process waited for another one computing them from the same artifacts: it takes that one's
+    tables.
     """
+    from svdlib.experiments.artifacts.freshness import (
+        inputs_fingerprint,
+        record_path,
+        up_to_date,
+        write_record,
+    )
     from svdlib.experiments.artifacts.tables import TABLE_GROUPS, experiment_tables
-    from svdlib.experiments.config.checks import settings
 
-    for domain, target in settings():
+    for domain, target in settings_in_order():
         subsets(store, domain, target)
     horses(store)
     out = store.experiments_dir()
     waited: list[Path] = []
     with artifact_lock(out / "tables", on_wait=waiting(store, waited)):
         paths = {name: out / f"{name}.csv" for names in TABLE_GROUPS.values() for name in names}
+        fingerprint = inputs_fingerprint(store, _table_inputs(store), store.model_key())
+        record = record_path(out, "tables")
+        if up_to_date(record, fingerprint, [*paths.values(), out / "config.json"]):
+            return paths
         if waited and (out / "config.json").is_file() and all(artifact_done(p)
                                                                for p in paths.values()):
             return paths
-        return experiment_tables(store)
+        written = experiment_tables(store)
+        write_record(record, fingerprint, written.values())
+        return written
+
+
+def _table_inputs(store: Store) -> list[Path]:
+    """The artifact files the experiment tables are computed from (a given detector aside)."""
+    files = [path for domain, target in settings_in_order()
+             for path in (store.picks_path(domain, target),
+                          store.explanations_path(domain, target),
+                          *(store.subset_path(domain, target, k)
+                            for k in store.cfg.experiment.subset_ks))]
+    if store.given_model() is None:
+        files.append(store.model_dir() / "model.safetensors")
+    return files
 
 
 def figures(store: Store) -> dict[str, list[Path]]:
@@ -159,24 +184,68 @@ def experiments(store: Store) -> tuple[dict[str, Path], dict[str, list[Path]]]:
     return paths, _draw_figures(store)
 
 
-def _draw_figures(store: Store) -> dict[str, list[Path]]:
-    from svdlib.experiments.artifacts.figures import paper_figures
+#: The figures of the experiments folder, in the order they are drawn.
+FIGURES = ("figure2", "figure3", "figure4", "segment_profiles", "figure1")
 
-    figures = paper_figures(store)
+
+def _draw_figures(store: Store) -> dict[str, list[Path]]:
+    """Draw the figures unless their record says they are up to date (as for the tables)."""
+    from svdlib.experiments.artifacts.figures import paper_figures
+    from svdlib.experiments.artifacts.freshness import (
+        inputs_fingerprint,
+        record_path,
+        up_to_date,
+        write_record,
+    )
+
+    out = store.experiments_dir()
+    with artifact_lock(out / "figures", on_wait=waiting(store)):
+        drawn = {name: [out / f"{name}.png", out / f"{name}.svg"] for name in FIGURES}
+        fingerprint = inputs_fingerprint(store, [record_path(out, "tables"),
+                                                 store.horses_path(), *_table_inputs(store)],
+                                         store.model_key())
+        record = record_path(out, "figures")
+        if not up_to_date(record, fingerprint, [p for pair in drawn.values() for p in pair]):
+            drawn = paper_figures(store)
+            write_record(record, fingerprint, [p for pair in drawn.values() for p in pair])
     inputs = {f"{domain} t{target}": store.explanations_path(domain, target).name
               for domain, target in settings_in_order()}
-    _record(store, store.experiments_dir(), "experiments", **inputs)
-    return figures
+    _record(store, out, "experiments", **inputs)
+    return drawn
 
 
 def benchmark(store: Store) -> dict[str, Path]:
-    """The explainer benchmark of every setting, and its tables in the experiments folder."""
+    """The explainer benchmark of every setting, and its tables in the experiments folder.
+
+    The tables are written afresh unless their record says they were computed from the same
+    benchmark, picks, settings and code (:mod:`~svdlib.experiments.artifacts.freshness`).
+    """
+    from svdlib.experiments.artifacts.benchmark import TABLES, write_benchmark_tables
     from svdlib.experiments.artifacts.benchmark import benchmark as run_benchmark_stage
-    from svdlib.experiments.artifacts.benchmark import write_benchmark_tables
+    from svdlib.experiments.artifacts.freshness import (
+        inputs_fingerprint,
+        record_path,
+        up_to_date,
+        write_record,
+    )
 
     all_explanations(store)
-    run_benchmark_stage(store)
-    return write_benchmark_tables(store)
+    folders = run_benchmark_stage(store)
+    out = store.experiments_dir()
+    with artifact_lock(out / "benchmark_tables", on_wait=waiting(store)):
+        paths = {name: out / f"{name}.csv"
+                 for name in ("benchmark", "benchmark_curves", "benchmark_curve_rates")}
+        inputs = [*(folder / name for folder in folders
+                    for name in ("attributions.npz", *(f"{t}.csv" for t in TABLES))),
+                  *(store.picks_path(domain, target) for domain, target in settings_in_order())]
+        fingerprint = inputs_fingerprint(store, inputs)
+        record = record_path(out, "benchmark")
+        outputs = [*paths.values(), out / "benchmark_config.json"]
+        if up_to_date(record, fingerprint, outputs):
+            return paths
+        written = write_benchmark_tables(store)
+        write_record(record, fingerprint, outputs)
+        return written
 
 
 def proxies(store: Store) -> dict[str, Path]:

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from svdlib.explain.segments import Segmentation
+from svdlib.explain.segmentations.base import BaseSegmentation
 
 
 class Relevance(NamedTuple):
@@ -22,8 +22,10 @@ class Relevance(NamedTuple):
     score : float
         The explainer's own fidelity (LIME's R² of its surrogate), NaN where it has none.
     bin_map : np.ndarray or None
-        ``(frames, bands)`` per-bin attribution that ``weights`` were summed from (gradient
-        methods); None where the method has none (LIME, KernelSHAP, occlusion, random).
+        The per-coefficient attribution that ``weights`` were summed from (gradient methods),
+        in the segmentation's view: ``(frames, bands)`` for the grid, ``(L,)`` for time
+        segments of a waveform, ``(bins, frames, 2)`` for an STFT segmentation; None where the
+        method has none (LIME, KernelSHAP, occlusion, random).
     signed : bool
         False for relevances without a sign (saliency's ``|gradient|``): the segments are then
         ranked by descending relevance for either target, and none counts "against" a class.
@@ -51,25 +53,35 @@ class Relevance(NamedTuple):
     signed: bool = True
 
 
-#: ``(frames, bands)`` excerpt → its :class:`Relevance`.
+#: An excerpt (of the segmentation's shape) → its :class:`Relevance`.
 Explainer = Callable[[np.ndarray], Relevance]
 
 
-def as_excerpts(excerpts: Any, segmentation: Segmentation) -> np.ndarray:
-    """``(N, frames, bands)`` (or one ``(frames, bands)``) excerpts as float32 ``(N, F, B)``."""
+def as_excerpts(excerpts: Any, segmentation: BaseSegmentation) -> np.ndarray:
+    """``(N, *shape)`` (or one excerpt of the segmentation's shape) as float32 ``(N, *shape)``.
+
+    Parameters
+    ----------
+    excerpts : array or tensor
+        Excerpts of ``segmentation.shape``, with or without the batch axis.
+    segmentation : BaseSegmentation
+        Gives the shape.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N, *shape)`` float32 (a tensor detached and moved to the CPU).
+    """
     if isinstance(excerpts, torch.Tensor):
         excerpts = excerpts.detach().cpu().numpy()
-    x = np.asarray(excerpts, dtype=np.float32)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3 or x.shape[1:] != segmentation.shape:
-        raise ValueError(f"expected (N, {segmentation.n_frames}, {segmentation.n_bands}) "
-                         f"excerpts for this segmentation, got shape {x.shape}")
-    return x
+    return segmentation.batch(np.asarray(excerpts, dtype=np.float32))
 
 
 class SegmentExplainer:
-    """An :data:`Explainer` over the segments of one :class:`Segmentation`.
+    """An :data:`Explainer` over the segments of one segmentation, for excerpts of its shape.
+
+    The segmentation is any :class:`~svdlib.explain.segmentations.base.BaseSegmentation`: the
+    grid, labels, time or STFT segments.
 
     Subclasses set :attr:`name` and implement ``__call__``; :meth:`explain_many` loops
     unless a subclass batches (the gradient methods and occlusion do).
@@ -99,14 +111,14 @@ class SegmentExplainer:
     #: differentiable module, not an inference-mode predictor); the perturbation methods only
     #: evaluate the model and are fastest with an inference-mode predictor.
     differentiable: bool = False
-    segmentation: Segmentation
+    segmentation: BaseSegmentation
 
     def __call__(self, excerpt: np.ndarray) -> Relevance:
-        """Explain one ``(frames, bands)`` excerpt."""
+        """Explain one excerpt of the segmentation's shape."""
         raise NotImplementedError
 
     def explain_many(self, excerpts: np.ndarray) -> list[Relevance]:
-        """Explain ``(N, frames, bands)`` excerpts; equal to calling one by one."""
+        """Explain ``(N, *shape)`` excerpts; equal to calling one by one."""
         return [self(x) for x in as_excerpts(excerpts, self.segmentation)]
 
     def __repr__(self) -> str:

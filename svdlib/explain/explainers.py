@@ -1,8 +1,12 @@
 """Ten explainers behind one interface, each giving one relevance per segment.
 
 :func:`make_explainer` builds any of :data:`EXPLAINERS` for any torch model
-``(B, frames, bands) float tensor → (B,)`` P(class 1) or ``(B, C)`` scores, over one
-:class:`~svdlib.explain.segments.Segmentation`. Every explainer is a
+``(B, *shape) float tensor → (B,)`` P(class 1) or ``(B, C)`` scores, over one segmentation of
+excerpts of ``shape`` (:class:`~svdlib.explain.segments.Segmentation`, the grid over
+``(frames, bands)``; or any :class:`~svdlib.explain.segmentations.base.BaseSegmentation`:
+labels, time segments or STFT segments of a waveform ``(L,)``). The same callable serves all
+seven: a module or a function that keeps its gradient is evaluated without gradients by the
+perturbation methods and differentiated by the gradient methods. Every explainer is a
 :class:`~svdlib.explain.attribution.SegmentExplainer`: ``explainer(excerpt)`` returns an
 :class:`~svdlib.explain.attribution.Relevance`, ``explainer.explain_many(excerpts)`` a list
 of them.
@@ -21,6 +25,9 @@ models: for column ``label``):
 * ``integrated_gradients``: ``Σ_{bins in s} (x − b) · ∫ ∂f/∂x`` (captum);
 * ``saliency``: ``Σ_{bins in s} |∂f/∂x|``, unsigned (captum ``Saliency``);
 * ``gradient_x_input``: ``Σ_{bins in s} x · ∂f/∂x`` (captum ``InputXGradient``);
+
+  (the gradient methods' "bins" are the coefficients of the segmentation's view: the cells of
+  a pointwise segmentation, the STFT coefficients of an STFT one, the model fed ``istft(z)``)
 * ``random``: a standard normal draw, seeded by ``seed`` and the excerpt (the floor).
 
 Positive means "for" the explained class; for target 0 of a binary model the ranking is
@@ -31,6 +38,7 @@ rank descending for either target.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -46,6 +54,7 @@ from svdlib.explain.gradients import (
 from svdlib.explain.lime_explainer import LimeExplainer
 from svdlib.explain.model_output import Model
 from svdlib.explain.perturbation import KernelShapExplainer, OcclusionExplainer
+from svdlib.explain.segmentations.base import BaseSegmentation
 from svdlib.explain.segments import Segmentation
 from svdlib.explain.variants import LimeForestExplainer, LimeNoiseExplainer, LimeZeroExplainer
 
@@ -64,13 +73,13 @@ class RandomExplainer(SegmentExplainer):
 
     name = "random"
 
-    def __init__(self, model: Model | None, segmentation: Segmentation, *, label: int = 1,
+    def __init__(self, model: Model | None, segmentation: BaseSegmentation, *, label: int = 1,
                  seed: int | None = 0, baseline: Any = "mean", device: Any = None) -> None:
         self.segmentation = segmentation
         self.seed = seed
 
     def __call__(self, excerpt: np.ndarray) -> Relevance:
-        """Explain one ``(frames, bands)`` excerpt."""
+        """Explain one excerpt of the segmentation's shape."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
             raise ValueError("call explain_many for several excerpts")
@@ -97,7 +106,7 @@ _CLASSES: dict[str, type[SegmentExplainer]] = {
 assert tuple(_CLASSES) == EXPLAINERS   # the names, defined once in svdlib.constants
 
 
-def make_explainer(name: str, model: Model | None, segmentation: Segmentation, *,
+def make_explainer(name: str, model: Model | None, segmentation: BaseSegmentation, *,
                    label: int = 1, seed: int | None = 0,
                    baseline: str | np.ndarray | float = "mean",
                    device: torch.device | str | None = None,
@@ -111,11 +120,15 @@ def make_explainer(name: str, model: Model | None, segmentation: Segmentation, *
         ``'occlusion'``, ``'integrated_gradients'``, ``'saliency'``, ``'gradient_x_input'``
         or ``'random'``.
     model : callable
-        ``(B, frames, bands)`` float tensor → ``(B,)`` P(class 1) or ``(B, C)`` scores. The
-        gradient methods need it differentiable (a module in eval mode, not a predictor
-        running under ``torch.inference_mode``); ``'random'`` does not use it.
-    segmentation : Segmentation
-        The segments the relevances are given for.
+        ``(B, *shape)`` float tensor → ``(B,)`` P(class 1) or ``(B, C)`` scores. The
+        gradient methods need it differentiable (a module in eval mode, or a function that
+        keeps its gradient, not a predictor running under ``torch.inference_mode``); the same
+        callable serves the other methods, which evaluate it without gradients (a faster
+        inference-only predictor may be given to them instead); ``'random'`` does not use it.
+    segmentation : BaseSegmentation
+        The segments the relevances are given for: the grid over ``(frames, bands)``, or
+        labels, time or STFT segments (:mod:`svdlib.explain.segmentations`) of excerpts of
+        any shape, e.g. waveforms ``(L,)``.
     label : int
         The explained column of a ``(B, C)`` model; a binary model's class-1 probability is
         always explained (target 0 ranks ascending).

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 
 from svdlib.explain.factorization import TimeFrequencyFactorization
+from svdlib.explain.segmentations.base import BaseSegmentation
+from svdlib.explain.segmentations.meta import segmentation_from_meta
 from svdlib.explain.segments import Segmentation
 
 # --------------------------------------------------------------------------------------------
@@ -77,18 +79,18 @@ class Explanation:
 
     # -- views ------------------------------------------------------------------------------
     @property
-    def segmentation(self) -> Segmentation:
-        """The time-frequency grid."""
+    def segmentation(self) -> BaseSegmentation:
+        """The segmentation (the time-frequency grid for the paper's explanations)."""
         return self.factorization.segmentation
 
     @property
     def excerpt(self) -> np.ndarray:
-        """The explained excerpt ``(frames, bands)``."""
+        """The explained excerpt (of the segmentation's shape)."""
         return self.factorization.excerpt
 
     @property
     def baseline(self) -> np.ndarray:
-        """The baseline ``(frames, bands)`` that switched-off components show."""
+        """The baseline (of the excerpt's shape) that switched-off components show."""
         return self.factorization.baseline
 
     @property
@@ -179,8 +181,8 @@ class Explanation:
         Returns
         -------
         np.ndarray or (np.ndarray, list of int)
-            ``(frames, bands)``: the excerpt on the chosen components, the baseline elsewhere;
-            and the ids if asked.
+            The excerpt on the chosen components, the baseline elsewhere (of the excerpt's
+            shape); and the ids if asked.
         """
         exp = self.local_exp[self._check_label(label)]
         if not positive_components and not negative_components:
@@ -229,12 +231,11 @@ class Explanation:
             ids = [c for c, _ in self.local_exp[label]]
             order[i, :len(ids)] = ids
         seg = self.segmentation
+        # the grid's description without a kind: the paper's stored explanations are unchanged
+        described = {k: v for k, v in seg.to_meta().items() if k != "kind"} \
+            if isinstance(seg, Segmentation) else seg.to_meta()
         meta = {"settings": self.settings, "baseline_kind": self.factorization.baseline_kind,
-                "top_labels": self.top_labels,
-                "segmentation": {"n_frames": seg.n_frames, "n_bands": seg.n_bands,
-                                 "n_time": seg.n_time, "n_freq": seg.n_freq,
-                                 "time_borders": list(seg.time_borders),
-                                 "freq_borders": list(seg.freq_borders)},
+                "top_labels": self.top_labels, "segmentation": described,
                 "num_samples": (None if self.neighborhood_data is None
                                 else len(self.neighborhood_data))}
         arrays = {
@@ -270,10 +271,7 @@ class Explanation:
             Equal to the original (weights, order, scores and neighbourhood bit for bit).
         """
         meta = json.loads(str(np.asarray(arrays["meta"])[()]))
-        seg_meta = meta["segmentation"]
-        seg = Segmentation(seg_meta["n_frames"], seg_meta["n_bands"], seg_meta["n_time"],
-                           seg_meta["n_freq"], tuple(seg_meta["time_borders"]),
-                           tuple(seg_meta["freq_borders"]))
+        seg = segmentation_from_meta(meta["segmentation"])
         fact = TimeFrequencyFactorization(arrays["excerpt"], seg, baseline=arrays["baseline"])
         fact.baseline_kind = meta["baseline_kind"]
         data = outputs = None

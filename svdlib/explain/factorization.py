@@ -1,4 +1,8 @@
-"""A time-frequency factorization: segments composed from an excerpt and a baseline."""
+"""A factorization: segments composed from an excerpt and a baseline (audioLIME's interface).
+
+Named for the time-frequency grid it was written for; it takes any segmentation
+(:class:`~svdlib.explain.segmentations.base.BaseSegmentation`) and excerpt of its shape.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from svdlib.explain.segments import ArrayLike, Segmentation, compose, make_baseline, to_numpy
+from svdlib.explain.arrays import ArrayLike, make_baseline, to_numpy
+from svdlib.explain.segmentations.base import BaseSegmentation
+from svdlib.explain.segments import Segmentation
 
 
 class TimeFrequencyFactorization:
@@ -16,9 +22,9 @@ class TimeFrequencyFactorization:
     Parameters
     ----------
     excerpt : array or tensor
-        ``(frames, bands)`` log-mel excerpt (stored as float32 numpy).
-    segmentation : Segmentation, optional
-        The grid; by default 5 × 4 over the excerpt's shape.
+        One excerpt of the segmentation's shape (stored as float32 numpy).
+    segmentation : BaseSegmentation, optional
+        The segments; by default a 5 × 4 grid over a ``(frames, bands)`` excerpt.
     baseline : str, array or float
         A kind from :data:`BASELINES` (computed once, from the excerpt), or an explicit
         baseline array (broadcastable to the excerpt) or constant.
@@ -26,13 +32,14 @@ class TimeFrequencyFactorization:
         Randomness of the ``'unif'`` and ``'shuffle'`` baselines.
     """
 
-    def __init__(self, excerpt: ArrayLike, segmentation: Segmentation | None = None,
+    def __init__(self, excerpt: ArrayLike, segmentation: BaseSegmentation | None = None,
                  baseline: str | ArrayLike | float = "mean",
                  seed: int | np.random.Generator | None = 0) -> None:
         x = to_numpy(excerpt).astype(np.float32)
-        if x.ndim != 2:
-            raise ValueError(f"expected a (frames, bands) excerpt, got shape {x.shape}")
         if segmentation is None:
+            if x.ndim != 2:
+                raise ValueError(f"expected a (frames, bands) excerpt for the default grid, "
+                                 f"got shape {x.shape}; give a segmentation")
             segmentation = Segmentation(*x.shape)
         if x.shape != segmentation.shape:
             raise ValueError(f"excerpt shape {x.shape} does not match the segmentation's "
@@ -74,10 +81,14 @@ class TimeFrequencyFactorization:
         Returns
         -------
         np.ndarray
-            ``(frames, bands)`` float32.
+            Of the excerpt's shape, float32.
         """
         if selection is None:
             return self.excerpt.copy()
+        if not self.segmentation.pointwise:
+            row = np.zeros((1, self.n_components), dtype=bool)
+            row[0, self.segmentation.check_ids(selection)] = True
+            return to_numpy(self.segmentation.compose(self.excerpt, self.baseline, row)[0])
         mask = self.segmentation.mask_of(selection, dtype=bool)
         return np.where(mask, self.excerpt, self.baseline)
 
@@ -100,8 +111,6 @@ class TimeFrequencyFactorization:
         Returns
         -------
         torch.Tensor
-            ``(S, frames, bands)`` float32.
+            ``(S, *shape)`` float32.
         """
-        masks = self.segmentation.masks(selection, device=device, dtype=torch.bool)
-        return compose(torch.as_tensor(self.excerpt, device=masks.device), masks,
-                       torch.as_tensor(self.baseline, device=masks.device))
+        return self.segmentation.compose(self.excerpt, self.baseline, selection, device=device)

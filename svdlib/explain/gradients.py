@@ -1,20 +1,28 @@
 """Gradient explainers over segments: integrated gradients, saliency, gradient × input.
 
 Each runs a captum method on a batch of excerpts (the model wrapped by
-:class:`~svdlib.explain.model_output.TargetOutput`), keeps the ``(frames, bands)`` per-bin
-map, and sums it inside every segment. The model must be differentiable: a module, or a
-callable of torch operations that does not run under ``torch.inference_mode``.
+:class:`~svdlib.explain.model_output.TargetOutput`), keeps the per-coefficient map, and sums it
+inside every segment. The methods attribute in the segmentation's view (the same view LIME,
+KernelSHAP and occlusion perturb): for a pointwise segmentation (the grid, labels, time
+segments) the excerpt itself, ``(frames, bands)`` or ``(L,)``; for an STFT segmentation the
+model is fed ``istft(z)`` and the gradients are taken with respect to the STFT coefficients
+``z`` (real and imaginary parts), integrated gradients running from the baseline's
+coefficients to the excerpt's. The model must be differentiable: a module, or a callable of
+torch operations that does not run under ``torch.inference_mode``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
 from svdlib.explain.model_output import BatchedExplainer, Model, segment_sums
-from svdlib.explain.segments import Segmentation
+from svdlib.explain.segmentations.base import BaseSegmentation
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 class _GradientExplainer(BatchedExplainer):
@@ -24,11 +32,22 @@ class _GradientExplainer(BatchedExplainer):
 
     def _attribute(self, x: torch.Tensor, baseline: torch.Tensor
                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        seg = self.segmentation
         with torch.enable_grad():
-            maps = self._bin_maps(x.requires_grad_(), baseline).detach().float().cpu().numpy()
-        return segment_sums(maps, self.segmentation), maps
+            if seg.pointwise:
+                maps = self._bin_maps(self.target, x.requires_grad_(), baseline)
+            else:
+                def in_view(z: torch.Tensor) -> torch.Tensor:
+                    return self.target(seg.from_view(z))
 
-    def _bin_maps(self, x: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+                maps = self._bin_maps(in_view, seg.to_view(x).detach().requires_grad_(),
+                                      seg.to_view(baseline).detach())
+        maps = maps.detach().float().cpu().numpy()
+        return segment_sums(maps, seg), maps
+
+    def _bin_maps(self, forward: Forward, x: torch.Tensor,
+                  baseline: torch.Tensor) -> torch.Tensor:
+        """Per-coefficient attributions of ``forward`` at ``x`` (captum)."""
         raise NotImplementedError
 
 
@@ -53,7 +72,7 @@ class IntegratedGradientsExplainer(_GradientExplainer):
 
     name = "integrated_gradients"
 
-    def __init__(self, model: Model, segmentation: Segmentation, *, n_steps: int = 32,
+    def __init__(self, model: Model, segmentation: BaseSegmentation, *, n_steps: int = 32,
                  internal_batch_size: int = 512, method: str = "gausslegendre",
                  **common: Any) -> None:
         super().__init__(model, segmentation, **common)
@@ -63,10 +82,11 @@ class IntegratedGradientsExplainer(_GradientExplainer):
         self.internal_batch_size = int(internal_batch_size)
         self.method = method
 
-    def _bin_maps(self, x: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+    def _bin_maps(self, forward: Forward, x: torch.Tensor,
+                  baseline: torch.Tensor) -> torch.Tensor:
         from captum.attr import IntegratedGradients
 
-        return IntegratedGradients(self.target).attribute(
+        return IntegratedGradients(forward).attribute(
             x, baselines=baseline, n_steps=self.n_steps, method=self.method,
             internal_batch_size=max(self.internal_batch_size, len(x)))
 
@@ -81,10 +101,11 @@ class SaliencyExplainer(_GradientExplainer):
     name = "saliency"
     signed = False
 
-    def _bin_maps(self, x: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+    def _bin_maps(self, forward: Forward, x: torch.Tensor,
+                  baseline: torch.Tensor) -> torch.Tensor:
         from captum.attr import Saliency
 
-        return Saliency(self.target).attribute(x, abs=True)
+        return Saliency(forward).attribute(x, abs=True)
 
 
 class GradientXInputExplainer(_GradientExplainer):
@@ -95,7 +116,8 @@ class GradientXInputExplainer(_GradientExplainer):
 
     name = "gradient_x_input"
 
-    def _bin_maps(self, x: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+    def _bin_maps(self, forward: Forward, x: torch.Tensor,
+                  baseline: torch.Tensor) -> torch.Tensor:
         from captum.attr import InputXGradient
 
-        return InputXGradient(self.target).attribute(x)
+        return InputXGradient(forward).attribute(x)

@@ -17,6 +17,7 @@ from svdlib.explain.explanation import Explanation
 from svdlib.explain.factorization import TimeFrequencyFactorization
 from svdlib.explain.lime import LimeAudioExplainer
 from svdlib.explain.model_output import Model, TargetOutput, model_device
+from svdlib.explain.segmentations.base import BaseSegmentation
 from svdlib.explain.segments import Segmentation
 
 
@@ -39,10 +40,12 @@ class LimeExplainer(SegmentExplainer):
     Parameters
     ----------
     model : callable
-        ``(B, frames, bands)`` float32 tensor on ``device`` → ``(B,)`` P(class 1) (LIME
-        explains ``[1 − p, p]``), or ``(B, C)`` scores; torch or numpy results.
-    segmentation : Segmentation, optional
-        The grid (default: the paper's 5 × 4 over 115 × 80).
+        ``(B, *shape)`` float32 tensor on ``device`` → ``(B,)`` P(class 1) (LIME explains
+        ``[1 − p, p]``), or ``(B, C)`` scores; torch (detached here, so a module or a
+        function that keeps its gradient serves) or numpy results.
+    segmentation : BaseSegmentation, optional
+        The segments (default: the paper's 5 × 4 grid over 115 × 80; any segmentation of
+        :mod:`svdlib.explain.segmentations` for other shapes).
     label : int
         The output column whose weights ``explainer(excerpt)`` returns; a binary model's
         class-1 weights are returned whatever ``label`` (class 0 ranks ascending). For
@@ -85,7 +88,7 @@ class LimeExplainer(SegmentExplainer):
 
     name = "lime"
 
-    def __init__(self, model: Model, segmentation: Segmentation | None = None, *,
+    def __init__(self, model: Model, segmentation: BaseSegmentation | None = None, *,
                  label: int = 1, seed: int | np.random.Generator | np.random.RandomState
                  | None = 0, baseline: str | np.ndarray | float = "mean",
                  device: torch.device | str | None = None, num_samples: int | str = 8192,
@@ -118,12 +121,12 @@ class LimeExplainer(SegmentExplainer):
     def explanation(self, excerpt: np.ndarray | torch.Tensor,
                     labels: Iterable[int] | None = (0, 1),
                     top_labels: int | None = None) -> Explanation:
-        """The whole LIME explanation of one ``(frames, bands)`` excerpt.
+        """The whole LIME explanation of one excerpt.
 
         Parameters
         ----------
         excerpt : array or tensor
-            ``(frames, bands)`` log-mel excerpt.
+            One excerpt of the segmentation's shape (``(frames, bands)`` for the grid).
         labels : iterable of int, optional
             Output columns to fit a surrogate for (``(0, 1)``: "no sing" and "sing" of a
             probability model); ignored with ``top_labels``.
@@ -137,7 +140,7 @@ class LimeExplainer(SegmentExplainer):
         """
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
-            raise ValueError("explain one (frames, bands) excerpt at a time")
+            raise ValueError("explain one excerpt at a time")
         seed = self.seed if isinstance(self.seed, (int, np.integer, np.random.Generator)) \
             else None
         factorization = TimeFrequencyFactorization(x[0], self.segmentation, self.baseline,
@@ -158,7 +161,7 @@ class LimeExplainer(SegmentExplainer):
         return 1 if self._target.binary else self.label
 
     def __call__(self, excerpt: np.ndarray) -> Relevance:
-        """Explain one ``(frames, bands)`` excerpt: the explained label's weights and R²."""
+        """Explain one excerpt: the explained label's weights and R²."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
             raise ValueError("call explain_many for several excerpts")

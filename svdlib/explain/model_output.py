@@ -1,10 +1,14 @@
 """What captum-style explainers share: the explained output of any model, baselines, sums.
 
-Any torch model ``(B, frames, bands) float tensor → (B,) P(class 1)`` or ``(B, C)`` scores is
-wrapped by :class:`TargetOutput` so that an attribution method sees ``(B, frames, bands) →
-(B,)``: class 1's probability of a binary model (one output, or a ``(B, 1)`` column), column
-``label`` of a multi-class one. :class:`BatchedExplainer` is the base of the explainers that
-run over batches of excerpts on the model's device and hand back numpy on the CPU.
+Any torch model ``(B, *shape) float tensor → (B,) P(class 1)`` or ``(B, C)`` scores (``shape``
+the segmentation's: ``(frames, bands)``, ``(L,)`` for waveforms, ...) is wrapped by
+:class:`TargetOutput` so that an attribution method sees ``(B, *shape) → (B,)``: class 1's
+probability of a binary model (one output, or a ``(B, 1)`` column), column ``label`` of a
+multi-class one. The same callable serves every explainer: a module, or a function that keeps
+its gradient, is evaluated without gradients by the perturbation methods and differentiated by
+the gradient methods; torch or numpy results are accepted. :class:`BatchedExplainer` is the
+base of the explainers that run over batches of excerpts on the model's device and hand back
+numpy on the CPU.
 """
 
 from __future__ import annotations
@@ -17,19 +21,20 @@ import numpy as np
 import torch
 
 from svdlib.devices import best_device
+from svdlib.explain.arrays import make_baseline, to_numpy
 from svdlib.explain.attribution import Relevance, SegmentExplainer, as_excerpts
-from svdlib.explain.segments import Segmentation, make_baseline, to_numpy
+from svdlib.explain.segmentations.base import BaseSegmentation
 
 Model = Callable[[torch.Tensor], Any]
 
 
 class TargetOutput:
-    """A model seen as ``(B, frames, bands) → (B,)``: the one output that is explained.
+    """A model seen as ``(B, *shape) → (B,)``: the one output that is explained.
 
     Parameters
     ----------
     model : callable
-        ``(B, frames, bands)`` float tensor → ``(B,)`` P(class 1), ``(B, 1)``, or ``(B, C)``.
+        ``(B, *shape)`` float tensor → ``(B,)`` P(class 1), ``(B, 1)``, or ``(B, C)``.
     label : int
         The column explained for ``(B, C)`` outputs (``C > 1``); ignored for binary models,
         whose class-1 probability is always explained (class 0 is its opposite ranking).
@@ -51,7 +56,7 @@ class TargetOutput:
         self.binary: bool | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The explained output ``(B,)`` of ``(B, frames, bands)`` inputs."""
+        """The explained output ``(B,)`` of ``(B, *shape)`` inputs."""
         out = self.model(x)
         if not isinstance(out, torch.Tensor):
             out = torch.as_tensor(np.asarray(out), device=x.device)
@@ -93,7 +98,7 @@ def model_device(model: Any, device: torch.device | str | None = None) -> torch.
 
 def baselines_for(excerpts: np.ndarray, baseline: str | np.ndarray | float,
                   seed: int | None) -> np.ndarray:
-    """The baseline of every excerpt, ``(N, frames, bands)`` float32.
+    """The baseline of every excerpt, ``(N, *shape)`` float32.
 
     A kind from :data:`~svdlib.explain.segments.BASELINES` is computed per excerpt by
     :func:`~svdlib.explain.segments.make_baseline` (``'mean'``: the excerpt's mean, the
@@ -106,28 +111,21 @@ def baselines_for(excerpts: np.ndarray, baseline: str | np.ndarray | float,
     return np.broadcast_to(value, excerpts.shape).astype(np.float32)
 
 
-def segment_sums(bin_maps: np.ndarray, segmentation: Segmentation) -> np.ndarray:
-    """``(N, frames, bands)`` per-bin maps summed inside every segment: ``(N, n)`` float64."""
-    sums = np.add.reduceat(np.asarray(bin_maps, dtype=np.float64),
-                           segmentation.time_borders[:-1], axis=-2)
-    sums = np.add.reduceat(sums, segmentation.freq_borders[:-1], axis=-1)
-    return sums.reshape(len(bin_maps), segmentation.n_components)
+def segment_sums(bin_maps: np.ndarray, segmentation: BaseSegmentation) -> np.ndarray:
+    """``(N, *view_shape)`` per-coefficient maps summed inside every segment: ``(N, n)``.
 
-
-def segment_values(maps: np.ndarray, segmentation: Segmentation) -> np.ndarray:
-    """The value at the first cell of every segment: ``(N, n)`` float64.
-
-    For ``(N, frames, bands)`` maps that are constant per segment (captum's results with a
-    ``feature_mask``).
+    The segmentation's own :meth:`~svdlib.explain.segmentations.base.BaseSegmentation.segment_sums`
+    (for the grid: ``np.add.reduceat`` over its rectangles, float64).
     """
-    rows = np.asarray(maps, dtype=np.float64)[:, list(segmentation.time_borders[:-1])]
-    return rows[:, :, list(segmentation.freq_borders[:-1])].reshape(
-        len(maps), segmentation.n_components)
+    return segmentation.segment_sums(bin_maps)
 
 
-def feature_mask(segmentation: Segmentation, device: torch.device) -> torch.Tensor:
-    """The ``feature_mask`` for captum: every cell's segment id, ``(1, frames, bands)`` int64."""
-    return torch.as_tensor(segmentation.cell_ids(), device=device)[None]
+def feature_mask(segmentation: BaseSegmentation, device: torch.device) -> torch.Tensor:
+    """The ``feature_mask`` for captum: every cell's segment id, ``(1, *shape)`` int64.
+
+    Only for pointwise segmentations (their view is the excerpt itself).
+    """
+    return torch.as_tensor(np.array(segmentation.view_labels()), device=device)[None]
 
 
 class BatchedExplainer(SegmentExplainer):
@@ -136,9 +134,10 @@ class BatchedExplainer(SegmentExplainer):
     Parameters
     ----------
     model : callable
-        ``(B, frames, bands)`` float tensor → ``(B,)`` P(class 1) or ``(B, C)`` scores.
-    segmentation : Segmentation
-        The segments the relevances are given for.
+        ``(B, *shape)`` float tensor → ``(B,)`` P(class 1) or ``(B, C)`` scores.
+    segmentation : BaseSegmentation
+        The segments the relevances are given for (any shape: a grid, labels, time or STFT
+        segments of a waveform).
     label : int
         The explained column of a ``(B, C)`` model (see :class:`TargetOutput`).
     seed : int or None
@@ -151,7 +150,7 @@ class BatchedExplainer(SegmentExplainer):
         Excerpts per call of the method; does not change the results beyond float rounding.
     """
 
-    def __init__(self, model: Model, segmentation: Segmentation, *, label: int = 1,
+    def __init__(self, model: Model, segmentation: BaseSegmentation, *, label: int = 1,
                  seed: int | None = 0, baseline: str | np.ndarray | float = "mean",
                  device: torch.device | str | None = None, batch_size: int = 32) -> None:
         if batch_size < 1:
@@ -166,14 +165,14 @@ class BatchedExplainer(SegmentExplainer):
         self.target = TargetOutput(model, label, differentiable=self.differentiable)
 
     def __call__(self, excerpt: np.ndarray) -> Relevance:
-        """Explain one ``(frames, bands)`` excerpt."""
+        """Explain one excerpt of the segmentation's shape."""
         x = as_excerpts(excerpt, self.segmentation)
         if len(x) != 1:
             raise ValueError("call explain_many for several excerpts")
         return self.explain_many(x)[0]
 
     def explain_many(self, excerpts: np.ndarray) -> list[Relevance]:
-        """Explain ``(N, frames, bands)`` excerpts in batches of :attr:`batch_size`."""
+        """Explain ``(N, *shape)`` excerpts in batches of :attr:`batch_size`."""
         x = as_excerpts(excerpts, self.segmentation)
         out: list[Relevance] = []
         with torch.inference_mode(False):
@@ -191,5 +190,5 @@ class BatchedExplainer(SegmentExplainer):
 
     def _attribute(self, x: torch.Tensor, baseline: torch.Tensor
                    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(N, n)`` relevances and the ``(N, frames, bands)`` maps (or None) of a batch."""
+        """``(N, n)`` relevances and the ``(N, *view_shape)`` maps (or None) of a batch."""
         raise NotImplementedError

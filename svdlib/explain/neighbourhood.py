@@ -65,15 +65,16 @@ def predict_neighborhood(predict_fn: PredictFn, factorization: TimeFrequencyFact
     """Model outputs for every neighbourhood row, batched on the compute device.
 
     The 0/1 rows go to the device once (pinned, asynchronous on CUDA); each batch's inputs
-    are built there as ``where(mask, excerpt, baseline)`` and passed to ``predict_fn`` in one
-    call. Tensor outputs stay on the device and are copied to the host once at the end, so
-    the batches queue up on a GPU without a synchronisation per batch.
+    are built there by the segmentation's ``compose`` (``where(mask, excerpt, baseline)`` for
+    a pointwise one, ``b + istft(M_S · stft(x − b))`` for an STFT one) and passed to
+    ``predict_fn`` in one call. Tensor outputs stay on the device and are copied to the host
+    once at the end, so the batches queue up on a GPU without a synchronisation per batch.
 
     Parameters
     ----------
     predict_fn : callable
-        ``(B, frames, bands)`` float32 tensor on ``device`` → ``(B,)`` P(class 1) (turned into
-        ``[1 − p, p]``) or ``(B, C)`` scores.
+        ``(B, *shape)`` float32 tensor on ``device`` → ``(B,)`` P(class 1) (turned into
+        ``[1 − p, p]``) or ``(B, C)`` scores, torch (detached here) or numpy.
     factorization : TimeFrequencyFactorization
         The excerpt, its grid and its baseline.
     masks : np.ndarray
@@ -103,7 +104,7 @@ def predict_neighborhood(predict_fn: PredictFn, factorization: TimeFrequencyFact
             torch.inference_mode():
         for start in range(0, len(selection), batch_size):
             chunk = selection[start:start + batch_size]
-            inputs = torch.where(seg.masks(chunk, dtype=torch.bool), excerpt, baseline)
+            inputs = seg.compose(excerpt, baseline, chunk)
             out = predict_fn(inputs)
             rows.append(_device_rows(out, len(chunk)) if isinstance(out, torch.Tensor)
                         else _outputs(out, len(chunk)))
@@ -123,7 +124,7 @@ def predict_neighborhood_per_sample(predict_fn: PredictFn,
     """Reference path: one forward pass per row, as audioLIME with ``batch_size=1``.
 
     Each input is ``factorization.retrieve_components(ids of the ones)`` built with numpy and
-    sent to the device as a ``(1, frames, bands)`` tensor. Slow; for tests and benchmarks.
+    sent to the device as a ``(1, *shape)`` tensor. Slow; for tests and benchmarks.
 
     Parameters
     ----------

@@ -1,10 +1,13 @@
 """Perturbation explainers over segments: KernelSHAP and occlusion (segment ablation).
 
 Both switch segments to the baseline and only call the model, so any callable works,
-differentiable or not. KernelSHAP is captum's estimator, batched
-(:mod:`svdlib.explain.kernelshap`); occlusion is captum's ``FeatureAblation`` with the
-segment id of every cell as ``feature_mask``
-(:meth:`~svdlib.explain.segments.Segmentation.cell_ids`).
+differentiable or not. A perturbed input is the segmentation's
+:meth:`~svdlib.explain.segmentations.base.BaseSegmentation.compose`: ``where(kept, x,
+baseline)`` for a pointwise segmentation, ``b + istft(M_S · stft(x − b))`` for an STFT one.
+KernelSHAP is captum's estimator, batched (:mod:`svdlib.explain.kernelshap`); occlusion of a
+pointwise segmentation is captum's ``FeatureAblation`` with the segment id of every cell as
+``feature_mask`` (:meth:`~svdlib.explain.segments.Segmentation.cell_ids`), of any other the
+same difference ``f(x) − f(x with s at the baseline)`` over composed inputs.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from svdlib.explain.model_output import (
     Model,
     baselines_for,
     feature_mask,
-    segment_values,
 )
-from svdlib.explain.segments import Segmentation
+from svdlib.explain.segmentations.base import BaseSegmentation
 
 
 class KernelShapExplainer(BatchedExplainer):
@@ -62,7 +64,7 @@ class KernelShapExplainer(BatchedExplainer):
     name = "kernelshap"
     samplers = ("numpy", "captum")
 
-    def __init__(self, model: Model, segmentation: Segmentation, *, num_samples: int = 8192,
+    def __init__(self, model: Model, segmentation: BaseSegmentation, *, num_samples: int = 8192,
                  perturbations_per_eval: int = 256, sampler: str = "numpy",
                  **common: Any) -> None:
         common.pop("batch_size", None)
@@ -77,7 +79,7 @@ class KernelShapExplainer(BatchedExplainer):
         self.perturbations_per_eval = int(perturbations_per_eval)
 
     def explain_many(self, excerpts: np.ndarray) -> list[Relevance]:
-        """Explain ``(N, frames, bands)`` excerpts; the score is the fit's weighted R²."""
+        """Explain ``(N, *shape)`` excerpts; the score is the fit's weighted R²."""
         x = as_excerpts(excerpts, self.segmentation)
         out: list[Relevance] = []
         if not len(x):
@@ -93,7 +95,7 @@ class KernelShapExplainer(BatchedExplainer):
         return np.stack(rows).reshape(len(x), self.segmentation.n_components), None
 
     def _shapley(self, x: torch.Tensor, baseline: torch.Tensor) -> tuple[np.ndarray, float]:
-        """The relevances ``(n,)`` and the fit's R² for one ``(1, frames, bands)`` excerpt."""
+        """The relevances ``(n,)`` and the fit's R² for one ``(1, *shape)`` excerpt."""
         n = self.segmentation.n_components
         coalitions = (sample_coalitions_captum(n, self.num_samples, self.seed)
                       if self.sampler == "captum" else
@@ -110,8 +112,8 @@ class KernelShapExplainer(BatchedExplainer):
         outputs = []
         with torch.no_grad():
             for start in range(0, len(keep), step):
-                masks = self.segmentation.masks(keep[start:start + step], dtype=torch.bool)
-                outputs.append(self.target(torch.where(masks, x, baseline)).detach().reshape(-1))
+                inputs = self.segmentation.compose(x[0], baseline[0], keep[start:start + step])
+                outputs.append(self.target(inputs).detach().reshape(-1))
         return torch.cat(outputs).double().cpu().numpy()
 
 
@@ -131,7 +133,7 @@ class OcclusionExplainer(BatchedExplainer):
 
     name = "occlusion"
 
-    def __init__(self, model: Model, segmentation: Segmentation, *,
+    def __init__(self, model: Model, segmentation: BaseSegmentation, *,
                  perturbations_per_eval: int = 20, **common: Any) -> None:
         super().__init__(model, segmentation, **common)
         if perturbations_per_eval < 1:
@@ -142,8 +144,26 @@ class OcclusionExplainer(BatchedExplainer):
                    ) -> tuple[np.ndarray, np.ndarray | None]:
         from captum.attr import FeatureAblation
 
+        seg = self.segmentation
+        if not seg.pointwise:
+            return self._ablate(x, baseline), None
         with torch.no_grad():
             maps = FeatureAblation(self.target).attribute(
-                x, baselines=baseline, feature_mask=feature_mask(self.segmentation, x.device),
+                x, baselines=baseline, feature_mask=feature_mask(seg, x.device),
                 perturbations_per_eval=self.perturbations_per_eval)
-        return segment_values(maps.detach().double().cpu().numpy(), self.segmentation), None
+        return seg.segment_values(maps.detach().double().cpu().numpy()), None
+
+    def _ablate(self, x: torch.Tensor, baseline: torch.Tensor) -> np.ndarray:
+        """``f(x) − f(x with s at the baseline)`` of every segment s, composed inputs."""
+        n = self.segmentation.n_components
+        ablated = torch.from_numpy(~np.eye(n, dtype=bool)).to(x.device)
+        rows = []
+        with torch.no_grad():
+            for excerpt, base in zip(x, baseline, strict=True):
+                full = self.target(excerpt[None]).detach().double().reshape(-1)
+                outs = [self.target(self.segmentation.compose(
+                    excerpt, base, ablated[i:i + self.perturbations_per_eval]))
+                    .detach().double().reshape(-1)
+                    for i in range(0, n, self.perturbations_per_eval)]
+                rows.append((full - torch.cat(outs)).cpu().numpy())
+        return np.stack(rows)

@@ -25,7 +25,6 @@ A.7.6):
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,46 +33,30 @@ import numpy as np
 import torch
 
 from svdlib.constants import EXCERPT_FRAMES, MEL_BANDS
+from svdlib.explain.arrays import (
+    BASELINES,
+    ArrayLike,
+    check_borders,
+    compose,
+    equal_borders,
+    make_baseline,
+    to_numpy,
+)
+from svdlib.explain.segmentations.base import PointwiseSegmentation
 
-BASELINES = ("zero", "min", "mean", "max", "unif", "shuffle")
-
-ArrayLike = np.ndarray | torch.Tensor
-
-
-def equal_borders(length: int, parts: int) -> tuple[int, ...]:
-    """Borders of ``parts`` equal segments of ``range(length)``; the last absorbs the rest.
-
-    Parameters
-    ----------
-    length : int
-        Number of frames or bands.
-    parts : int
-        Number of segments, ``1 <= parts <= length``.
-
-    Returns
-    -------
-    tuple of int
-        ``parts + 1`` increasing borders from 0 to ``length``, e.g. ``(0, 23, 46, 69, 92, 115)``
-        for 115 frames in 5 parts.
-    """
-    if parts < 1 or parts > length:
-        raise ValueError(f"cannot cut {length} frames/bands into {parts} non-empty segments")
-    step = length // parts
-    return (*(i * step for i in range(parts)), length)
-
-
-def _check_borders(borders: Sequence[int], length: int, what: str) -> tuple[int, ...]:
-    out = tuple(int(b) for b in borders)
-    if len(out) < 2 or out[0] != 0 or out[-1] != length:
-        raise ValueError(f"{what} borders must run from 0 to {length}, got {out}")
-    if any(b >= e for b, e in itertools.pairwise(out)):
-        raise ValueError(f"{what} borders must be strictly increasing, got {out}")
-    return out
+__all__ = ["BASELINES", "ArrayLike", "Segmentation", "compose", "equal_borders",
+           "make_baseline", "to_numpy"]
 
 
 @dataclass(frozen=True)
-class Segmentation:
+class Segmentation(PointwiseSegmentation):
     """A grid of ``n_time × n_freq`` rectangles over a ``(frames, bands)`` excerpt.
+
+    One of the segmentations of :class:`~svdlib.explain.segmentations.base.BaseSegmentation`'s
+    protocol (pointwise: the view is the excerpt itself), with fast paths of its own for the
+    masks, the energy and the per-segment sums; a
+    :class:`~svdlib.explain.segmentations.labels.LabelSegmentation` of :meth:`cell_ids` cuts
+    the same segments.
 
     Parameters
     ----------
@@ -117,9 +100,9 @@ class Segmentation:
     freq_borders: tuple[int, ...] = field(default=(), compare=True)
 
     def __post_init__(self) -> None:
-        tb = (_check_borders(self.time_borders, self.n_frames, "time")
+        tb = (check_borders(self.time_borders, self.n_frames, "time")
               if self.time_borders else equal_borders(self.n_frames, self.n_time))
-        fb = (_check_borders(self.freq_borders, self.n_bands, "frequency")
+        fb = (check_borders(self.freq_borders, self.n_bands, "frequency")
               if self.freq_borders else equal_borders(self.n_bands, self.n_freq))
         if len(tb) != self.n_time + 1 or len(fb) != self.n_freq + 1:
             raise ValueError(f"need {self.n_time + 1} time and {self.n_freq + 1} frequency "
@@ -173,6 +156,31 @@ class Segmentation:
     def cell_ids(self) -> np.ndarray:
         """The component id of every cell: an int64 ``(frames, bands)`` label image."""
         return _cell_ids(self).copy()
+
+    def view_labels(self) -> np.ndarray:
+        """The component id of every cell (read-only; :meth:`cell_ids` gives a copy)."""
+        return _cell_ids(self)
+
+    def to_meta(self) -> dict[str, Any]:
+        """The grid's description (``kind`` ``'grid'``, its shape, segments and borders)."""
+        return {"kind": "grid", "n_frames": self.n_frames, "n_bands": self.n_bands,
+                "n_time": self.n_time, "n_freq": self.n_freq,
+                "time_borders": list(self.time_borders), "freq_borders": list(self.freq_borders)}
+
+    def segment_sums(self, maps: np.ndarray) -> np.ndarray:
+        """``(N, frames, bands)`` per-bin maps summed inside every rectangle: ``(N, n)``."""
+        sums = np.add.reduceat(np.asarray(maps, dtype=np.float64), self.time_borders[:-1],
+                               axis=-2)
+        sums = np.add.reduceat(sums, self.freq_borders[:-1], axis=-1)
+        return sums.reshape(len(maps), self.n_components)
+
+    def check_selection(self, selection: Any) -> Any:
+        """``selection`` after checking that it has one column per rectangle."""
+        return self._check_selection(selection)
+
+    def check_ids(self, ids: Any) -> np.ndarray:
+        """Component ids as int64, checked against the grid."""
+        return self._check_ids(ids)
 
     def _check_selection(self, selection: Any) -> Any:
         if selection.shape[-1] != self.n_components:
@@ -305,96 +313,3 @@ def _cell_ids(seg: Segmentation) -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def _cell_ids_tensor(seg: Segmentation, device: str) -> torch.Tensor:
     return torch.as_tensor(np.array(_cell_ids(seg)), device=device)
-
-
-def to_numpy(x: ArrayLike) -> np.ndarray:
-    """An array or tensor as a numpy array (a tensor detached and moved to the CPU).
-
-    Parameters
-    ----------
-    x : array_like or torch.Tensor
-        The values.
-
-    Returns
-    -------
-    numpy.ndarray
-        The same values.
-    """
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
-
-
-def make_baseline(excerpt: ArrayLike, kind: str = "mean",
-                  seed: int | np.random.Generator | None = 0) -> np.ndarray:
-    """The baseline that switched-off components show, shaped like the excerpt.
-
-    Parameters
-    ----------
-    excerpt : array or tensor
-        ``(frames, bands)`` log-mel excerpt.
-    kind : str
-        ``'zero'``; ``'min'``, ``'mean'`` (the paper's) or ``'max'``: that global statistic of
-        the excerpt as a constant; ``'unif'``: uniform in ``[0, max)`` per cell (kept for
-        parity with audioLIME; meaningless for negative log values); ``'shuffle'``: a random
-        permutation of the excerpt's cells.
-    seed : int, np.random.Generator or None
-        Randomness for ``'unif'`` and ``'shuffle'``.
-
-    Returns
-    -------
-    np.ndarray
-        float32 array of the excerpt's shape.
-    """
-    x = to_numpy(excerpt).astype(np.float32)
-    if kind == "zero":
-        return np.zeros_like(x)
-    if kind in ("min", "mean", "max"):
-        value = getattr(x.astype(np.float64), kind)()
-        return np.full_like(x, value)
-    if kind == "unif":
-        return (_as_generator(seed).random(x.shape) * float(x.max())).astype(np.float32)
-    if kind == "shuffle":
-        return _as_generator(seed).permutation(x.ravel()).reshape(x.shape)
-    raise ValueError(f"unknown baseline '{kind}'; choose one of {', '.join(BASELINES)}")
-
-
-def compose(excerpt: ArrayLike, masks: ArrayLike, baseline: ArrayLike | float) -> Any:
-    """Perturbed inputs ``excerpt · masks + baseline · (1 − masks)``.
-
-    Parameters
-    ----------
-    excerpt : array or tensor
-        ``(frames, bands)``.
-    masks : array or tensor
-        ``(..., frames, bands)`` binary masks (bool, or 0/1 floats).
-    baseline : array, tensor or float
-        Broadcastable to the excerpt.
-
-    Returns
-    -------
-    np.ndarray or torch.Tensor
-        ``(..., frames, bands)``; a tensor if ``masks`` is one. Boolean masks select with
-        ``where``, which equals the formula exactly for finite values.
-    """
-    if isinstance(masks, torch.Tensor):
-        x = torch.as_tensor(excerpt, device=masks.device)
-        b = torch.as_tensor(baseline, device=masks.device, dtype=x.dtype)
-        if masks.dtype == torch.bool:
-            return torch.where(masks, x, b)
-        m = masks.to(x.dtype)
-        return x * m + b * (1 - m)
-    x = to_numpy(excerpt)
-    b = np.asarray(to_numpy(baseline) if isinstance(baseline, torch.Tensor) else baseline,
-                   dtype=x.dtype)
-    m = np.asarray(masks)
-    if m.dtype == bool:
-        return np.where(m, x, b)
-    m = m.astype(x.dtype)
-    return x * m + b * (1 - m)

@@ -1,6 +1,8 @@
 """Which explainer tells the truth: every explainer on the same planted pairs, and references.
 
-No configuration and no store: plain arrays, a predict callable and explainers.
+No configuration and no store: plain arrays of any shape a segmentation describes (log-mel
+excerpts ``(N, frames, bands)`` with the paper's grid, waveforms ``(N, L)`` with time or STFT
+segments), a predict callable and explainers.
 
 :func:`run_benchmark` explains the adversarial excerpt of every pair with each explainer and
 measures, on the same pairs, what the paper measures for LIME: the flip curve (δ kept in the
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from svdlib.explain.segments import Segmentation
+from svdlib.explain.segmentations.base import BaseSegmentation
 from svdlib.veracity.exhaustive import ExhaustiveResult, contains_smallest, exhaustive_flips
 from svdlib.veracity.measures import (
     ENERGY,
@@ -97,7 +99,7 @@ def _smallest_hits(rankings: Mapping[str, np.ndarray], reference: ExhaustiveResu
                      ignore_index=True)
 
 
-def _per_method(original: np.ndarray, adversarial: np.ndarray, segmentation: Segmentation,
+def _per_method(original: np.ndarray, adversarial: np.ndarray, segmentation: BaseSegmentation,
                 predict: Predict, decide: Decision, methods: Mapping[str, Method], target: int,
                 subset_ks: Sequence[int]) -> tuple[dict[str, StoredRelevances], list, list, list]:
     """Each method's relevances and Table 2; each explainer's cost and subset recovery."""
@@ -116,7 +118,7 @@ def _per_method(original: np.ndarray, adversarial: np.ndarray, segmentation: Seg
     return relevances, table2, subsets, costs
 
 
-def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: Segmentation,
+def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: BaseSegmentation,
                   predict: Predict, decide: Decision, methods: Mapping[str, Method],
                   target: int = 1, ks: Sequence[int] | None = None,
                   subset_ks: Sequence[int] = (1, 3, 5), max_k: int = 3,
@@ -126,9 +128,9 @@ def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: S
     Parameters
     ----------
     original, adversarial : np.ndarray
-        ``(N, frames, bands)`` excerpts of the pairs (the adversarial ones flip the decision).
-    segmentation : Segmentation
-        The grid every method gives its relevances for.
+        ``(N, *shape)`` excerpts of the pairs (the adversarial ones flip the decision).
+    segmentation : BaseSegmentation
+        The segments of every method's relevances: the grid, labels, time or STFT segments.
     predict, decide
         The model's outputs and the decision rule (see :mod:`svdlib.veracity.rules`).
     methods : mapping of str to method

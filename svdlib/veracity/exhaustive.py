@@ -12,9 +12,11 @@ ranking is measured against:
   (:func:`contains_smallest`).
 
 :func:`exhaustive_flips` evaluates, for every pair and every k = 1 … ``max_k``, all
-``C(n, k)`` partial adversaries (the original with δ kept only in the subset's segments,
+``C(n, k)`` partial adversaries (the original with δ kept only in the subset's segments, the
+segmentation's :meth:`~svdlib.explain.segmentations.base.BaseSegmentation.keep`: for the grid
 exactly :func:`~svdlib.veracity.flips.compose_partial`): 20 + 190 + 1140 = 1350 per pair on the
-paper's 5 × 4 grid with ``max_k = 3``. The forward passes are batched across pairs.
+paper's 5 × 4 grid with ``max_k = 3``. The forward passes are batched across pairs. Excerpts
+have any shape the segmentation describes (``(N, frames, bands)``, waveforms ``(N, L)``).
 
 The order of the subsets is fixed: k ascending, and within one k lexicographic by segment ids
 (the order of :func:`itertools.combinations`). The smallest flipping subset is the first
@@ -35,8 +37,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from svdlib.explain.segments import Segmentation
-from svdlib.veracity.flips import compose_partial
+from svdlib.explain.segmentations.base import BaseSegmentation
+from svdlib.veracity.flips import predict_outputs
 from svdlib.veracity.rules import Decision, Predict
 
 
@@ -135,14 +137,16 @@ class ExhaustiveResult:
             "smallest": pd.Series([names[p] for p in pairs], dtype=object)})
 
 
-def _check_inputs(original: np.ndarray, adversarial: np.ndarray, segmentation: Segmentation,
-                  max_k: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_inputs(original: np.ndarray, adversarial: np.ndarray,
+                  segmentation: BaseSegmentation, max_k: int,
+                  batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     original, adversarial = np.asarray(original), np.asarray(adversarial)
     if original.shape != adversarial.shape:
         raise ValueError(f"original {original.shape} and adversarial {adversarial.shape} "
                          "excerpts differ in shape")
-    if original.ndim != 3 or original.shape[1:] != segmentation.shape:
-        raise ValueError(f"excerpts must be (N, *{segmentation.shape}), got {original.shape}")
+    shape = tuple(segmentation.shape)
+    if original.ndim != len(shape) + 1 or original.shape[1:] != shape:
+        raise ValueError(f"excerpts must be (N, *{shape}), got {original.shape}")
     if not 1 <= max_k <= segmentation.n_components:
         raise ValueError(f"max_k must be in 1..{segmentation.n_components}, got {max_k}")
     if batch_size < 1:
@@ -151,7 +155,7 @@ def _check_inputs(original: np.ndarray, adversarial: np.ndarray, segmentation: S
 
 
 def _evaluate(original: np.ndarray, adversarial: np.ndarray, selection: np.ndarray,
-              segmentation: Segmentation, predict: Predict, decide: Decision,
+              segmentation: BaseSegmentation, predict: Predict, decide: Decision,
               by_margin: bool, batch_size: int,
               progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """Flags and margins ``(N, S)`` of every pair × selection, in batches across pairs."""
@@ -160,9 +164,8 @@ def _evaluate(original: np.ndarray, adversarial: np.ndarray, selection: np.ndarr
     with tqdm(total=total, disable=not progress, unit="excerpt", desc="exhaustive") as bar:
         for start in range(0, total, batch_size):
             pair, sub = np.divmod(np.arange(start, min(start + batch_size, total)), n_sel)
-            masks = segmentation.masks_np(selection[sub], dtype=bool)
-            outputs = np.asarray(predict(compose_partial(original[pair], adversarial[pair],
-                                                         masks)))
+            outputs = predict_outputs(predict, segmentation.keep(
+                original[pair], adversarial[pair], selection[sub]))
             if len(outputs) != len(pair):
                 raise ValueError(f"predict gave {len(outputs)} outputs for {len(pair)} excerpts")
             flags[pair, sub] = np.asarray(decide(outputs, pair), dtype=bool).reshape(-1)
@@ -195,7 +198,7 @@ def _smallest(flips: Sequence[np.ndarray], scores: Sequence[np.ndarray],
 
 
 def exhaustive_flips(original: np.ndarray, adversarial: np.ndarray,
-                     segmentation: Segmentation, predict: Predict, decide: Decision,
+                     segmentation: BaseSegmentation, predict: Predict, decide: Decision,
                      max_k: int = 3, batch_size: int = 512, progress: bool = False,
                      by_margin: bool = False) -> ExhaustiveResult:
     """Whether δ kept in each subset of at most ``max_k`` segments flips the decision.
@@ -203,11 +206,12 @@ def exhaustive_flips(original: np.ndarray, adversarial: np.ndarray,
     Parameters
     ----------
     original, adversarial : np.ndarray
-        ``(N, frames, bands)`` excerpts of the pairs.
-    segmentation : Segmentation
-        The grid over ``(frames, bands)``.
+        ``(N, *shape)`` excerpts of the pairs (``(N, frames, bands)``, waveforms ``(N, L)``).
+    segmentation : BaseSegmentation
+        The segments of the excerpts (the grid, labels, time or STFT segments).
     predict : callable
-        ``(M, frames, bands)`` float32 → outputs ``(M,)`` or ``(M, C)``.
+        ``(M, *shape)`` float32 → outputs ``(M,)`` or ``(M, C)`` (a ``torch.nn.Module`` is
+        given a tensor; tensor outputs are detached).
     decide : DecisionRule or callable
         The decision rule (:func:`~svdlib.veracity.rules.threshold_rule`,
         :func:`~svdlib.veracity.rules.class_change_rule`); called with each output's pair.

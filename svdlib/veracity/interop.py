@@ -9,13 +9,17 @@ first) into boolean masks in the layout Quantus's localisation metrics take as `
 metric call.
 
 An excerpt ``(frames, bands)`` is a one-channel image for Quantus: every batch is
-channel-first ``(N, 1, frames, bands)``. Quantus 0.6.0 checks ``s_batch`` in
-``quantus/helpers/asserts.py::assert_segmentations`` (called by each localisation metric's
-``custom_preprocess``): a ``np.ndarray`` with as many samples as ``x_batch``, shape[1] == 1,
-shape[2:] equal to ``x_batch``'s (after :meth:`quantus.Metric.general_preprocess` has made
-``x_batch`` channel-first; ``s_batch`` itself is never transposed, so it must be given
-channel-first), holding only 0/1 or True/False; the metrics then use
-``s_batch.astype(bool).reshape(N, -1)``. The masks here are ``bool``.
+channel-first ``(N, 1, frames, bands)``; an excerpt of another shape (a waveform ``(L,)``) is
+one channel of that shape, ``(N, 1, L)``. The masks are over the excerpt's own cells, so the
+segmentation must be pointwise (the grid, labels, time segments): an STFT segmentation's
+segments are not sets of samples, and Quantus's localisation metrics cannot take them.
+Quantus 0.6.0 checks ``s_batch`` in ``quantus/helpers/asserts.py::assert_segmentations``
+(called by each localisation metric's ``custom_preprocess``): a ``np.ndarray`` with as many
+samples as ``x_batch``, shape[1] == 1, shape[2:] equal to ``x_batch``'s (after
+:meth:`quantus.Metric.general_preprocess` has made ``x_batch`` channel-first; ``s_batch``
+itself is never transposed, so it must be given channel-first), holding only 0/1 or
+True/False; the metrics then use ``s_batch.astype(bool).reshape(N, -1)``. The masks here
+are ``bool``.
 
 Nothing here imports Quantus (it is optional): a call looks like ::
 
@@ -40,7 +44,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from svdlib.explain.segments import Segmentation
+from svdlib.explain.segmentations.base import BaseSegmentation
 from svdlib.veracity.measures import energy_ranking
 
 #: One pair's segment ids: ids, one id, a space-separated string of ids (as in
@@ -95,7 +99,7 @@ def _ids_of(entry: SegmentIds, n_components: int, row: int) -> np.ndarray:
 
 
 def segment_masks(segment_sets: Sequence[SegmentIds] | np.ndarray,
-                  segmentation: Segmentation) -> np.ndarray:
+                  segmentation: BaseSegmentation) -> np.ndarray:
     """Ground-truth masks of per-pair segment sets, in Quantus's ``s_batch`` layout.
 
     Parameters
@@ -105,13 +109,14 @@ def segment_masks(segment_sets: Sequence[SegmentIds] | np.ndarray,
         :func:`~svdlib.veracity.measures.energy_ranking` cut at k, a smallest flipping subset,
         a single id, or a space-separated string of ids; None or an empty entry gives an
         all-False mask.
-    segmentation : Segmentation
-        The grid the ids refer to.
+    segmentation : BaseSegmentation
+        The pointwise segmentation the ids refer to (the grid, labels, time segments).
 
     Returns
     -------
     np.ndarray
-        ``(N, 1, frames, bands)`` bool: True on the bins of each pair's segments. This is the
+        ``(N, 1, *shape)`` bool (``(N, 1, frames, bands)`` for the grid): True on the cells
+        of each pair's segments. This is the
         channel-first layout Quantus's localisation metrics check for ``s_batch``
         (``quantus.helpers.asserts.assert_segmentations``: same N and trailing shape as
         ``x_batch``, one channel, values in {0, 1} or {False, True}).
@@ -123,23 +128,30 @@ def segment_masks(segment_sets: Sequence[SegmentIds] | np.ndarray,
     >>> masks.shape, masks.dtype, masks.sum(axis=(1, 2, 3)).tolist()   # 23 × 20 bins a segment
     ((2, 1, 115, 80), dtype('bool'), [460, 920])
     """
+    _check_pointwise(segmentation)
     selection = np.zeros((len(segment_sets), segmentation.n_components), dtype=bool)
     for row, entry in enumerate(segment_sets):
         selection[row, _ids_of(entry, segmentation.n_components, row)] = True
     return segmentation.masks_np(selection, dtype=bool)[:, None]
 
 
+def _check_pointwise(segmentation: BaseSegmentation) -> None:
+    if not segmentation.pointwise:
+        raise ValueError(f"{type(segmentation).__name__} is not pointwise: its segments are no "
+                         "sets of the excerpt's cells, so they have no masks for Quantus")
+
+
 def planted_segments(original: np.ndarray, adversarial: np.ndarray,
-                     segmentation: Segmentation, k: int | Sequence[int] | np.ndarray,
+                     segmentation: BaseSegmentation, k: int | Sequence[int] | np.ndarray,
                      nonzero: bool = True) -> list[np.ndarray]:
     """Each pair's k highest-energy segments of ``δ = adversarial − original``.
 
     Parameters
     ----------
     original, adversarial : np.ndarray
-        ``(N, frames, bands)`` excerpts of the pairs.
-    segmentation : Segmentation
-        The grid over ``(frames, bands)``.
+        ``(N, *shape)`` excerpts of the pairs.
+    segmentation : BaseSegmentation
+        The segments (any kind: the ids need no masks).
     k : int or array-like of int
         The number of segments, one for all pairs or ``(N,)`` (e.g. Table 2's per-pair k).
     nonzero : bool
@@ -153,9 +165,9 @@ def planted_segments(original: np.ndarray, adversarial: np.ndarray,
         Per pair, int64 segment ids, highest energy first (ties to the lower id).
     """
     original, adversarial = np.asarray(original), np.asarray(adversarial)
-    if original.shape != adversarial.shape or original.shape[1:] != segmentation.shape:
+    if original.shape != adversarial.shape or original.shape[1:] != tuple(segmentation.shape):
         raise ValueError(f"original {original.shape} and adversarial {adversarial.shape} must "
-                         f"both be (N, {segmentation.n_frames}, {segmentation.n_bands})")
+                         f"both be (N, {', '.join(map(str, segmentation.shape))})")
     ks = np.broadcast_to(np.asarray(k, dtype=np.int64), (len(original),))
     if ks.size and (ks.min() < 0 or ks.max() > segmentation.n_components):
         raise ValueError(f"k must be in 0..{segmentation.n_components}, got {ks.tolist()}")
@@ -171,7 +183,7 @@ def planted_segments(original: np.ndarray, adversarial: np.ndarray,
 
 
 def planted_masks(original: np.ndarray, adversarial: np.ndarray,
-                  segmentation: Segmentation, k: int | Sequence[int] | np.ndarray,
+                  segmentation: BaseSegmentation, k: int | Sequence[int] | np.ndarray,
                   nonzero: bool = True) -> np.ndarray:
     """Masks of each pair's k highest-energy segments of δ, in Quantus's ``s_batch`` layout.
 
@@ -183,7 +195,7 @@ def planted_masks(original: np.ndarray, adversarial: np.ndarray,
     Returns
     -------
     np.ndarray
-        ``(N, 1, frames, bands)`` bool (see :func:`segment_masks`).
+        ``(N, 1, *shape)`` bool (see :func:`segment_masks`; a pointwise segmentation).
 
     Examples
     --------
@@ -208,18 +220,19 @@ def planted_masks(original: np.ndarray, adversarial: np.ndarray,
                          segmentation)
 
 
-def bin_attributions(attributions: np.ndarray, segmentation: Segmentation | None = None,
+def bin_attributions(attributions: np.ndarray, segmentation: BaseSegmentation | None = None,
                      n: int | None = None) -> np.ndarray:
-    """Per-bin attribution maps ``(N, 1, frames, bands)`` float64.
+    """Per-bin attribution maps ``(N, 1, *shape)`` float64 (``(N, 1, frames, bands)``).
 
     Parameters
     ----------
     attributions : np.ndarray
-        ``(N, n_components)`` segment relevances (each broadcast to its bins with
-        :meth:`Segmentation.masks_np`; needs ``segmentation``), ``(N, frames, bands)`` or
-        ``(N, 1, frames, bands)`` per-bin maps (e.g. a gradient method's).
-    segmentation : Segmentation, optional
-        The grid, needed for segment relevances and used to check the shape of maps.
+        ``(N, n_components)`` segment relevances (each broadcast to its cells with the
+        segmentation's ``masks_np``; needs a pointwise ``segmentation``), ``(N, *shape)`` or
+        ``(N, 1, *shape)`` per-cell maps (e.g. a gradient method's).
+    segmentation : BaseSegmentation, optional
+        Needed for segment relevances and used to check the shape of maps; without it, maps
+        are ``(N, frames, bands)`` or ``(N, 1, frames, bands)``.
     n : int, optional
         The expected number of pairs.
 
@@ -229,17 +242,19 @@ def bin_attributions(attributions: np.ndarray, segmentation: Segmentation | None
         ``(N, 1, frames, bands)`` float64.
     """
     a = np.asarray(attributions, dtype=np.float64)
-    if a.ndim == 2:
+    dims = len(segmentation.shape) if segmentation is not None else 2
+    if a.ndim == 2 and (segmentation is None or a.shape[1:] != tuple(segmentation.shape)):
         if segmentation is None or a.shape[1] != segmentation.n_components:
             raise ValueError(f"(N, n_components) segment relevances {a.shape} need the "
                              "segmentation they refer to")
+        _check_pointwise(segmentation)
         a = segmentation.masks_np(a, dtype=np.float64)
-    if a.ndim == 3:
+    if a.ndim == dims + 1:
         a = a[:, None]
-    if a.ndim != 4 or a.shape[1] != 1:
-        raise ValueError(f"attributions must be (N, n_components), (N, frames, bands) or "
-                         f"(N, 1, frames, bands), got {np.shape(attributions)}")
-    if segmentation is not None and a.shape[2:] != segmentation.shape:
+    if a.ndim != dims + 2 or a.shape[1] != 1:
+        raise ValueError(f"attributions must be (N, n_components), (N, *shape) or "
+                         f"(N, 1, *shape), got {np.shape(attributions)}")
+    if segmentation is not None and a.shape[2:] != tuple(segmentation.shape):
         raise ValueError(f"attribution maps are {a.shape[2:]}, the segmentation is "
                          f"{segmentation.shape}")
     if n is not None and len(a) != n:
@@ -248,22 +263,22 @@ def bin_attributions(attributions: np.ndarray, segmentation: Segmentation | None
 
 
 def to_quantus(excerpts: np.ndarray, attributions: np.ndarray, masks: np.ndarray,
-               segmentation: Segmentation | None = None,
+               segmentation: BaseSegmentation | None = None,
                labels: int | Sequence[int] | np.ndarray = 1) -> QuantusBatch:
     """The batches of a Quantus localisation metric called without a model.
 
     Parameters
     ----------
     excerpts : np.ndarray
-        ``(N, frames, bands)`` (or ``(N, 1, frames, bands)``) the explained excerpts, e.g. the
-        adversarial (or partial adversarial) ones.
+        ``(N, *shape)`` (or ``(N, 1, *shape)``) the explained excerpts, e.g. the adversarial
+        (or partial adversarial) ones; ``shape`` the segmentation's, else ``(frames, bands)``.
     attributions : np.ndarray
         Segment relevances or per-bin maps (see :func:`bin_attributions`).
     masks : np.ndarray
         ``(N, 1, frames, bands)`` ground truth from :func:`segment_masks` or
         :func:`planted_masks` (``(N, frames, bands)`` boolean or 0/1 masks are accepted too).
-    segmentation : Segmentation, optional
-        The grid, needed for segment relevances.
+    segmentation : BaseSegmentation, optional
+        Needed for segment relevances and for excerpts that are not ``(frames, bands)``.
     labels : int or array-like of int
         The explained class of each excerpt (Quantus requires ``y_batch``; its localisation
         metrics do not use it).
@@ -275,12 +290,13 @@ def to_quantus(excerpts: np.ndarray, attributions: np.ndarray, masks: np.ndarray
         channel-first ``(N, 1, frames, bands)`` but ``y_batch`` ``(N,)``; pass
         ``**batch.arguments()`` to a metric.
     """
+    dims = len(segmentation.shape) if segmentation is not None else 2
     x = np.asarray(excerpts, dtype=np.float32)
-    x = x[:, None] if x.ndim == 3 else x
-    if x.ndim != 4 or x.shape[1] != 1:
-        raise ValueError(f"excerpts must be (N, frames, bands), got {np.shape(excerpts)}")
+    x = x[:, None] if x.ndim == dims + 1 else x
+    if x.ndim != dims + 2 or x.shape[1] != 1:
+        raise ValueError(f"excerpts must be (N, *shape), got {np.shape(excerpts)}")
     s = np.asarray(masks)
-    s = s[:, None] if s.ndim == 3 else s
+    s = s[:, None] if s.ndim == dims + 1 else s
     if s.shape != x.shape:
         raise ValueError(f"masks {np.shape(masks)} do not match excerpts {np.shape(excerpts)}")
     if s.dtype != bool and not np.isin(s, (0, 1)).all():

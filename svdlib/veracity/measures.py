@@ -1,8 +1,11 @@
 """The paper's measurements over plain arrays and a predict callable: no configuration, no store.
 
 Every function takes what a researcher has in hand: the original and adversarial excerpts
-``(N, frames, bands)`` of N pairs, a :class:`~svdlib.explain.segments.Segmentation` of the
-excerpt, the methods to measure, a ``predict`` callable and a decision rule
+``(N, *shape)`` of N pairs (log-mel ``(N, frames, bands)``, waveforms ``(N, L)``, any shape), a
+segmentation of the excerpt (:class:`~svdlib.explain.segments.Segmentation`, the paper's grid,
+or any :class:`~svdlib.explain.segmentations.base.BaseSegmentation`: labels, time or STFT
+segments), the methods to measure, a ``predict`` callable (numpy in; a ``torch.nn.Module`` is
+fed tensors; tensor outputs are detached) and a decision rule
 (:mod:`svdlib.veracity.rules`: :func:`~svdlib.veracity.rules.threshold_rule`,
 :func:`~svdlib.veracity.rules.class_change_rule`).
 
@@ -12,8 +15,9 @@ adversarial excerpts) or relevances computed before, ``(N, n_components)`` (an a
 calls ``a_batch``). The energy of δ is one such method (:func:`energy_relevances`).
 
 An adversarial perturbation ``δ = adversarial − original`` is ground truth the model provably
-uses: keep δ only in the k segments a method ranks first and see whether the decision still
-flips (:func:`flip_curve`, :func:`top_k_rates` for Table 1, :func:`table2_rows` and
+uses: keep δ only in the k segments a method ranks first (the segmentation's
+:meth:`~svdlib.explain.segmentations.base.BaseSegmentation.keep`) and see whether the decision
+still flips (:func:`flip_curve`, :func:`top_k_rates` for Table 1, :func:`table2_rows` and
 :func:`table2_rates` for Table 2); keep δ only in the k segments of highest energy, explain that
 partial adversary and see whether the explanation ranks exactly those k first
 (:mod:`svdlib.veracity.recovery`, Figure 3). Rates carry 95 % intervals that resample songs,
@@ -32,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from svdlib.explain.attribution import Explainer, Relevance
-from svdlib.explain.segments import Segmentation
-from svdlib.veracity.flips import compose_partial, positive_count, selection_masks
+from svdlib.explain.segmentations.base import BaseSegmentation
+from svdlib.veracity.flips import check_pairs, positive_count, predict_outputs, top_selection
 from svdlib.veracity.rules import Decision, Predict
 from svdlib.veracity.statistics import PairedDifference, paired_difference, song_rate
 
@@ -120,8 +124,12 @@ def attribution_ranking(attributions: np.ndarray, target: int = 1,
 
 
 def energy_relevances(original: np.ndarray, adversarial: np.ndarray,
-                      segmentation: Segmentation) -> StoredRelevances:
+                      segmentation: BaseSegmentation) -> StoredRelevances:
     """The energy of ``δ = adversarial − original`` per segment, as unsigned relevances.
+
+    The segmentation's :meth:`~svdlib.explain.segmentations.base.BaseSegmentation.energy`: the
+    sum of δ² over a pointwise segment's cells, the energy of δ's waveform part for an STFT
+    segmentation.
 
     Examples
     --------
@@ -147,7 +155,7 @@ def energy_relevances(original: np.ndarray, adversarial: np.ndarray,
 
 
 def energy_ranking(original: np.ndarray, adversarial: np.ndarray,
-                   segmentation: Segmentation) -> np.ndarray:
+                   segmentation: BaseSegmentation) -> np.ndarray:
     """Segments ordered by the energy of ``δ = adversarial − original``, highest first.
 
     Examples
@@ -176,8 +184,12 @@ def energy_ranking(original: np.ndarray, adversarial: np.ndarray,
 
 
 def keep_top_k(original: np.ndarray, adversarial: np.ndarray, ranking: np.ndarray,
-               k: int | np.ndarray, segmentation: Segmentation) -> np.ndarray:
+               k: int | np.ndarray, segmentation: BaseSegmentation) -> np.ndarray:
     """The partial adversaries: each original with δ only in its first k ranked segments.
+
+    ``segmentation.keep(original, adversarial, selection)``: ``where(mask, adversarial,
+    original)`` for a pointwise segmentation, ``original + istft(M_S · stft(δ))`` for an STFT
+    one; float32 ``(N, *shape)``.
 
     Examples
     --------
@@ -199,21 +211,8 @@ def keep_top_k(original: np.ndarray, adversarial: np.ndarray, ranking: np.ndarra
     >>> partial.shape, predict(partial).tolist(), float(partial[:, 92:, 60:].max())
     ((4, 115, 80), [1.0, 1.0, 1.0, 1.0], 0.0)
     """
-    return compose_partial(np.asarray(original), np.asarray(adversarial),
-                           selection_masks(ranking, k, segmentation))
-
-
-def check_pairs(original: np.ndarray, adversarial: np.ndarray,
-                segmentation: Segmentation) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs as arrays, after checking that they match each other and the segmentation."""
-    original, adversarial = np.asarray(original), np.asarray(adversarial)
-    if original.shape != adversarial.shape:
-        raise ValueError(f"original {original.shape} and adversarial {adversarial.shape} "
-                         "excerpts differ in shape")
-    if len(original) and original.shape[1:] != segmentation.shape:
-        raise ValueError(f"excerpts are {original.shape[1:]}, the segmentation is "
-                         f"{segmentation.shape}")
-    return original, adversarial
+    return segmentation.keep(np.asarray(original), np.asarray(adversarial),
+                             top_selection(ranking, k, segmentation.n_components))
 
 
 def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Relevance], float]:
@@ -225,7 +224,7 @@ def explain_timed(explainer: Explainer, excerpts: np.ndarray) -> tuple[list[Rele
 
 
 def stack_relevances(explainer: Explainer, found: Sequence[Relevance],
-                     segmentation: Segmentation) -> StoredRelevances:
+                     segmentation: BaseSegmentation) -> StoredRelevances:
     """An explainer's explanations of N excerpts as :class:`StoredRelevances`."""
     weights = np.stack([a.weights for a in found]) if found else \
         np.zeros((0, segmentation.n_components))
@@ -234,7 +233,7 @@ def stack_relevances(explainer: Explainer, found: Sequence[Relevance],
 
 
 def stored_relevances(relevances: np.ndarray | StoredRelevances, n: int,
-                      segmentation: Segmentation) -> StoredRelevances:
+                      segmentation: BaseSegmentation) -> StoredRelevances:
     """Relevances of n excerpts as :class:`StoredRelevances`, their shape checked."""
     stored = relevances if isinstance(relevances, StoredRelevances) else \
         StoredRelevances(np.asarray(relevances))
@@ -249,7 +248,7 @@ def stored_relevances(relevances: np.ndarray | StoredRelevances, n: int,
 
 
 def relevances_of(method: Method, excerpts: np.ndarray,
-                  segmentation: Segmentation) -> tuple[StoredRelevances, float | None]:
+                  segmentation: BaseSegmentation) -> tuple[StoredRelevances, float | None]:
     """One method's relevances of the excerpts, and the seconds an explainer took.
 
     Parameters
@@ -258,9 +257,9 @@ def relevances_of(method: Method, excerpts: np.ndarray,
         An explainer (called on every excerpt, :func:`explain_timed`) or relevances
         ``(N, n_components)`` of these excerpts (an array counts as signed).
     excerpts : np.ndarray
-        ``(N, frames, bands)``.
-    segmentation : Segmentation
-        The grid the relevances are given for.
+        ``(N, *shape)``.
+    segmentation : BaseSegmentation
+        The segments the relevances are given for.
 
     Returns
     -------
@@ -274,21 +273,23 @@ def relevances_of(method: Method, excerpts: np.ndarray,
 
 
 def flip_curve(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[str, Method],
-               segmentation: Segmentation, predict: Predict, decide: Decision,
+               segmentation: BaseSegmentation, predict: Predict, decide: Decision,
                ks: Sequence[int] | None = None, target: int = 1) -> pd.DataFrame:
     """Whether δ kept in each method's top k segments still flips the decision, per k.
 
     Parameters
     ----------
     original, adversarial : np.ndarray
-        ``(N, frames, bands)`` excerpts of the pairs.
+        ``(N, *shape)`` excerpts of the pairs (``(N, frames, bands)``, waveforms ``(N, L)``).
     methods : mapping of str to method
         Name → an explainer or relevances ``(N, n_components)`` of the adversarial excerpts
         (e.g. :func:`energy_relevances`; see :func:`relevances_of`).
-    segmentation : Segmentation
-        The grid over ``(frames, bands)``.
+    segmentation : BaseSegmentation
+        The segments of the excerpts (the grid over ``(frames, bands)``, labels, time or
+        STFT segments).
     predict : callable
-        ``(M, frames, bands)`` → outputs ``(M,)`` or ``(M, C)``.
+        ``(M, *shape)`` float32 array → outputs ``(M,)`` or ``(M, C)`` (a
+        ``torch.nn.Module`` is given a tensor; tensor outputs are detached).
     decide : callable
         The decision rule (:func:`~svdlib.veracity.rules.threshold_rule`,
         :func:`~svdlib.veracity.rules.class_change_rule`).
@@ -341,8 +342,8 @@ def flip_curve(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[s
     frames = []
     for k in (ks if ks is not None else range(1, segmentation.n_components + 1)):
         for method, ranking in rankings.items():
-            outputs = np.asarray(predict(keep_top_k(original, adversarial, ranking, k,
-                                                    segmentation)))
+            outputs = predict_outputs(predict, keep_top_k(original, adversarial, ranking, k,
+                                                          segmentation))
             shown = outputs if outputs.ndim == 1 else outputs.argmax(axis=1)
             frames.append(pd.DataFrame({"pair": pairs, "k": int(k), "method": method,
                                         "output": shown, "flipped": decide(outputs, pairs)}))
@@ -436,7 +437,7 @@ def top_k_rates(curve: pd.DataFrame, k: int = 3, songs: Sequence | np.ndarray | 
 
 
 def table2_rows(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[str, Method],
-                segmentation: Segmentation, predict: Predict, decide: Decision,
+                segmentation: BaseSegmentation, predict: Predict, decide: Decision,
                 target: int = 1) -> pd.DataFrame:
     """Table 2 per pair: k = the segments a method finds relevant for the target; the flips.
 
@@ -495,8 +496,8 @@ def table2_rows(original: np.ndarray, adversarial: np.ndarray, methods: Mapping[
         flags = {}
         for which, ranking in (("flipped", attribution_ranking(stored.weights, target)),
                                ("energy_flipped", energy)):
-            outputs = np.asarray(predict(keep_top_k(original, adversarial, ranking, ks,
-                                                    segmentation)))
+            outputs = predict_outputs(predict, keep_top_k(original, adversarial, ranking, ks,
+                                                          segmentation))
             flags[which] = decide(outputs, pairs)
         frames.append(pd.DataFrame({"pair": pairs, "method": name, "k": ks, **flags}))
     columns = ["pair", "method", "k", "flipped", "energy_flipped"]

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from svdlib.explain.segments import Segmentation
+from svdlib.explain.segmentations.base import BaseSegmentation
+from svdlib.veracity.flips import predict_outputs
 from svdlib.veracity.measures import (
     Method,
     attribution_ranking,
@@ -46,7 +47,7 @@ class PartialAdversaries:
     modified : tuple of np.ndarray
         Per partial adversary, the ids of its k modified segments, highest energy first.
     excerpts : np.ndarray or None
-        ``(M, frames, bands)`` the partial adversaries (None when only stored results are at
+        ``(M, *shape)`` the partial adversaries (None when only stored results are at
         hand: enough for stored relevances).
     """
 
@@ -59,29 +60,29 @@ class PartialAdversaries:
         return len(self.pair)
 
 
-def energy_partials(original: np.ndarray, adversarial: np.ndarray, segmentation: Segmentation,
-                    k: int) -> tuple[np.ndarray, np.ndarray]:
+def energy_partials(original: np.ndarray, adversarial: np.ndarray,
+                    segmentation: BaseSegmentation, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each pair's δ kept only in its k highest-energy segments.
 
     Returns
     -------
     tuple of np.ndarray
-        The partial adversaries ``(N, frames, bands)`` float32 and the kept segments
+        The partial adversaries ``(N, *shape)`` float32 and the kept segments
         ``(N, k)``, highest energy first.
     """
     ranking = energy_ranking(original, adversarial, segmentation)
     return keep_top_k(original, adversarial, ranking, k, segmentation), ranking[:, :k]
 
 
-def subset_partials(original: np.ndarray, adversarial: np.ndarray, segmentation: Segmentation,
-                    predict: Predict, decide: Decision,
+def subset_partials(original: np.ndarray, adversarial: np.ndarray,
+                    segmentation: BaseSegmentation, predict: Predict, decide: Decision,
                     ks: Sequence[int] = (1, 3, 5)) -> PartialAdversaries:
     """The partial adversaries to explain: δ in its k highest-energy segments still flips.
 
     Parameters
     ----------
     original, adversarial : np.ndarray
-        ``(N, frames, bands)`` excerpts of the pairs.
+        ``(N, *shape)`` excerpts of the pairs.
     segmentation, predict, decide
         As in :func:`~svdlib.veracity.measures.flip_curve`.
     ks : sequence of int
@@ -120,7 +121,7 @@ def subset_partials(original: np.ndarray, adversarial: np.ndarray, segmentation:
         if not len(original):
             break
         partial, kept = energy_partials(original, adversarial, segmentation, k)
-        chosen = np.flatnonzero(decide(np.asarray(predict(partial)), pairs))
+        chosen = np.flatnonzero(decide(predict_outputs(predict, partial), pairs))
         ks_out.append(np.full(len(chosen), int(k)))
         pairs_out.append(chosen)
         modified += [kept[i] for i in chosen]
@@ -132,8 +133,8 @@ def subset_partials(original: np.ndarray, adversarial: np.ndarray, segmentation:
                               tuple(modified), np.concatenate(excerpts))
 
 
-def subset_recovery(partials: PartialAdversaries, method: Method, segmentation: Segmentation,
-                    target: int = 1) -> pd.DataFrame:
+def subset_recovery(partials: PartialAdversaries, method: Method,
+                    segmentation: BaseSegmentation, target: int = 1) -> pd.DataFrame:
     """Figure 3: does each explanation of a partial adversary rank its modified segments first.
 
     Parameters
@@ -144,8 +145,8 @@ def subset_recovery(partials: PartialAdversaries, method: Method, segmentation: 
         An explainer (called on ``partials.excerpts``, one at a time) or the relevances
         ``(M, n_components)`` of the partial adversaries in their order (with fidelities in
         :class:`~svdlib.veracity.measures.StoredRelevances` ``scores``).
-    segmentation : Segmentation
-        The grid the relevances are given for.
+    segmentation : BaseSegmentation
+        The segments the relevances are given for.
     target : {0, 1}
         Orders signed relevances as :func:`~svdlib.veracity.measures.attribution_ranking`.
 

@@ -101,8 +101,22 @@ def _finished(store: Store, seed: int) -> bool:
         artifact_done(path.parent / CHECKPOINT)   # a damaged one is reported before any write
         return False
     store.check_reuse(path.parent)
-    load_model(path, store.cfg.model, store.cfg.frontend, "cpu")
+    _check_loads(store, path)
     return artifact_done(path.parent / "history.json")
+
+
+#: Model files this process loaded, by path: their signature and the settings they fit.
+_LOADED: dict[str, tuple] = {}
+
+
+def _check_loads(store: Store, path: Path) -> None:
+    """Load the model file once per process (again after it changed on disk): it must fit."""
+    stat = path.stat()
+    signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev,
+                 store.cfg.section_hash("model", "frontend"))
+    if _LOADED.get(str(path.resolve())) != signature:
+        load_model(path, store.cfg.model, store.cfg.frontend, "cpu")
+        _LOADED[str(path.resolve())] = signature
 
 
 def given_detector(store: Store) -> Path:

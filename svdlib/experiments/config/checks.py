@@ -332,6 +332,8 @@ def _run_checks(cfg: Config, local_threads: bool) -> Checks:
     cpus = sizes.cpu_count()
     yield _int_in(cfg, "run.workers", 0, cpus, f" (local Dask worker processes: this process "
                   f"may use {cpus} CPUs)")
+    yield _int_in(cfg, "run.book_jobs", 0, cpus, f" (notebooks svd book runs at once; 0: two "
+                  f"where two CPUs allow; this process may use {cpus} CPUs)")
     if run.scheduler or not local_threads:
         yield _int_in(cfg, "run.num_threads", 0, MAX_REMOTE_THREADS,
                       " (0: one a worker; the remote workers' CPUs)")

@@ -148,6 +148,7 @@ class RunConfig:
     progress: bool = True
     scheduler: str = ""
     workers: int = 0
+    book_jobs: int = 0   # notebooks `svd book` runs at once (0: two where two CPUs allow)
 
 
 @dataclass

@@ -1,0 +1,373 @@
+"""The protocol every segmentation follows: what the explainers and the veracity measures call.
+
+A segmentation cuts an excerpt of a fixed :attr:`~BaseSegmentation.shape` (without the batch
+axis: ``(frames, bands)`` for a log-mel excerpt, ``(L,)`` for a waveform, any shape) into
+:attr:`~BaseSegmentation.n_components` segments. Every operation goes through one linear
+*view* of the excerpt:
+
+* :meth:`~BaseSegmentation.to_view` / :meth:`~BaseSegmentation.from_view`: a linear map of
+  ``(..., *shape)`` excerpts to ``(..., *view_shape)`` real coefficients and back
+  (``from_view(to_view(x)) == x`` to float precision). It is the identity for the pointwise
+  segmentations (:class:`PointwiseSegmentation`: the grid, a label array, time segments) and an
+  STFT for :class:`~svdlib.explain.segmentations.stft.StftSegmentation`;
+* :meth:`~BaseSegmentation.view_labels`: the segment id of every view coefficient;
+* the part of a perturbation δ in a set S of segments is
+  ``P_S(δ) = from_view(M_S · to_view(δ))``, ``M_S`` the 0/1 mask of S in the view: linear in
+  δ, and the parts over all segments add up to δ.
+
+On top of it, what the method needs, each for a batch:
+
+* :meth:`~BaseSegmentation.keep`: ``original + P_S(adversarial − original)`` (the partial
+  adversaries of the measures and of the exhaustive search);
+* :meth:`~BaseSegmentation.compose`: ``baseline + P_S(excerpt − baseline)`` (the perturbed
+  inputs of LIME, KernelSHAP and occlusion);
+* :meth:`~BaseSegmentation.energy`: ``‖P_{s}(δ)‖²`` per segment s (for an STFT view: the
+  energy of the waveform part, what the model hears, not of the coefficients);
+* :meth:`~BaseSegmentation.segment_sums`: view-shaped attribution maps summed per segment (the
+  gradient methods attribute in the view: the model is fed ``from_view(z)``).
+
+A selection is ``(S, n_components)`` (or ``(n_components,)``), nonzero where a segment is kept.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from svdlib.explain.arrays import ArrayLike, to_numpy
+
+#: Rows :meth:`BaseSegmentation.keep` and :meth:`BaseSegmentation.energy` transform at once
+#: (bounds their memory; the results do not depend on it).
+CHUNK = 64
+
+
+class BaseSegmentation(abc.ABC):
+    """A segmentation of excerpts of one shape: the protocol of explainers and measures.
+
+    Subclasses give :attr:`shape`, :attr:`n_components`, :meth:`view_labels` and
+    :meth:`to_meta`, and, unless the view is the identity, :attr:`view_shape`,
+    :meth:`to_view` and :meth:`from_view`; every other operation follows from these (the
+    pointwise ones, :class:`PointwiseSegmentation`, and the grid override some with faster
+    paths that give the same numbers).
+
+    Attributes
+    ----------
+    pointwise : bool
+        True when the view is the identity and ``P_S`` multiplies by a 0/1 mask: a segment is a
+        set of the excerpt's own cells (samples, bins), and keeping δ in S is
+        ``where(mask, adversarial, original)``.
+
+    Examples
+    --------
+    Three time segments of a waveform of 12 samples; δ kept in segment 1, its energy per
+    segment, and inputs that show the excerpt in the kept segments and the baseline elsewhere:
+
+    >>> import numpy as np
+    >>> from svdlib import TimeSegmentation
+    >>> seg = TimeSegmentation(12, 3)                 # samples 0-3, 4-7, 8-11
+    >>> seg.shape, seg.n_components, seg.pointwise
+    ((12,), 3, True)
+    >>> original, adversarial = np.zeros((1, 12)), np.ones((1, 12))
+    >>> seg.keep(original, adversarial, [[0, 1, 0]])
+    array([[0., 0., 0., 0., 1., 1., 1., 1., 0., 0., 0., 0.]], dtype=float32)
+    >>> seg.energy(adversarial - original)
+    array([[4., 4., 4.]])
+    >>> seg.compose(np.arange(12.0), np.zeros(12), [[1, 0, 1]]).tolist()
+    [[0.0, 1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 8.0, 9.0, 10.0, 11.0]]
+    """
+
+    pointwise: ClassVar[bool] = False
+
+    # -- what a subclass gives ----------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one excerpt (without the batch axis)."""
+
+    @property
+    @abc.abstractmethod
+    def n_components(self) -> int:
+        """Number of segments."""
+
+    @abc.abstractmethod
+    def view_labels(self) -> np.ndarray:
+        """The segment id of every view coefficient: int64 of :attr:`view_shape`."""
+
+    @abc.abstractmethod
+    def to_meta(self) -> dict[str, Any]:
+        """A JSON-able description with a ``kind`` (rebuilt by ``segmentation_from_meta``)."""
+
+    @property
+    def view_shape(self) -> tuple[int, ...]:
+        """Shape of the view of one excerpt (:attr:`shape` for the identity view)."""
+        return self.shape
+
+    def to_view(self, x: torch.Tensor) -> torch.Tensor:
+        """The view of ``(..., *shape)`` excerpts, ``(..., *view_shape)``; differentiable."""
+        return x
+
+    def from_view(self, z: torch.Tensor) -> torch.Tensor:
+        """Excerpts ``(..., *shape)`` of view coefficients ``(..., *view_shape)``."""
+        return z
+
+    def component_names(self) -> list[str]:
+        """Names of the segments in id order (``S0``, ``S1``, ... unless a subclass names)."""
+        return [f"S{c}" for c in range(self.n_components)]
+
+    # -- checks -------------------------------------------------------------------------------
+    def batch(self, excerpts: Any) -> np.ndarray:
+        """Excerpts ``(N, *shape)`` (or one of :attr:`shape`) as float32 ``(N, *shape)``."""
+        x = np.asarray(to_numpy(excerpts), dtype=np.float32)
+        if x.shape == self.shape:
+            x = x[None]
+        if x.shape[1:] != self.shape:
+            raise ValueError(f"expected (N, {', '.join(map(str, self.shape))}) excerpts for "
+                             f"this segmentation, got shape {x.shape}")
+        return x
+
+    def check_selection(self, selection: Any) -> Any:
+        """``selection`` after checking that its last axis has one column per segment.
+
+        An array or tensor is returned as it is; a list becomes an array.
+        """
+        if not hasattr(selection, "shape"):
+            selection = np.asarray(selection)
+        if selection.shape[-1] != self.n_components:
+            raise ValueError(f"selection has {selection.shape[-1]} columns, the segmentation "
+                             f"has {self.n_components} components")
+        return selection
+
+    def check_ids(self, ids: Any) -> np.ndarray:
+        """Segment ids as int64, checked to lie in ``0 .. n_components - 1``."""
+        arr = np.asarray(ids if ids is not None else [], dtype=np.int64).reshape(-1)
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_components):
+            raise ValueError(f"component ids {arr.tolist()} outside 0..{self.n_components - 1}")
+        return arr
+
+    # -- masks in the view --------------------------------------------------------------------
+    def _labels_on(self, device: torch.device | str) -> torch.Tensor:
+        cache = self.__dict__.setdefault("_label_tensors", {})
+        key = str(torch.device(device))
+        if key not in cache:
+            cache[key] = torch.as_tensor(np.array(self.view_labels()), device=device)
+        return cache[key]
+
+    def masks(self, selection: ArrayLike, device: torch.device | str | None = None,
+              dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """0/1 masks of selections in the view, ``(S, *view_shape)`` (a tensor).
+
+        Parameters
+        ----------
+        selection : array or tensor
+            ``(S, n_components)`` or ``(n_components,)``: 1 (or True) where a segment is
+            kept (other values are broadcast to the segment's coefficients as they are).
+        device : torch.device or str, optional
+            Where the masks live (default: the selection's device, CPU for numpy).
+        dtype : torch.dtype
+            ``torch.bool`` or a float type.
+
+        Returns
+        -------
+        torch.Tensor
+            1 on the view coefficients of the selected segments.
+        """
+        sel = torch.as_tensor(self.check_selection(selection), device=device)
+        return sel.to(dtype)[..., self._labels_on(sel.device)]
+
+    def masks_np(self, selection: ArrayLike, dtype: Any = np.float32) -> np.ndarray:
+        """:meth:`masks` as a numpy array of ``dtype``."""
+        sel = np.asarray(self.check_selection(np.asarray(to_numpy(selection))))
+        return sel.astype(dtype)[..., self.view_labels()]
+
+    def mask_of(self, ids: Sequence[int] | np.ndarray | None,
+                dtype: Any = np.float32) -> np.ndarray:
+        """The ``view_shape`` mask of a set of segment ids (their union; empty: all zero)."""
+        selection = np.zeros(self.n_components, dtype=np.uint8)
+        selection[self.check_ids(ids)] = 1
+        return self.masks_np(selection, dtype=dtype)
+
+    # -- the operations -----------------------------------------------------------------------
+    def project(self, delta: torch.Tensor, selection: ArrayLike) -> torch.Tensor:
+        """``P_S(δ)``: the part of δ in the selected segments, per row.
+
+        Parameters
+        ----------
+        delta : torch.Tensor
+            ``(S, *shape)`` (or ``(1, *shape)``, broadcast over the selections).
+        selection : array or tensor
+            ``(S, n_components)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(S, *shape)`` in δ's dtype, on δ's device.
+        """
+        masks = self.masks(selection, device=delta.device, dtype=delta.dtype)
+        return self.from_view(self.to_view(delta) * masks)
+
+    def keep(self, original: np.ndarray, adversarial: np.ndarray,
+             selection: ArrayLike) -> np.ndarray:
+        """``original + P_S(adversarial − original)`` per row, float32 ``(N, *shape)``.
+
+        Parameters
+        ----------
+        original, adversarial : np.ndarray
+            ``(N, *shape)`` the pairs (or rows that repeat pairs).
+        selection : array or tensor
+            ``(N, n_components)``: which segments of each row's δ are kept.
+
+        Returns
+        -------
+        np.ndarray
+            The partial adversaries (computed in float64, returned as float32).
+        """
+        base = torch.from_numpy(np.asarray(original, dtype=np.float64))
+        delta = torch.from_numpy(np.asarray(adversarial, dtype=np.float64)) - base
+        sel = np.asarray(to_numpy(selection))
+        out = [(base[i:i + CHUNK] + self.project(delta[i:i + CHUNK], sel[i:i + CHUNK])).numpy()
+               for i in range(0, len(base), CHUNK)]
+        return (np.concatenate(out) if out else base.numpy()).astype(np.float32)
+
+    def compose(self, excerpt: ArrayLike, baseline: ArrayLike | float, selection: ArrayLike,
+                device: torch.device | str | None = None) -> torch.Tensor:
+        """Perturbed inputs ``baseline + P_S(excerpt − baseline)``, one per selection.
+
+        Parameters
+        ----------
+        excerpt : array or tensor
+            One excerpt of :attr:`shape`.
+        baseline : array, tensor or float
+            What a switched-off segment shows, broadcastable to the excerpt.
+        selection : array or tensor
+            ``(S, n_components)``, nonzero where the excerpt is kept.
+        device : torch.device or str, optional
+            Where to build them (default: the selection's device, CPU for numpy).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(S, *shape)`` in the excerpt's dtype (float32 for numpy).
+        """
+        sel = torch.as_tensor(self.check_selection(selection), device=device)
+        x = torch.as_tensor(excerpt, device=sel.device)
+        x = x if x.is_floating_point() else x.float()
+        b = torch.as_tensor(baseline, device=sel.device, dtype=x.dtype)
+        return b + self.project((x - b)[None], sel)
+
+    def parts(self, delta: ArrayLike) -> np.ndarray:
+        """The part of δ in every segment: ``(..., n_components, *shape)`` float64.
+
+        For every segmentation the parts add up to δ (to float precision).
+        """
+        d = torch.from_numpy(np.asarray(to_numpy(delta), dtype=np.float64))
+        lead = d.shape[:d.dim() - len(self.shape)]
+        rows = d.reshape(-1, *self.shape)
+        eye = np.eye(self.n_components, dtype=bool)
+        out = [self.project(row[None], eye) for row in rows]
+        stacked = torch.stack(out) if out else torch.zeros(0, self.n_components, *self.shape)
+        return stacked.reshape(*lead, self.n_components, *self.shape).numpy()
+
+    def energy(self, perturbation: ArrayLike) -> np.ndarray:
+        """``‖P_{s}(δ)‖²`` of every segment s: ``(..., n_components)`` float64.
+
+        Parameters
+        ----------
+        perturbation : array or tensor
+            ``(..., *shape)``, e.g. adversarial − original.
+
+        Returns
+        -------
+        np.ndarray
+            Energies indexed by segment id.
+        """
+        p = np.asarray(to_numpy(perturbation), dtype=np.float64)
+        self._check_trailing(p.shape, "perturbation")
+        lead = p.shape[:p.ndim - len(self.shape)]
+        rows = p.reshape(-1, *self.shape)
+        axes = tuple(range(2, 2 + len(self.shape)))
+        out = [(self.parts(rows[i:i + CHUNK]) ** 2).sum(axis=axes)
+               for i in range(0, len(rows), CHUNK)]
+        flat = np.concatenate(out) if out else np.zeros((0, self.n_components))
+        return flat.reshape(*lead, self.n_components)
+
+    def segment_sums(self, maps: np.ndarray) -> np.ndarray:
+        """``(N, *view_shape)`` attribution maps summed inside every segment: ``(N, n)``."""
+        m = np.asarray(maps, dtype=np.float64)
+        self._check_trailing(m.shape, "attribution maps", self.view_shape)
+        flat = m.reshape(len(m), -1)
+        n = self.n_components
+        ids = self.view_labels().reshape(-1)[None] + n * np.arange(len(m))[:, None]
+        return np.bincount(ids.reshape(-1), weights=flat.reshape(-1),
+                           minlength=n * len(m)).reshape(len(m), n)
+
+    def _check_trailing(self, shape: tuple[int, ...], what: str,
+                        own: tuple[int, ...] | None = None) -> None:
+        own = self.shape if own is None else own
+        if tuple(shape[len(shape) - len(own):]) != own or len(shape) < len(own):
+            raise ValueError(f"{what} shape {shape} does not end with {own}")
+
+
+class PointwiseSegmentation(BaseSegmentation):
+    """A segmentation whose segments are sets of the excerpt's own cells (identity view).
+
+    ``P_S`` is the product with the 0/1 mask of S, so keeping δ in S is computed exactly as
+    ``where(mask, adversarial, original)`` and a perturbed input as
+    ``where(mask, excerpt, baseline)``; a segment's energy is the sum of δ² over its cells.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdlib import LabelSegmentation
+    >>> seg = LabelSegmentation([[0, 0, 1], [2, 2, 1]])   # three segments of a 2 × 3 excerpt
+    >>> seg.pointwise, seg.mask_of([1]).tolist()
+    (True, [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    """
+
+    pointwise: ClassVar[bool] = True
+
+    def cell_ids(self) -> np.ndarray:
+        """The segment id of every cell of the excerpt (:meth:`view_labels`)."""
+        return np.array(self.view_labels())
+
+    def keep(self, original: np.ndarray, adversarial: np.ndarray,
+             selection: ArrayLike) -> np.ndarray:
+        """``where(mask, adversarial, original)`` per row, float32 (see the base class)."""
+        masks = self.masks_np(selection, dtype=bool)
+        return np.where(masks, np.asarray(adversarial), np.asarray(original)).astype(np.float32)
+
+    def compose(self, excerpt: ArrayLike, baseline: ArrayLike | float, selection: ArrayLike,
+                device: torch.device | str | None = None) -> torch.Tensor:
+        """``where(mask, excerpt, baseline)`` per selection (see the base class)."""
+        masks = self.masks(selection, device=device, dtype=torch.bool)
+        x = torch.as_tensor(excerpt, device=masks.device)
+        b = torch.as_tensor(baseline, device=masks.device, dtype=x.dtype)
+        return torch.where(masks, x, b)
+
+    def parts(self, delta: ArrayLike) -> np.ndarray:
+        """δ times each segment's mask: ``(..., n_components, *shape)`` float64."""
+        d = np.asarray(to_numpy(delta), dtype=np.float64)
+        masks = self.masks_np(np.eye(self.n_components), dtype=np.float64)
+        return np.expand_dims(d, d.ndim - len(self.shape)) * masks
+
+    def energy(self, perturbation: ArrayLike) -> np.ndarray:
+        """The sum of δ² over every segment's cells: ``(..., n_components)`` float64."""
+        p = np.asarray(to_numpy(perturbation), dtype=np.float64)
+        self._check_trailing(p.shape, "perturbation")
+        lead = p.shape[:p.ndim - len(self.shape)]
+        rows = math.prod(lead)
+        return self.segment_sums((p * p).reshape(rows, *self.shape)).reshape(
+            *lead, self.n_components)
+
+    def segment_values(self, maps: np.ndarray) -> np.ndarray:
+        """The value at the first cell of every segment, ``(N, n)`` float64.
+
+        For maps that are constant per segment (captum's with a ``feature_mask``).
+        """
+        flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
+        first = np.unique(self.view_labels().reshape(-1), return_index=True)[1]
+        return flat[:, first]
