@@ -38,7 +38,6 @@ rank descending for either target.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -55,7 +54,6 @@ from svdlib.explain.lime_explainer import LimeExplainer
 from svdlib.explain.model_output import Model
 from svdlib.explain.perturbation import KernelShapExplainer, OcclusionExplainer
 from svdlib.explain.segmentations.base import BaseSegmentation
-from svdlib.explain.segments import Segmentation
 from svdlib.explain.variants import LimeForestExplainer, LimeNoiseExplainer, LimeZeroExplainer
 
 __all__ = ["EXPLAINERS", "LimeExplainer", "RandomExplainer", "make_explainer",
