@@ -45,7 +45,7 @@ _EXPORTS = {
     "StftSegmentation": "svdlib.explain.segmentations.stft",
     "Relevance": "svdlib.explain.attribution",
     "SegmentExplainer": "svdlib.explain.attribution",
-    "LimeExplainer": "svdlib.explain.explainers", "Explanation": "svdlib.explain.explanation",
+    "LimeExplainer": "svdlib.explain.lime_explainer", "Explanation": "svdlib.explain.explanation",
     "make_explainer": "svdlib.explain.explainers",
     # decision rules: did a pair flip, and by what margin
     "DecisionRule": "svdlib.veracity.rules", "threshold_rule": "svdlib.veracity.rules",

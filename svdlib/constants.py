@@ -16,5 +16,5 @@ EXCERPT_FRAMES = 115
 MEL_BANDS = 80
 
 #: The explainers of the benchmark, in the order its tables list them.
-EXPLAINERS = ("lime", "kernelshap", "occlusion", "integrated_gradients", "saliency",
-              "gradient_x_input", "random")
+EXPLAINERS = ("lime", "lime_forest", "lime_zero", "lime_noise", "kernelshap", "occlusion",
+              "integrated_gradients", "saliency", "gradient_x_input", "random")

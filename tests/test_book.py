@@ -80,6 +80,7 @@ STAND_IN_TITLES = {
     "fidelity": "Fidelity",
     "results": "All results",
     "benchmark": "Which explainer tells the truth?",
+    "proxies": "Which faithfulness metric can you trust?",
     "own_model": "Bring your own model",
     "explorer": "Explorer",
 }

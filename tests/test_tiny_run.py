@@ -30,7 +30,7 @@ def test_tiny_profile_runs_end_to_end(tiny_run):
     done, _ = tiny_run
     assert done.returncode == 0, f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
     stages = re.findall(r"^== svd (.+) \(profile tiny\)$", done.stdout, flags=re.M)
-    assert stages[0] == "corpus" and stages[-1] == "benchmark"
+    assert stages[0] == "corpus" and stages[-2:] == ["benchmark", "proxies"]
     assert {"train", "predict", "eval", "attack wave", "attack spec", "pick",
             "explain", "experiment all"} <= set(stages)
     # nothing went wrong on the way: no warning, no traceback
@@ -66,6 +66,10 @@ def test_tiny_run_writes_every_table_and_figure(tiny_run):
         assert {*EXPLAINERS, "LIME (paper)", "energy"} <= set(rows["method"])
     # the tiny profile searches subsets of up to 2 segments only: no references at k = 3
     assert not bench["method"].str.startswith(("chance", "attainable")).any()
+    # the proxy metrics of every setting's run, and pooled over all of them
+    assert {"proxies", "proxies_leaderboard"} <= set(printed)
+    proxies = pd.read_csv(folder / "proxies.csv")
+    assert set(zip(proxies["domain"], proxies["target"], strict=True)) == {*SETTINGS, ("all", -1)}
 
     table1 = pd.read_csv(folder / "table1.csv")
     assert set(zip(table1["domain"], table1["target"], strict=True)) == SETTINGS

@@ -85,6 +85,7 @@ RUNS: tuple[NotebookRun, ...] = (
     NotebookRun("fidelity", {"attack_type": "spec"}, "fidelity-spec", "spectrogram attack"),
     NotebookRun("results", expected=25.0),
     NotebookRun("benchmark"),
+    NotebookRun("proxies", expected=20.0),
     NotebookRun("own_model", expected=80.0, alone=True),
     NotebookRun("explorer", expected=40.0),
 )

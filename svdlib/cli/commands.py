@@ -148,6 +148,8 @@ def _report_stage(cfg: Config, store: Store, name: str, result: object) -> None:
         reports.experiment(store, "all", *result)
     elif name == "benchmark":
         reports.benchmark(result)
+    elif name == "proxies":
+        reports.proxies(result)
 
 
 def cmd_run(args: argparse.Namespace, cfg: Config, store: Store) -> int:
@@ -172,6 +174,12 @@ def cmd_benchmark(args: argparse.Namespace, cfg: Config, store: Store) -> int:
         validate(cfg)
         store = Store(cfg)
     reports.benchmark(stages.benchmark(store))
+    return 0
+
+
+def cmd_proxies(args: argparse.Namespace, cfg: Config, store: Store) -> int:
+    """Every proxy metric of the benchmark runs, judged by the planted truth."""
+    reports.proxies(stages.proxies(store))
     return 0
 
 

@@ -100,6 +100,10 @@ def _veracity_commands(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated (default: the profile's benchmark.explainers)")
     p.set_defaults(handler=commands.cmd_benchmark)
 
+    p = sub.add_parser("proxies", help="which faithfulness metric can you trust: proxy metrics "
+                       "of the benchmark's explanations, judged by the planted truth")
+    p.set_defaults(handler=commands.cmd_proxies)
+
     p = sub.add_parser("experiment", help="the paper's experiments: tables and figures")
     p.add_argument("name", nargs="?", default="all", help=" | ".join(commands.EXPERIMENTS))
     p.set_defaults(handler=commands.cmd_experiment)

@@ -161,3 +161,19 @@ def benchmark(paths: dict[str, Path]) -> None:
             print(rows[[c for c in columns if c in rows]].to_string(index=False))
     for name, path in paths.items():
         print(f"table {name}: {path}")
+
+
+def proxies(paths: dict[str, Path]) -> None:
+    """The τ table: each metric's agreement with the planted truth, per setting and pooled."""
+    table = load_csv(paths["proxies"])
+    columns = ["metric", "mean_tau", "ci_low", "ci_high", "n_pairs", "n_songs", "n_nan",
+               "verdict"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.float_format", "{:.2f}".format):
+        for (domain, target), rows in table.groupby(["domain", "target"], sort=False):
+            where = "all settings" if domain == "all" else f"{domain} t{target}"
+            print(f"proxies {where}: Kendall's tau of each metric's order of the explainers "
+                  "with the planted truth's (95 % CI over songs)")
+            print(rows[columns].to_string(index=False))
+    for name, path in paths.items():
+        print(f"table {name}: {path}")

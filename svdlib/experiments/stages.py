@@ -248,11 +248,27 @@ def benchmark(store: Store) -> dict[str, Path]:
         return written
 
 
+def proxies(store: Store) -> dict[str, Path]:
+    """The proxy metrics of every benchmark run, judged by the planted truth, and their tables.
+
+    It needs the benchmark's runs (computed if missing), not its tables.
+    """
+    from svdlib.experiments.artifacts.benchmark import benchmark as run_benchmark_stage
+    from svdlib.experiments.artifacts.proxies import proxies as run_proxies_stage
+    from svdlib.experiments.artifacts.proxies import write_proxies_tables
+
+    all_explanations(store)
+    run_benchmark_stage(store)
+    run_proxies_stage(store)
+    return write_proxies_tables(store)
+
+
 def everything(store: Store) -> dict[str, list[Path]]:
-    """All stages: the paper's (the detector's evaluation included) and the benchmark."""
+    """All stages: the paper's (the detector's evaluation included), the benchmark, proxies."""
     evaluation(store)
     drawn = figures(store)
     benchmark(store)
+    proxies(store)
     return drawn
 
 
@@ -281,7 +297,7 @@ def pipeline(store: Store) -> list[tuple[str, Callable[[], Any]]]:
             ("pick", lambda: all_picks(store)), ("explain", lambda: all_explanations(store)),
             ("subsets", lambda: all_subsets(store)), ("horses", lambda: horses(store)),
             ("experiment all", lambda: experiments(store)),
-            ("benchmark", lambda: benchmark(store))]
+            ("benchmark", lambda: benchmark(store)), ("proxies", lambda: proxies(store))]
 
 
 def run_pipeline(store: Store, before: Callable[[str], None] | None = None,

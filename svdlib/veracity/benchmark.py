@@ -71,6 +71,10 @@ class BenchmarkRun:
         excerpts (stored relevances are not repeated here).
     signed : dict of str to bool
         Whether each explainer's relevances have a sign.
+    scores : dict of str to np.ndarray
+        ``(N,)`` each explainer's own fidelity per excerpt (``Relevance.score``: the R² of
+        LIME's and KernelSHAP's surrogates, the paper's fidelity); explainers without one
+        (all NaN) are absent.
     """
 
     curve: pd.DataFrame
@@ -81,6 +85,7 @@ class BenchmarkRun:
     exhaustive: ExhaustiveResult | None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     signed: dict[str, bool] = field(default_factory=dict)
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _smallest_hits(rankings: Mapping[str, np.ndarray], reference: ExhaustiveResult | None,
@@ -196,7 +201,9 @@ def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: B
                                            "seconds_per_explanation"]),
         smallest=_smallest_hits(rankings, reference, max_k), exhaustive=reference,
         weights={m: relevances[m].weights for m in explainers},
-        signed={m: relevances[m].signed for m in explainers})
+        signed={m: relevances[m].signed for m in explainers},
+        scores={m: np.asarray(relevances[m].scores, float) for m in explainers
+                if relevances[m].scores is not None and np.isfinite(relevances[m].scores).any()})
 
 
 def _rate(flags: np.ndarray, songs: np.ndarray, n_boot: int, seed: int,

@@ -19,8 +19,10 @@ no new explanation (sensitivity aside, which needs the explainers): ::
                           seed=setting_seed(cfg.seed, domain, target),
                           n_boot=cfg.experiment.bootstrap, baseline=cfg.lime.baseline)
 
-LIME's and KernelSHAP's R² reach :func:`surrogate_scores` only where the run carries them
-(a ``scores`` mapping on the run, or ``scores=``): ``BenchmarkRun`` keeps the weights only.
+LIME's and KernelSHAP's R² reach :func:`surrogate_scores` from the run's ``scores`` (which
+:class:`~svdlib.veracity.benchmark.BenchmarkRun` keeps, and the benchmark stage stores as
+``scores_<i>`` in ``attributions.npz``) or from ``scores=``. The pipeline's stage is
+:mod:`svdlib.experiments.artifacts.proxies`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ from svdlib.veracity.tables import DOMAIN_NAMES
 from svdlib.viz.figures import PANELS, style
 
 #: Display names of the benchmark's methods (keys: ``make_explainer`` names and references).
-METHOD_NAMES = {"lime": "LIME", "kernelshap": "KernelSHAP", "occlusion": "occlusion",
+METHOD_NAMES = {"lime": "LIME", "lime_forest": "LIME (forest surrogate)",
+                "lime_zero": "LIME (zero masking)", "lime_noise": "LIME (noise masking)",
+                "kernelshap": "KernelSHAP", "occlusion": "occlusion",
                 "integrated_gradients": "integrated gradients", "saliency": "saliency",
                 "gradient_x_input": "gradient × input", "random": "random",
                 "energy": "energy of δ", "LIME (paper)": "LIME (paper's explanations)"}
@@ -23,7 +25,8 @@ _STYLE = {"energy": dict(color="k", linestyle="--", marker="o"),
           "random": dict(color="0.55", linestyle=":", marker="x"),
           "LIME (paper)": dict(color="C0", linestyle="-", marker="^")}
 _COLORS = {"lime": "C9", "kernelshap": "C1", "occlusion": "C2", "integrated_gradients": "C3",
-           "saliency": "C4", "gradient_x_input": "C5"}
+           "saliency": "C4", "gradient_x_input": "C5", "lime_forest": "C6", "lime_zero": "C7",
+           "lime_noise": "C8"}
 
 
 def method_name(method: str) -> str:

@@ -11,6 +11,7 @@ every table as the method ``LIME (paper)``, given as stored relevances.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from svdlib.experiments.execution.work import WorkItem, raise_failures
 from svdlib.experiments.storage.store import Store
 from svdlib.explain.attribution import SegmentExplainer
 from svdlib.explain.explainers import make_explainer, needs_gradient
+from svdlib.explain.variants import OutputMemo
 from svdlib.files import load_arrays, load_csv, save_arrays, save_csv, save_json
 from svdlib.seeding import item_seed
 from svdlib.veracity.benchmark import BenchmarkRun, benchmark_table, run_benchmark
@@ -43,12 +45,15 @@ TABLES = ("curve", "table2", "subsets", "costs", "smallest", "exhaustive")
 PAPER_LIME = "LIME (paper)"
 
 
-def explainers_of(store: Store, predictor: object, domain: str,
-                  target: int) -> dict[str, SegmentExplainer]:
-    """The profile's explainers for the detector, seeded per setting.
+def explainers_of(store: Store, predictor: object, domain: str, target: int,
+                  names: Sequence[str] | None = None) -> dict[str, SegmentExplainer]:
+    """The profile's explainers for the detector, seeded per setting (or those of ``names``).
 
     The gradient methods get the differentiable folded module, the others (which only
-    evaluate the model) the inference-mode predictor (:func:`needs_gradient`).
+    evaluate the model) the inference-mode predictor (:func:`needs_gradient`). LIME and
+    ``lime_forest`` draw the same neighbourhood (same seed, samples and baseline): when both
+    run, they share one :class:`~svdlib.explain.variants.OutputMemo` around the predictor, so
+    each neighbourhood is evaluated once and ``lime_forest`` costs its forest's fit.
     """
     cfg = store.cfg
     bench = cfg.benchmark
@@ -58,19 +63,23 @@ def explainers_of(store: Store, predictor: object, domain: str,
     def probability(x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(module(x))
 
+    lime = {"num_samples": cfg.lime.num_samples, "kernel_width": cfg.lime.kernel_width,
+            "distance_metric": cfg.lime.distance_metric,
+            "feature_selection": cfg.lime.feature_selection, "batch_size": cfg.lime.batch_size}
     settings = {
-        "lime": {"num_samples": cfg.lime.num_samples, "kernel_width": cfg.lime.kernel_width,
-                 "distance_metric": cfg.lime.distance_metric,
-                 "feature_selection": cfg.lime.feature_selection,
-                 "batch_size": cfg.lime.batch_size},
+        "lime": lime, "lime_zero": lime, "lime_noise": lime,
+        "lime_forest": {**lime, "n_estimators": bench.forest_trees},
         "kernelshap": {"num_samples": bench.kernelshap_samples or cfg.lime.num_samples},
         "integrated_gradients": {"n_steps": bench.ig_steps},
     }
+    models = {name: probability if needs_gradient(name) else predictor
+              for name in (bench.explainers if names is None else names)}
+    if {"lime", "lime_forest"} <= set(models):
+        models["lime"] = models["lime_forest"] = OutputMemo(predictor)
     seed = item_seed(cfg.seed, "benchmark", domain, target)
-    return {name: make_explainer(name, probability if needs_gradient(name) else predictor,
-                                 segmentation, seed=seed, baseline=cfg.lime.baseline,
-                                 **settings.get(name, {}))
-            for name in bench.explainers}
+    return {name: make_explainer(name, models[name], segmentation, seed=seed,
+                                 baseline=cfg.lime.baseline, **settings.get(name, {}))
+            for name in models}
 
 
 def benchmark_items(store: Store) -> list[WorkItem]:
@@ -94,7 +103,9 @@ def _write(folder: Path, run: BenchmarkRun) -> None:
     methods = list(run.weights)
     save_arrays(folder / "attributions.npz", methods=np.array(methods, dtype=str),
                 signed=np.array([run.signed[m] for m in methods], dtype=bool),
-                **{f"weights_{i}": run.weights[m] for i, m in enumerate(methods)})
+                **{f"weights_{i}": run.weights[m] for i, m in enumerate(methods)},
+                **{f"scores_{i}": run.scores[m] for i, m in enumerate(methods)
+                   if m in run.scores})
     for name, table in (*tables.items(), ("costs", run.costs)):   # costs last: the marker
         save_csv(folder / f"{name}.csv", table, index=False)
 
@@ -131,10 +142,23 @@ def benchmark(store: Store) -> list[Path]:
 def load_attributions(store: Store, domain: str,
                       target: int) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
     """Each benchmarked explainer's ``(N, n_components)`` relevances, and whether signed."""
+    weights, signed, _ = load_relevances(store, domain, target)
+    return weights, signed
+
+
+def load_relevances(store: Store, domain: str, target: int
+                    ) -> tuple[dict[str, np.ndarray], dict[str, bool], dict[str, np.ndarray]]:
+    """The relevances, their signs and the ``(N,)`` surrogate scores of the explainers with one.
+
+    ``attributions.npz`` holds ``scores_<i>`` for the explainers that have a score (LIME's and
+    KernelSHAP's R²); a file written before it kept them reads back with none.
+    """
     arrays = load_arrays(store.benchmark_dir(domain, target) / "attributions.npz")
     methods = [str(m) for m in arrays["methods"]]
     return ({m: arrays[f"weights_{i}"] for i, m in enumerate(methods)},
-            {m: bool(s) for m, s in zip(methods, arrays["signed"], strict=True)})
+            {m: bool(s) for m, s in zip(methods, arrays["signed"], strict=True)},
+            {m: arrays[f"scores_{i}"] for i, m in enumerate(methods)
+             if f"scores_{i}" in arrays})
 
 
 def load_run(store: Store, domain: str, target: int) -> BenchmarkRun:
@@ -142,13 +166,13 @@ def load_run(store: Store, domain: str, target: int) -> BenchmarkRun:
     folder = store.benchmark_dir(domain, target)
     frames = {name: frame for name in TABLES
               if (frame := _stored_table(folder / f"{name}.csv")) is not None}
-    weights, signed = load_attributions(store, domain, target)
+    weights, signed, scores = load_relevances(store, domain, target)
     return BenchmarkRun(curve=frames["curve"], table2=frames["table2"],
                         subsets=frames.get("subsets", pd.DataFrame(
                             columns=["pair", "method", "all_detected"])),
                         costs=frames["costs"], smallest=frames.get("smallest", pd.DataFrame(
                             columns=["pair", "method", "k", "contains"])),
-                        exhaustive=None, weights=weights, signed=signed)
+                        exhaustive=None, weights=weights, signed=signed, scores=scores)
 
 
 def benchmark_tables(store: Store) -> dict[str, pd.DataFrame]:

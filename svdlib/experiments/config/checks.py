@@ -29,6 +29,8 @@ DISTANCE_METRICS = ("cosine", "euclidean", "sqeuclidean", "l1", "l2", "cityblock
 # The detector's convolutions and poolings leave ((bands - 4) // 3 - 4) // 3 >= 1 bands only
 # from 25 mel bands on (7 for 80).
 MIN_MEL_BANDS = 25
+# The planted judges of svdlib.veracity.metaeval (JUDGES there; tests keep the two equal).
+JUDGES = ("area", "table1", "area+table1")
 # Fewer resamples than this make the 2.5 % / 97.5 % quantiles of a bootstrap a few draws.
 MIN_BOOTSTRAP = 100
 #: Counts that only cost time (epochs, batches an epoch, attack iterations, the smoothing
@@ -300,6 +302,26 @@ def _benchmark_checks(cfg: Config) -> Checks:
                 f"the exhaustive search's flags and margins of {pairs} pairs", most,
                 f"{sizes.subsets(n, most):,} subsets a pair of {n} segments, one forward pass "
                 f"each; at most {min(n, 4)} and {MAX_SUBSETS:,}")
+    yield _count(cfg, "benchmark.forest_trees")
+
+
+def _proxies_checks(cfg: Config) -> Checks:
+    n, px = cfg.lime.n_time_segments * cfg.lime.n_freq_segments, cfg.proxies
+    yield _one_of(cfg, "proxies.judge", JUDGES)
+    yield sized(cfg, "proxies.infidelity_samples", 1, lambda s: sizes.infidelity_bytes(cfg, s),
+                "captum's infidelity of an excerpt (all its removals at once, float64)")
+    yield _in_range(cfg, "proxies.p_off", 0.0, 1.0, "(]")
+    yield sized(cfg, "proxies.sensitivity_samples", 1, lambda s: sizes.sensitivity_bytes(cfg, s),
+                "the noisy copies of an excerpt, explained at once with their gradients,")
+    yield _in_range(cfg, "proxies.sensitivity_radius", 0.0, 10.0, "(]",
+                    " (log-mel units; the excerpts span a few tens)")
+    chosen = px.sensitivity_explainers      # those the benchmark ran are explained again
+    yield (isinstance(chosen, list) and len(set(chosen)) == len(chosen)
+           and all(name in EXPLAINERS for name in chosen), "proxies.sensitivity_explainers",
+           "a list of distinct names from " + ", ".join(EXPLAINERS))
+    yield _count(cfg, "proxies.quantus_runs")
+    yield _int_in(cfg, "proxies.quantus_subset", 1, n - 1,
+                  f" (segments Quantus removes at once: fewer than all {n})")
 
 
 def _run_checks(cfg: Config, local_threads: bool) -> Checks:
@@ -332,7 +354,8 @@ def all_checks(cfg: Config, local_threads: bool = True) -> Checks:
     """
     yield from _run_checks(cfg, local_threads)  # first: the memory budget uses run.workers
     for group in (_frontend_model_checks, _train_checks, _corpus_checks,
-                  _evaluate_attack_checks, _lime_checks, _experiment_checks, _benchmark_checks):
+                  _evaluate_attack_checks, _lime_checks, _experiment_checks, _benchmark_checks,
+                  _proxies_checks):
         yield from group(cfg)
 
 

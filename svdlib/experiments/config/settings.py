@@ -82,6 +82,28 @@ class BenchmarkConfig:
     kernelshap_samples: int = 0      # 0: as many as LIME (lime.num_samples)
     ig_steps: int = 32
     max_k: int = 3                   # the exhaustive search's largest subset
+    forest_trees: int = 50           # lime_forest's random forest
+
+
+@dataclass
+class ProxiesConfig:
+    """Which faithfulness metric can you trust (the proxies stage): the metrics' settings.
+
+    Every metric is computed from the benchmark's stored relevances, except
+    ``sensitivity_max``, which explains noisy copies of every excerpt again
+    (``sensitivity_samples + 1`` explanations a pair): only the explainers named in
+    ``sensitivity_explainers`` (among those the benchmark ran) get it.
+    """
+
+    judge: str = "area"              # the planted judge: area, table1 or area+table1
+    infidelity_samples: int = 32     # random removals per excerpt (captum's n_perturb_samples)
+    p_off: float = 0.5               # the chance that a removal switches a segment off
+    sensitivity_samples: int = 8     # noisy copies per excerpt (captum's n_perturb_samples)
+    sensitivity_radius: float = 0.02     # the noise's half-width, in log-mel units
+    sensitivity_explainers: list[str] = field(default_factory=lambda: [
+        "occlusion", "integrated_gradients", "saliency", "gradient_x_input", "random"])
+    quantus_runs: int = 100          # FaithfulnessCorrelation's random subsets (nr_runs)
+    quantus_subset: int = 5          # segments in each of them (subset_size)
 
 
 @dataclass
@@ -143,6 +165,7 @@ class Config:
     lime: LimeConfig = field(default_factory=LimeConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    proxies: ProxiesConfig = field(default_factory=ProxiesConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     run: RunConfig = field(default_factory=RunConfig)

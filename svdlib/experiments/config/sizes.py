@@ -232,3 +232,22 @@ def lime_stage_bytes(cfg: Config, batch: int, samples: int) -> int:
     segments = cfg.lime.n_time_segments * cfg.lime.n_freq_segments
     return (model_bytes(cfg) + batch * infer_excerpt_bytes(cfg)
             + neighbourhood_bytes(segments, samples))
+
+
+def infidelity_bytes(cfg: Config, samples: int) -> int:
+    """Captum's infidelity of one excerpt: all its removals at once, with their float64 terms.
+
+    The perturbed inputs (float32), the removal masks and the spread relevances (float64) and
+    their products (two float64 copies), then the detector over them in batches of 256.
+    """
+    cells = EXCERPT_FRAMES * cfg.frontend.mel_bands
+    return (model_bytes(cfg) + samples * cells * (FLOAT32 + 4 * 8)
+            + min(samples, 256) * infer_excerpt_bytes(cfg))
+
+
+def sensitivity_bytes(cfg: Config, samples: int) -> int:
+    """Captum's sensitivity_max of one excerpt: its noisy copies explained at once.
+
+    A gradient method explains them in one batch with gradients (a training excerpt each).
+    """
+    return model_bytes(cfg) + (samples + 1) * train_excerpt_bytes(cfg)

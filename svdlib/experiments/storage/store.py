@@ -286,6 +286,19 @@ class Store:
                          _explainer_code())
         return self.root / "benchmark" / f"{domain}-t{target}-{key}"
 
+    def proxies_dir(self, domain: str, target: int) -> Path:
+        """The proxy metrics of one setting's benchmark run, and their meta-evaluation.
+
+        Its key chains the benchmark's (the explainers' and the metrics' code included) with
+        the ``proxies`` settings, the bootstrap, Table 1's k, the baseline and Quantus's
+        version (or its absence: then its two metrics are missing).
+        """
+        key = short_hash(self.benchmark_dir(domain, target).name,
+                         self.cfg.section_hash("proxies", "experiment.bootstrap",
+                                               "experiment.table1_k", "lime.baseline"),
+                         _quantus_version())
+        return self.root / "proxies" / f"{domain}-t{target}-{key}"
+
     def horses_path(self) -> Path:
         """The drawn horses and their explanations."""
         key = short_hash(self.model_key(), self.split_key("test"), self.lime_key(),
@@ -353,6 +366,17 @@ def _cpu_capability() -> str:
     import torch
 
     return str(torch.backends.cpu.get_cpu_capability())
+
+
+@functools.lru_cache(maxsize=1)
+def _quantus_version() -> str:
+    """Quantus's version, or ``none`` when it is not installed (read without importing it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("quantus")
+    except PackageNotFoundError:
+        return "none"
 
 
 @functools.lru_cache(maxsize=1)
