@@ -71,6 +71,27 @@ def test_stft_parts_are_istft_of_masked_stft():
     np.testing.assert_allclose(energy, by_hand, rtol=1e-10)
 
 
+def test_many_selections_of_repeated_and_distinct_pairs():
+    # the exhaustive search repeats each pair over its subsets, LIME one excerpt over its
+    # samples: both take the parts-once route; distinct rows the direct one. All equal the
+    # masked inverse STFT by hand.
+    seg = StftSegmentation(1500, n_time=3, n_freq=2, n_fft=128, hop_length=32)
+    pairs = RNG.standard_normal((3, 1500)), RNG.standard_normal((3, 1500))
+    subsets = [s for k in (1, 2, 3) for s in itertools.combinations(range(6), k)]
+    rows = [0] * len(subsets) + [1, 2, 0] + [2] * len(subsets)     # a run, distinct, a run
+    kept = [*subsets, (0,), (3, 5), (1, 2), *subsets]
+    selection = np.zeros((len(rows), 6))
+    for i, cells in enumerate(kept):
+        selection[i, list(cells)] = 1
+    original, adversarial = pairs[0][rows], pairs[0][rows] + pairs[1][rows]
+    partial = seg.keep(original, adversarial, selection)
+    by_hand = [original[i] + stft_part(pairs[1][r], seg, kept[i]) for i, r in enumerate(rows)]
+    np.testing.assert_allclose(partial, np.array(by_hand), atol=1e-5)
+    composed = seg.compose(pairs[0][1], 0.25, selection[:len(subsets)]).numpy()
+    by_hand = [0.25 + stft_part(pairs[0][1] - 0.25, seg, cells) for cells in subsets]
+    np.testing.assert_allclose(composed, np.array(by_hand), atol=1e-5)
+
+
 def test_a_tone_in_one_cell_puts_its_energy_there():
     sr, seg = 16000, StftSegmentation(16000, n_time=5, n_freq=4, n_fft=512)
     t = np.arange(16000) / sr

@@ -32,6 +32,7 @@ A selection is ``(S, n_components)`` (or ``(n_components,)``), nonzero where a s
 from __future__ import annotations
 
 import abc
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -207,8 +208,25 @@ class BaseSegmentation(abc.ABC):
         torch.Tensor
             ``(S, *shape)`` in δ's dtype, on δ's device.
         """
-        masks = self.masks(selection, device=delta.device, dtype=delta.dtype)
+        sel = torch.as_tensor(self.check_selection(selection), device=delta.device)
+        if len(delta) == 1 and len(sel) > self.n_components:
+            return self._combine_parts(delta, sel)
+        masks = self.masks(sel, device=delta.device, dtype=delta.dtype)
         return self.from_view(self.to_view(delta) * masks)
+
+    def _combine_parts(self, delta: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+        """``P_S(δ)`` of one δ for many selections: ``Σ_c s_c · P_{c}(δ)``.
+
+        The view is linear and a selection's mask is the sum of its segments' masks, so δ's
+        part in every segment is computed once (``n_components`` projections) and each
+        selection is a weighted sum of the parts: for S selections a matrix product instead of
+        S round trips through the view (for an STFT view, S inverse STFTs).
+        """
+        eye = torch.eye(self.n_components, dtype=delta.dtype, device=delta.device)
+        parts = self.from_view(self.to_view(delta) * self.masks(eye, device=delta.device,
+                                                                dtype=delta.dtype))
+        return (sel.to(delta.dtype) @ parts.reshape(self.n_components, -1)).reshape(
+            len(sel), *self.shape)
 
     def keep(self, original: np.ndarray, adversarial: np.ndarray,
              selection: ArrayLike) -> np.ndarray:
@@ -229,8 +247,15 @@ class BaseSegmentation(abc.ABC):
         base = torch.from_numpy(np.asarray(original, dtype=np.float64))
         delta = torch.from_numpy(np.asarray(adversarial, dtype=np.float64)) - base
         sel = np.asarray(to_numpy(selection))
-        out = [(base[i:i + CHUNK] + self.project(delta[i:i + CHUNK], sel[i:i + CHUNK])).numpy()
-               for i in range(0, len(base), CHUNK)]
+        out = []
+        for start, stop, repeated in _runs(base, delta):
+            if repeated:                  # one pair, many selections (the exhaustive search)
+                out += [(base[start:start + 1] + self.project(delta[start:start + 1],
+                                                              sel[i:min(i + 16 * CHUNK, stop)]))
+                        .numpy() for i in range(start, stop, 16 * CHUNK)]
+            else:
+                out.append((base[start:stop] + self.project(delta[start:stop],
+                                                            sel[start:stop])).numpy())
         return (np.concatenate(out) if out else base.numpy()).astype(np.float32)
 
     def compose(self, excerpt: ArrayLike, baseline: ArrayLike | float, selection: ArrayLike,
@@ -310,6 +335,37 @@ class BaseSegmentation(abc.ABC):
         own = self.shape if own is None else own
         if tuple(shape[len(shape) - len(own):]) != own or len(shape) < len(own):
             raise ValueError(f"{what} shape {shape} does not end with {own}")
+
+
+def _runs(base: torch.Tensor, delta: torch.Tensor) -> list[tuple[int, int, bool]]:
+    """``(start, stop, repeated)``: runs of equal consecutive rows of (base, δ).
+
+    ``repeated`` runs hold one pair many times; between them the distinct rows, ``CHUNK`` at
+    a time.
+    """
+    n = len(base)
+    if n == 0:
+        return []
+    same = np.zeros(n, dtype=bool)
+    if n > 1:
+        same[1:] = ((base[1:] == base[:-1]).reshape(n - 1, -1).all(dim=1)
+                    & (delta[1:] == delta[:-1]).reshape(n - 1, -1).all(dim=1)).numpy()
+    starts = [*np.flatnonzero(~same).tolist(), n]
+    runs, single = [], None
+    for start, stop in itertools.pairwise(starts):
+        if stop - start > 1:
+            if single is not None:
+                runs.append((single, start, False))
+                single = None
+            runs.append((start, stop, True))
+        elif single is None:
+            single = start
+        elif start - single >= CHUNK:
+            runs.append((single, start, False))
+            single = start
+    if single is not None:
+        runs.append((single, n, False))
+    return runs
 
 
 class PointwiseSegmentation(BaseSegmentation):

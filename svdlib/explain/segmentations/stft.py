@@ -137,6 +137,8 @@ class StftSegmentation(BaseSegmentation):
     def project(self, delta: torch.Tensor, selection: Any) -> torch.Tensor:
         """``istft(M_S · stft(δ))`` per row (the masks applied to the complex coefficients)."""
         sel = torch.as_tensor(self.check_selection(selection), device=delta.device)
+        if len(delta) == 1 and len(sel) > self.n_components:
+            return self._combine_parts(delta, sel)
         masks = sel.to(delta.dtype)[..., self._labels_on(delta.device)[..., 0]]
         spec = torch.stft(delta.reshape(-1, self.length), self.n_fft, self.hop_length,
                           window=self._window(delta), center=True, pad_mode="constant",
