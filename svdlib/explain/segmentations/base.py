@@ -32,7 +32,6 @@ A selection is ``(S, n_components)`` (or ``(n_components,)``), nonzero where a s
 from __future__ import annotations
 
 import abc
-import itertools
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 
 from svdlib.explain.arrays import ArrayLike, to_numpy
+from svdlib.explain.segmentations.runs import pair_runs
 
 #: Rows :meth:`BaseSegmentation.keep` and :meth:`BaseSegmentation.energy` transform at once
 #: (bounds their memory; the results do not depend on it).
@@ -248,7 +248,7 @@ class BaseSegmentation(abc.ABC):
         delta = torch.from_numpy(np.asarray(adversarial, dtype=np.float64)) - base
         sel = np.asarray(to_numpy(selection))
         out = []
-        for start, stop, repeated in _runs(base, delta):
+        for start, stop, repeated in pair_runs(base, delta):
             if repeated:                  # one pair, many selections (the exhaustive search)
                 out += [(base[start:start + 1] + self.project(delta[start:start + 1],
                                                               sel[i:min(i + 16 * CHUNK, stop)]))
@@ -335,37 +335,6 @@ class BaseSegmentation(abc.ABC):
         own = self.shape if own is None else own
         if tuple(shape[len(shape) - len(own):]) != own or len(shape) < len(own):
             raise ValueError(f"{what} shape {shape} does not end with {own}")
-
-
-def _runs(base: torch.Tensor, delta: torch.Tensor) -> list[tuple[int, int, bool]]:
-    """``(start, stop, repeated)``: runs of equal consecutive rows of (base, δ).
-
-    ``repeated`` runs hold one pair many times; between them the distinct rows, ``CHUNK`` at
-    a time.
-    """
-    n = len(base)
-    if n == 0:
-        return []
-    same = np.zeros(n, dtype=bool)
-    if n > 1:
-        same[1:] = ((base[1:] == base[:-1]).reshape(n - 1, -1).all(dim=1)
-                    & (delta[1:] == delta[:-1]).reshape(n - 1, -1).all(dim=1)).numpy()
-    starts = [*np.flatnonzero(~same).tolist(), n]
-    runs, single = [], None
-    for start, stop in itertools.pairwise(starts):
-        if stop - start > 1:
-            if single is not None:
-                runs.append((single, start, False))
-                single = None
-            runs.append((start, stop, True))
-        elif single is None:
-            single = start
-        elif start - single >= CHUNK:
-            runs.append((single, start, False))
-            single = start
-    if single is not None:
-        runs.append((single, n, False))
-    return runs
 
 
 class PointwiseSegmentation(BaseSegmentation):
