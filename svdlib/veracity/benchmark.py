@@ -192,7 +192,7 @@ def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: B
                                  max_k) if exhaustive and len(original) else None
     rankings = {name: attribution_ranking(r.weights, target, r.signed)
                 for name, r in relevances.items()}
-    explainers = [c["method"] for c in costs]
+    explainers = {m: relevances[m] for m in (c["method"] for c in costs)}
     return BenchmarkRun(
         curve=curve, table2=pd.concat(table2, ignore_index=True),
         subsets=pd.concat(subsets, ignore_index=True) if subsets else pd.DataFrame(
@@ -200,10 +200,14 @@ def run_benchmark(original: np.ndarray, adversarial: np.ndarray, segmentation: B
         costs=pd.DataFrame(costs, columns=["method", "explanations", "seconds",
                                            "seconds_per_explanation"]),
         smallest=_smallest_hits(rankings, reference, max_k), exhaustive=reference,
-        weights={m: relevances[m].weights for m in explainers},
-        signed={m: relevances[m].signed for m in explainers},
-        scores={m: np.asarray(relevances[m].scores, float) for m in explainers
-                if relevances[m].scores is not None and np.isfinite(relevances[m].scores).any()})
+        weights={m: r.weights for m, r in explainers.items()},
+        signed={m: r.signed for m, r in explainers.items()}, scores=_scores(explainers))
+
+
+def _scores(relevances: dict[str, StoredRelevances]) -> dict[str, np.ndarray]:
+    """The surrogate scores of the methods that have any (LIME's and KernelSHAP's R²)."""
+    return {m: np.asarray(r.scores, float) for m, r in relevances.items()
+            if r.scores is not None and np.isfinite(r.scores).any()}
 
 
 def _rate(flags: np.ndarray, songs: np.ndarray, n_boot: int, seed: int,
