@@ -15,7 +15,8 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from svdlib.digests import artifact_done, recorded_digest
+from svdlib.digests import artifact_done, recorded_digest, remove_artifact
+from svdlib.errors import SvdError
 from svdlib.experiments.storage.store import Store
 from svdlib.files import load_json, save_json, short_hash
 
@@ -23,18 +24,23 @@ from svdlib.files import load_json, save_json, short_hash
 LIBRARIES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "torch")
 
 
-def source_fingerprint() -> str:
-    """SHA-256 over svdlib's Python sources (relative paths and bytes).
+def source_fingerprint(package: str | Path | None = None) -> str:
+    """SHA-256 over a package's Python sources (relative paths and bytes).
+
+    Parameters
+    ----------
+    package : path, optional
+        The package folder; svdlib's own by default.
 
     Returns
     -------
     str
         64 hex digits.
     """
-    package = Path(__file__).resolve().parents[2]
+    package = Path(__file__).resolve().parents[2] if package is None else Path(package)
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
-        if "__pycache__" in path.parts:
+        if "__pycache__" in path.relative_to(package).parts:
             continue
         digest.update(path.relative_to(package).as_posix().encode())
         digest.update(b"\0")
@@ -58,8 +64,14 @@ def inputs_fingerprint(store: Store, inputs: Iterable[str | Path], *extra: objec
     Returns
     -------
     str or None
-        12 hex digits; None when an input has no recorded digest (digests off, or a file of
-        an older svdlib), so that nothing counts as up to date.
+        12 hex digits; None when an input is missing, or has no recorded digest with digests
+        off (``SVD_VERIFY=0``), so that nothing counts as up to date.
+
+    Raises
+    ------
+    ArtifactError
+        If an input does not verify (changed since it was written, or without its digest
+        with digests on).
     """
     from importlib.metadata import PackageNotFoundError, version
 
@@ -102,13 +114,24 @@ def up_to_date(record: Path, fingerprint: str | None, outputs: Iterable[str | Pa
     Returns
     -------
     bool
-        True when nothing needs computing.
+        True when nothing needs computing. A record that is damaged, has no digest or is not
+        one of :func:`write_record`'s says so too (it is only a note of svdlib's, rewritten
+        when the group is computed); a damaged output is refused (:func:`artifact_done`).
     """
-    if fingerprint is None or not artifact_done(record):
-        return False
-    if load_json(record).get("fingerprint") != fingerprint:
+    if fingerprint is None or _recorded_fingerprint(record) != fingerprint:
         return False
     return all(artifact_done(path) for path in outputs)
+
+
+def _recorded_fingerprint(record: Path) -> str | None:
+    """The fingerprint a group's record holds; None when it is absent or unreadable."""
+    try:
+        if not artifact_done(record):
+            return None
+        data = load_json(record)
+    except SvdError:
+        return None
+    return data.get("fingerprint") if isinstance(data, dict) else None
 
 
 def write_record(record: Path, fingerprint: str | None, outputs: Iterable[str | Path]) -> None:
@@ -117,7 +140,7 @@ def write_record(record: Path, fingerprint: str | None, outputs: Iterable[str | 
     Written after the outputs; without a fingerprint an old record is removed instead.
     """
     if fingerprint is None:
-        Path(record).unlink(missing_ok=True)
+        remove_artifact(record)
         return
     save_json(record, {"fingerprint": fingerprint,
                        "outputs": sorted(Path(p).name for p in outputs)})
