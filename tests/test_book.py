@@ -82,6 +82,7 @@ STAND_IN_TITLES = {
     "benchmark": "Which explainer tells the truth?",
     "proxies": "Which faithfulness metric can you trust?",
     "own_model": "Bring your own model",
+    "pretrained_vad": "A real pretrained model: Silero VAD on waveforms",
     "explorer": "Explorer",
 }
 

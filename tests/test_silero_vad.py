@@ -19,6 +19,7 @@ import torch
 
 from svdlib.errors import DataError, SvdError
 from svdlib.pretrained import onnx_file, silero_vad
+from svdlib.pretrained.corpus import VadExcerpts
 from svdlib.pretrained.onnx_file import fields, onnx_initializers
 from svdlib.pretrained.silero_vad import (
     CHUNK,
@@ -365,3 +366,17 @@ def test_corpus_excerpts_errors_are_one_line(tmp_path):
     assert "nowhere" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ValueError, match="multiple of 512"):
         vad_excerpts(tmp_path, "test", random_vad(), length=1000)
+
+
+def test_spread_picks_evenly_among_the_qualifying_excerpts_of_each_song():
+    songs = np.array(["a"] * 10 + ["b"] * 3 + ["c"] * 2, dtype=object)
+    excerpts = VadExcerpts(np.zeros((15, 512), np.float32), songs, np.zeros(15),
+                           np.zeros((15, 1), np.float32), np.zeros((15, 1), bool))
+    where = np.ones(15, bool)
+    where[[1, 2, 3]] = False                # song a qualifies at 0, 4..9; c never
+    where[13:] = False
+    # a: 7 candidates 0,4,5,6,7,8,9 at positions 0, 3, 6 → 0, 6, 9; b: 10, 11, 12 → all
+    assert excerpts.spread(where, 3).tolist() == [0, 6, 9, 10, 11, 12]
+    assert excerpts.spread(where, 1).tolist() == [0, 10]
+    with pytest.raises(ValueError, match="per_song"):
+        excerpts.spread(where, 0)

@@ -87,6 +87,7 @@ RUNS: tuple[NotebookRun, ...] = (
     NotebookRun("benchmark"),
     NotebookRun("proxies", expected=20.0),
     NotebookRun("own_model", expected=80.0, alone=True),
+    NotebookRun("pretrained_vad", expected=90.0),
     NotebookRun("explorer", expected=40.0),
 )
 

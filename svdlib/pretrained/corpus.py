@@ -65,6 +65,13 @@ class VadExcerpts:
         """``(N,)`` the share of each excerpt's chunks that the ``.lab`` labels ``sing``."""
         return self.chunk_singing.mean(axis=1)
 
+    def spread(self, where: np.ndarray, per_song: int) -> np.ndarray:
+        """Indices of up to ``per_song`` excerpts of each song where ``where`` holds.
+
+        :func:`spread` over this corpus's songs (see there).
+        """
+        return spread(self.songs, where, per_song)
+
     def frame(self) -> pd.DataFrame:
         """One row per excerpt: song, start, singing share, sung, P(voice), voice.
 
@@ -150,3 +157,46 @@ def vad_excerpts(root: str | Path, split: str, vad: SileroVad | None = None,
                        starts=np.array(starts, dtype=float),
                        chunk_probabilities=vad_chunk_probabilities(vad, waveforms, batch),
                        chunk_singing=np.array(sung, dtype=bool).reshape(len(waves), -1))
+
+
+def spread(songs: np.ndarray, where: np.ndarray, per_song: int) -> np.ndarray:
+    """Indices of up to ``per_song`` items of each song where ``where`` holds.
+
+    Evenly spaced through the song's qualifying items (the first and the last included when
+    at least two are chosen), songs in the order they first come.
+
+    Parameters
+    ----------
+    songs : np.ndarray
+        ``(N,)`` the song of each item (excerpt).
+    where : np.ndarray
+        ``(N,)`` bool, e.g. ``~excerpts.voice``.
+    per_song : int
+        At most this many per song (positive).
+
+    Returns
+    -------
+    np.ndarray
+        int indices, in song order and, within a song, in the items' order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from svdlib.pretrained.corpus import spread
+    >>> songs = np.array(["a"] * 5 + ["b"] * 2)
+    >>> spread(songs, np.ones(7, bool), 3).tolist()
+    [0, 2, 4, 5, 6]
+    """
+    if per_song < 1:
+        raise ValueError(f"per_song must be positive, got {per_song}")
+    songs, where = np.asarray(songs), np.asarray(where, dtype=bool)
+    if where.shape != songs.shape:
+        raise ValueError(f"where must be {songs.shape}, got {where.shape}")
+    chosen: list[int] = []
+    for song in dict.fromkeys(songs.tolist()):
+        candidates = np.flatnonzero((songs == song) & where)
+        if len(candidates):
+            count = min(per_song, len(candidates))
+            chosen += candidates[np.linspace(0, len(candidates) - 1, count).round()
+                                 .astype(int)].tolist()
+    return np.array(chosen, dtype=int)
