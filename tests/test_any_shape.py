@@ -8,6 +8,7 @@ enumerated with ``itertools``, gradients of linear models in closed form.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,6 +19,10 @@ from svdlib import (
     Segmentation,
     StftSegmentation,
     TimeSegmentation,
+    attack_defaults,
+    attack_excerpts,
+    attribution_ranking,
+    energy_relevances,
     exhaustive_flips,
     make_explainer,
     run_benchmark,
@@ -280,3 +285,81 @@ def test_wrong_shapes_are_named():
                          threshold_rule(1, 0.5))
     with pytest.raises(ValueError, match=r"expected \(N, 64\)"):
         make_explainer("occlusion", Listener(), TIME)(np.zeros(63, np.float32))
+
+
+HEARD = slice(128, 192)            # time segment 2 of TimeSegmentation(256, 4)
+TAPS = 16
+
+
+class SegmentTwoCnn(torch.nn.Module):
+    """A waveform CNN whose logit provably depends on samples 128-191 (segment 2) alone.
+
+    A bias-free Conv1d (a band-pass at fs/8 counted for class 1; a low-pass and a high-pass,
+    which null that tone, counted against it), ReLU, the mean over only the conv outputs whose
+    16 taps all lie in samples 128-191, a bias-free linear layer. White noise excites the three
+    filters alike, so the model calls it class 0.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        n = torch.arange(TAPS, dtype=torch.float32)
+        filters = torch.stack([torch.cos(2 * torch.pi * n / 8), torch.ones(TAPS) / 2 ** 0.5,
+                               torch.cos(torch.pi * n) / 2 ** 0.5])
+        self.conv = torch.nn.Conv1d(1, 3, TAPS, bias=False)
+        self.linear = torch.nn.Linear(3, 1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(filters[:, None])
+            self.linear.weight.copy_(torch.tensor([[200.0, -400.0, -400.0]]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        heard = torch.relu(self.conv(x[:, None]))[:, :, HEARD.start:HEARD.stop - TAPS + 1]
+        return self.linear(heard.mean(dim=2))[:, 0]
+
+
+def test_a_waveform_cnn_that_hears_one_segment_is_found_by_every_explainer():
+    n, seg = 8, TimeSegmentation(256, 4)
+    net = SegmentTwoCnn().eval()
+
+    def probability(x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(net(x))
+
+    def p_of(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return probability(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+    rng = np.random.default_rng(7)
+    original = (0.01 * rng.standard_normal((n, 256))).astype(np.float32)
+    assert (p_of(original) < 0.5).all()                           # noise is class 0
+    params = replace(attack_defaults("waveform"), clip_eps=0.05, lr=1e-3, max_iterations=300)
+    attack = attack_excerpts(net, original, params, margin=0.1)
+    assert attack.reached.all()
+    delta = attack.adversarial - original
+    assert not delta[:, :128].any() and not delta[:, 192:].any()     # the attack's δ: heard
+    # noise the model cannot hear in the other segments, 40-60 % of segment 2's energy each
+    heard_energy = (delta[:, HEARD].astype(np.float64) ** 2).sum(axis=1, keepdims=True)
+    unheard = rng.standard_normal((n, 256))
+    unheard[:, HEARD] = 0
+    for a, b in ((0, 64), (64, 128), (192, 256)):
+        unheard[:, a:b] *= np.sqrt(rng.uniform(0.4, 0.6, (n, 1)) * heard_energy
+                                   / (unheard[:, a:b] ** 2).sum(axis=1, keepdims=True))
+    adversarial = (attack.adversarial + unheard).astype(np.float32)
+    np.testing.assert_allclose(p_of(adversarial), attack.adv_probs, rtol=1e-5)
+    # δ kept in segment 2 alone (by slicing) flips every pair; in the other three, none
+    only_heard, only_unheard = original.copy(), adversarial.copy()
+    only_heard[:, HEARD], only_unheard[:, HEARD] = adversarial[:, HEARD], original[:, HEARD]
+    assert (p_of(only_heard) > 0.5).all() and (p_of(only_unheard) < 0.5).all()
+    assert list(exhaustive_flips(original, adversarial, seg, p_of, threshold_rule(1, 0.5),
+                                 max_k=1).smallest) == [(2,)] * n
+    energy = energy_relevances(original, adversarial, seg).weights
+    assert (energy.argmax(axis=1) == 2).all()
+    # segment 2 carries the most energy of δ, but less than the unheard segments together
+    assert (energy[:, [0, 1, 3]].sum(axis=1) > energy[:, 2]).all()
+    for name in EXPLAINERS:
+        settings = {"num_samples": 128} if name.startswith("lime") or name == "kernelshap" \
+            else {}
+        found = make_explainer(name, probability, seg, seed=0, **settings).explain_many(
+            adversarial)
+        first = attribution_ranking(np.stack([r.weights for r in found]), 1,
+                                    found[0].signed)[:, 0]
+        if name != "random":
+            assert (first == 2).all(), (name, first)
