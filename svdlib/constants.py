@@ -18,3 +18,7 @@ MEL_BANDS = 80
 #: The explainers of the benchmark, in the order its tables list them.
 EXPLAINERS = ("lime", "lime_forest", "lime_zero", "lime_noise", "kernelshap", "occlusion",
               "integrated_gradients", "saliency", "gradient_x_input", "random")
+
+#: The seven explainers of the paper's method and its benchmark, without LIME's variants.
+CORE_EXPLAINERS = ("lime", "kernelshap", "occlusion", "integrated_gradients", "saliency",
+                   "gradient_x_input", "random")

@@ -182,8 +182,11 @@ def test_two_jobs_run_at_the_same_time(books, tmp_path, monkeypatch):
                    "start = time.time()\ntime.sleep(3)\n"
                    f"pathlib.Path({str(marks)!r}, f'{{x}}.txt').write_text("
                    "f'{start} {time.time()} {os.environ.get(\"OMP_WAIT_POLICY\")}')")
-    runs = [NotebookRun("nap", {"x": 1}, "nap-1"), NotebookRun("nap", {"x": 2}, "nap-2"),
-            NotebookRun("nap", {"x": 3}, "nap-3", alone=True)]
+    # longest first puts the run alone second: it must not keep nap-2 from starting beside
+    # nap-1 (it runs when both have ended)
+    runs = [NotebookRun("nap", {"x": 1}, "nap-1", expected=90.0),
+            NotebookRun("nap", {"x": 2}, "nap-2", expected=10.0),
+            NotebookRun("nap", {"x": 3}, "nap-3", expected=80.0, alone=True)]
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     assert statuses(books["run"](runs=runs, jobs=2)) == ["ran", "ran", "ran"]
     marked = [(marks / f"{x}.txt").read_text().split() for x in (1, 2, 3)]

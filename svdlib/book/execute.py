@@ -281,9 +281,14 @@ def _drain(batch: _Batch, pool: ProcessPoolExecutor, queue: list[_Pending],
     """Keep ``batch.jobs`` runs going until ``queue`` is empty; True if the pool broke."""
     broken = False
     while (queue and not broken) or running:
-        while queue and not broken and len(running) < batch.jobs and _may_start(
-                queue[0], [held for held, _ in running.values()]):
-            item = queue.pop(0)
+        while queue and not broken and len(running) < batch.jobs:
+            held = [h for h, _ in running.values()]
+            # the longest run that may start now: a run alone waits for the others to end
+            # without keeping the next ones from starting beside what is running
+            ready = next((i for i, p in enumerate(queue) if _may_start(p, held)), None)
+            if ready is None:
+                break
+            item = queue.pop(ready)
             _say_running(batch, item, started)
             running[pool.submit(execute_job, _shared_cpus(item))] = (item, time.monotonic())
         finished, _ = wait(running, return_when=FIRST_COMPLETED)
