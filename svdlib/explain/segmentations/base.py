@@ -247,16 +247,17 @@ class BaseSegmentation(abc.ABC):
         base = torch.from_numpy(np.asarray(original, dtype=np.float64))
         delta = torch.from_numpy(np.asarray(adversarial, dtype=np.float64)) - base
         sel = np.asarray(to_numpy(selection))
-        out = []
+        out = np.empty(base.shape, dtype=np.float32)      # float64 sums, rounded on writing
         for start, stop, repeated in pair_runs(base, delta):
             if repeated:                  # one pair, many selections (the exhaustive search)
-                out += [(base[start:start + 1] + self.project(delta[start:start + 1],
-                                                              sel[i:min(i + 16 * CHUNK, stop)]))
-                        .numpy() for i in range(start, stop, 16 * CHUNK)]
+                for i in range(start, stop, 16 * CHUNK):
+                    j = min(i + 16 * CHUNK, stop)
+                    out[i:j] = (base[start:start + 1]
+                                + self.project(delta[start:start + 1], sel[i:j])).numpy()
             else:
-                out.append((base[start:stop] + self.project(delta[start:stop],
-                                                            sel[start:stop])).numpy())
-        return (np.concatenate(out) if out else base.numpy()).astype(np.float32)
+                out[start:stop] = (base[start:stop]
+                                   + self.project(delta[start:stop], sel[start:stop])).numpy()
+        return out
 
     def compose(self, excerpt: ArrayLike, baseline: ArrayLike | float, selection: ArrayLike,
                 device: torch.device | str | None = None) -> torch.Tensor:
