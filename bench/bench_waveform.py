@@ -47,12 +47,12 @@ import json
 import os
 import pstats
 import statistics
-import time
 from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from bench_explainers import load_avg, timed  # run as a script: bench/ is on the path
 
 from svdlib import (
     StftSegmentation,
@@ -118,19 +118,6 @@ def replay(probability: Callable[[torch.Tensor], torch.Tensor], calls: list[tupl
         else:
             x = pool[:rows].clone().requires_grad_()
             torch.autograd.grad(probability(x).sum(), x)
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def load_avg() -> str:
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def planted_pairs(model: torch.nn.Module, probability: Callable, n: int
