@@ -20,7 +20,10 @@ the same shape: ``torch.no_grad()`` forwards for forward calls, a forward and th
 with respect to the input (``torch.autograd.grad``, as captum takes it) for gradient calls.
 Benchmark and replay alternate (the order reversed every other repeat), and the check is the
 median over repeats of the paired ratio benchmark seconds / replay seconds, per segmentation:
-PASS if at most 1.2. What the ratio leaves over 1 is the library's own
+PASS if at most 1.2. A diagnostic column gives the seconds spent inside the benchmark's
+forward-only model calls (timed around each call; the gradient calls' backward passes run
+inside captum and are not in it): the benchmark's seconds minus these are the library's work
+plus the gradient calls. What the ratio leaves over 1 is the library's own
 cost: composing the perturbed inputs (the STFT view's ``istft``), captum, the surrogate fits,
 the flip bookkeeping.
 
@@ -31,10 +34,13 @@ captum work, in small batches (many of 1-8 rows), so torch's intra-op threads fa
 between calls and, when the CPUs are busy, wait to be scheduled again at every parallel region
 (the VAD's LSTM steps are many small ones), while the replay's back-to-back calls keep them
 awake. Under load (2 cores, load average 3-4), ``--quick`` measured 9.3× (time) and 2.6×
-(STFT) with torch's 2 threads but 1.10× (time) and 1.53× (STFT) with ``--threads 1``; there
-the rest is the exhaustive search composing δ's kept parts (``StftSegmentation.keep`` /
-``project``: about 20 % of the run in a cProfile). Compare on a quiet machine, and with
-``--threads 1``.
+(STFT) with torch's 2 threads but 1.10× (time) and 1.53× (STFT) with ``--threads 1``.
+For the STFT view the library's own work is splitting each δ (or each excerpt, for LIME's
+inputs) into its parts per segment through the inverse STFT and summing the kept parts: the
+parts are computed once per δ and kept (``svdlib.explain.segmentations.parts_cache``), and the
+exhaustive search passes each row's pair to ``keep`` instead of repeating the pair's arrays;
+that took the STFT ratio from 1.235× to about 1.08×. Compare on a quiet machine, and with
+``--threads 1``; the replay varies by ±10 % from run to run on a shared VM, hence the repeats.
 ``--profile OUT`` also writes a cProfile of one benchmark run per segmentation (``OUT.<seg>``)
 and prints its 25 largest cumulative entries. ``--json OUT`` writes the table as JSON.
 """
@@ -47,6 +53,7 @@ import json
 import os
 import pstats
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -94,18 +101,27 @@ class Counted:
     def __init__(self, probability: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.probability = probability
         self.calls: list[tuple[str, int]] = []
+        self.forward_s = 0.0       # seconds inside the model's forward-only calls
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The explainers' probability function (keeps the gradient)."""
         backward = torch.is_grad_enabled() and x.requires_grad
         self.calls.append(("forward+backward" if backward else "forward", len(x)))
-        return self.probability(x)
+        if backward:
+            return self.probability(x)
+        started = time.perf_counter()
+        out = self.probability(x)
+        self.forward_s += time.perf_counter() - started
+        return out
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``run_benchmark``'s predict: numpy in, numpy out, no gradient."""
         self.calls.append(("forward", len(x)))
+        started = time.perf_counter()
         with torch.no_grad():
-            return self.probability(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+            out = self.probability(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        self.forward_s += time.perf_counter() - started
+        return out
 
 
 def replay(probability: Callable[[torch.Tensor], torch.Tensor], calls: list[tuple[str, int]],
@@ -149,6 +165,7 @@ def measure(name: str, segmentation, original: np.ndarray, adversarial: np.ndarr
 
     def benchmark() -> None:
         counted.calls.clear()
+        counted.forward_s = 0.0
         run_benchmark(original, adversarial, segmentation, counted.predict,
                       threshold_rule(1, 0.5), explainers, max_k=args.max_k)
 
@@ -164,12 +181,13 @@ def measure(name: str, segmentation, original: np.ndarray, adversarial: np.ndarr
         profiler.dump_stats(out)
         print(f"\ncProfile of one benchmark run ({name}), written to {out}:")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
-    bench_s, model_s = [], []
+    bench_s, model_s, inside_s = [], [], []
     for repeat in range(args.repeats):
         order = ("benchmark", "model") if repeat % 2 == 0 else ("model", "benchmark")
         for which in order:
             if which == "benchmark":
                 bench_s.append(timed(benchmark))
+                inside_s.append(counted.forward_s)
                 if counted.calls != calls:
                     raise SystemExit(f"{name}: the benchmark's calls changed between runs")
             else:
@@ -183,21 +201,23 @@ def measure(name: str, segmentation, original: np.ndarray, adversarial: np.ndarr
             "calls": len(calls), "rows": dict(rows), "batch_sizes": dict(Counter(sizes)),
             "batch_min": min(sizes), "batch_median": statistics.median(sizes),
             "batch_max": max(sizes), "benchmark_s": bench_s, "model_s": model_s,
+            "forward_inside_s": inside_s,
             "paired_ratios": paired, "ratio": statistics.median(paired),
             "pass": statistics.median(paired) <= CEILING}
 
 
 def print_table(results: list[dict]) -> None:
     print(f"\n| segmentation | segments | calls | rows forward | rows fwd+bwd | batch min / "
-          f"median / max | benchmark s | bare model s | paired ratios | ratio | check "
-          f"(<= {CEILING}) |")
-    print("|---|---:|---:|---:|---:|---|---:|---:|---|---:|---|")
+          f"median / max | benchmark s | bare model s | forward calls inside s | "
+          f"paired ratios | ratio | check (<= {CEILING}) |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---|")
     for r in results:
         print(f"| {r['segmentation']} | {r['segments']} | {r['calls']} | "
               f"{r['rows'].get('forward', 0)} | {r['rows'].get('forward+backward', 0)} | "
               f"{r['batch_min']} / {r['batch_median']:g} / {r['batch_max']} | "
               f"{statistics.median(r['benchmark_s']):.2f} | "
               f"{statistics.median(r['model_s']):.2f} | "
+              f"{statistics.median(r['forward_inside_s']):.2f} | "
               f"{' '.join(f'{v:.3f}' for v in r['paired_ratios'])} | {r['ratio']:.3f} | "
               f"{'PASS' if r['pass'] else 'FAIL'} |")
 

@@ -39,7 +39,7 @@ _EXPORTS = {
     # segments and explainers
     "Segmentation": "svdlib.explain.segments",
     "BaseSegmentation": "svdlib.explain.segmentations.base",
-    "PointwiseSegmentation": "svdlib.explain.segmentations.base",
+    "PointwiseSegmentation": "svdlib.explain.segmentations.pointwise",
     "LabelSegmentation": "svdlib.explain.segmentations.labels",
     "TimeSegmentation": "svdlib.explain.segmentations.labels",
     "StftSegmentation": "svdlib.explain.segmentations.stft",

@@ -363,3 +363,22 @@ def test_a_waveform_cnn_that_hears_one_segment_is_found_by_every_explainer():
                                     found[0].signed)[:, 0]
         if name != "random":
             assert (first == 2).all(), (name, first)
+
+
+@pytest.mark.parametrize("seg", [TIME, StftSegmentation(L, 2, 2, n_fft=16, hop_length=4),
+                                 LabelSegmentation(np.arange(L) % 4)],
+                         ids=["time", "stft", "labels"])
+def test_no_pairs_give_empty_tables(seg):
+    # a setting where no attack flipped: every table is empty, nothing raises
+    model = Listener()
+    none = np.zeros((0, L), np.float32)
+    methods = {name: make_explainer(name, model, seg, seed=0)
+               for name in ("lime", "occlusion", "saliency", "random")}
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+
+    run = run_benchmark(none, none, seg, predict, threshold_rule(1, 0.5), methods)
+    assert run.curve.empty and run.table2.empty and run.subsets.empty
+    assert seg.energy(none).shape == (0, 4) and seg.energy(none).dtype == np.float64

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import nbformat
@@ -288,3 +289,40 @@ def test_svd_book_exits_1_and_lists_failures(books, tmp_path, monkeypatch, capsy
                  "--only", "echo", "--no-build"])
     assert code == 0
     assert "[1/1] echo-1: up to date" in capsys.readouterr().out
+
+
+def test_a_cell_past_its_limit_runs_the_notebook_once_more(books, tmp_path, capfd):
+    # the first execution hangs in cell 2 (as a kernel that never answers would), the second
+    # goes through: the run is done, its output complete, and the retry is said
+    marker = tmp_path / "first-try"
+    write_notebook(books["notebooks"] / "stall.ipynb", "import pathlib, time\n"
+                   f"first = not pathlib.Path({str(marker)!r}).exists()\n"
+                   f"pathlib.Path({str(marker)!r}).touch()\n"
+                   "if first:\n    time.sleep(60)", 'print("through")')
+    started = time.monotonic()
+    report = books["run"](runs=[NotebookRun("stall")], timeout=8, jobs=1)
+    assert statuses(report) == ["ran"] and time.monotonic() - started < 50
+    assert "through" in stdout_of(books["out"] / "stall.ipynb")
+    assert "stall: a cell ran past its 8 s limit; running the notebook once more" \
+        in capfd.readouterr().err
+    # a cell that always runs too long fails the run after the second try, saying so
+    write_notebook(books["notebooks"] / "slow.ipynb", "import time\ntime.sleep(60)")
+    report = books["run"](runs=[NotebookRun("slow")], timeout=4, jobs=1)
+    assert statuses(report) == ["failed"]
+    failure = report.failures[0].error
+    assert failure.ename == "CellTimeoutError" and "past its 4 s limit twice" in failure.evalue
+    assert "--cell-timeout" in failure.evalue
+
+
+def test_cell_timeouts_by_profile():
+    explorer = NotebookRun("explorer", expected=40.0)
+    assert explorer.cell_timeout("tiny") == 300.0
+    assert NotebookRun("long", expected=200.0).cell_timeout("quick") == 1000.0
+    assert explorer.cell_timeout("standard") is None and explorer.cell_timeout("paper") is None
+    assert explorer.cell_timeout("paper", 30) == 30.0 and explorer.cell_timeout("quick", 0) is None
+
+
+def test_svd_book_refuses_a_negative_cell_timeout(capsys):
+    assert main(["book", "--cell-timeout", "-5", "--no-build"]) == 2
+    assert "--cell-timeout must be 0 (no limit) or a number of seconds, got -5" \
+        in capsys.readouterr().err

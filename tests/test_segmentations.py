@@ -6,6 +6,7 @@ masks for labels, and ``torch.stft`` / ``torch.istft`` called directly for the S
 
 from __future__ import annotations
 
+import doctest
 import itertools
 
 import numpy as np
@@ -72,24 +73,50 @@ def test_stft_parts_are_istft_of_masked_stft():
 
 
 def test_many_selections_of_repeated_and_distinct_pairs():
-    # the exhaustive search repeats each pair over its subsets, LIME one excerpt over its
-    # samples: both take the parts-once route; distinct rows the direct one. All equal the
-    # masked inverse STFT by hand.
+    # the exhaustive search keeps each pair in many subsets (rows given by `pairs`), LIME
+    # composes one excerpt over its samples: both take the parts-once route; the pairs with
+    # few rows the direct one. All equal the masked inverse STFT by hand, in any row order,
+    # and with the pairs' rows repeated instead of indexed.
     seg = StftSegmentation(1500, n_time=3, n_freq=2, n_fft=128, hop_length=32)
-    pairs = RNG.standard_normal((3, 1500)), RNG.standard_normal((3, 1500))
+    original, delta = RNG.standard_normal((3, 1500)), RNG.standard_normal((3, 1500))
     subsets = [s for k in (1, 2, 3) for s in itertools.combinations(range(6), k)]
-    rows = [0] * len(subsets) + [1, 2, 0] + [2] * len(subsets)     # a run, distinct, a run
+    rows = [0] * len(subsets) + [1, 2, 0] + [2] * len(subsets)     # many, few, many
     kept = [*subsets, (0,), (3, 5), (1, 2), *subsets]
     selection = np.zeros((len(rows), 6))
     for i, cells in enumerate(kept):
         selection[i, list(cells)] = 1
-    original, adversarial = pairs[0][rows], pairs[0][rows] + pairs[1][rows]
-    partial = seg.keep(original, adversarial, selection)
-    by_hand = [original[i] + stft_part(pairs[1][r], seg, kept[i]) for i, r in enumerate(rows)]
-    np.testing.assert_allclose(partial, np.array(by_hand), atol=1e-5)
-    composed = seg.compose(pairs[0][1], 0.25, selection[:len(subsets)]).numpy()
-    by_hand = [0.25 + stft_part(pairs[0][1] - 0.25, seg, cells) for cells in subsets]
-    np.testing.assert_allclose(composed, np.array(by_hand), atol=1e-5)
+    by_hand = np.array([original[r] + stft_part(delta[r], seg, kept[i])
+                        for i, r in enumerate(rows)])
+    partial = seg.keep(original, original + delta, selection, pairs=rows)
+    np.testing.assert_allclose(partial, by_hand, atol=1e-5)
+    shuffled = RNG.permutation(len(rows))
+    np.testing.assert_allclose(seg.keep(original, original + delta, selection[shuffled],
+                                        pairs=np.array(rows)[shuffled]), by_hand[shuffled],
+                               atol=1e-5)
+    repeated = seg.keep(original[rows], (original + delta)[rows], selection)
+    np.testing.assert_allclose(repeated, by_hand, atol=1e-5)
+    for _ in range(2):                      # the second time from the kept parts, the same
+        composed = seg.compose(original[1], 0.25, selection[:len(subsets)]).numpy()
+        by_hand_c = [0.25 + stft_part(original[1] - 0.25, seg, cells) for cells in subsets]
+        np.testing.assert_allclose(composed, np.array(by_hand_c), atol=1e-5)
+    other = seg.compose(original[2], 0.25, selection[:len(subsets)]).numpy()  # a new excerpt
+    np.testing.assert_allclose(other[0], 0.25 + stft_part(original[2] - 0.25, seg, subsets[0]),
+                               atol=1e-5)
+
+
+def test_keep_checks_its_pairs():
+    seg = TimeSegmentation(10, 2)
+    pair = np.zeros((2, 10)), np.ones((2, 10))
+    with pytest.raises(ValueError, match="give `pairs`"):
+        seg.keep(*pair, np.ones((3, 2)))
+    with pytest.raises(ValueError, match="outside 0..1"):
+        seg.keep(*pair, np.ones((3, 2)), pairs=[0, 1, 2])
+    with pytest.raises(ValueError, match="3 pair indices for 2 selections"):
+        seg.keep(*pair, np.ones((2, 2)), pairs=[0, 1, 1])
+    with pytest.raises(ValueError, match="differ in shape"):
+        seg.keep(np.zeros((2, 10)), np.ones((3, 10)), np.ones((2, 2)))
+    kept = seg.keep(*pair, [[1, 0], [0, 1], [1, 1]], pairs=[1, 1, 0])
+    np.testing.assert_array_equal(kept, [[1] * 5 + [0] * 5, [0] * 5 + [1] * 5, [1] * 10])
 
 
 def test_a_tone_in_one_cell_puts_its_energy_there():
@@ -208,3 +235,21 @@ def test_lime_on_a_waveform_is_stored_and_read_back():
     np.testing.assert_array_equal(back.weights(1), explanation.weights(1))
     shown = back.get_sorted_components(1, num_components=1)
     np.testing.assert_array_equal(shown, np.where(seg.mask_of([1]) > 0, excerpt, 0))
+
+
+def test_parts_cache_keeps_recent_deltas_within_its_budget():
+    from svdlib.explain.segmentations import pair_rows, parts_cache
+    for module in (pair_rows, parts_cache):
+        assert doctest.testmod(module).failed == 0
+    cache = parts_cache.PartsCache(max_bytes=3 * 32)    # three entries: δ and parts, 16 B each
+    deltas = [torch.full((1, 4), float(i)) for i in range(5)]
+    for i, delta in enumerate(deltas):
+        cache.put(delta, torch.full((1, 4), 10.0 + i))
+    assert [cache.get(d) is None for d in deltas] == [True, True, False, False, False]
+    assert cache.get(deltas[2].double()) is None                 # another dtype is another δ
+    cache.get(deltas[2])                                         # used: now the most recent
+    cache.put(torch.ones(1, 4) * 7, torch.zeros(1, 4))
+    assert cache.get(deltas[3]) is None and cache.get(deltas[2]) is not None
+    huge = parts_cache.PartsCache(max_bytes=1)                   # the newest entry stays
+    huge.put(deltas[0], deltas[0])
+    assert huge.get(deltas[0]) is not None

@@ -222,6 +222,7 @@ def book(
     keep_going: bool = False,
     progress_bar: bool = False,
     compute: bool = True,
+    cell_timeout: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> int:
     """Compute every stage, run the notebooks, then build the book; what ``svd book`` does.
@@ -247,6 +248,9 @@ def book(
     compute : bool
         Compute every stage before running the notebooks (with progress bars in the
         terminal); otherwise each notebook computes what it needs.
+    cell_timeout : float, optional
+        Seconds one cell may run before its notebook runs once more (default: see
+        :meth:`~svdlib.book.runs.NotebookRun.cell_timeout`; 0: no limit).
     log : callable, optional
         Receives progress lines (default: print to stdout).
 
@@ -258,7 +262,7 @@ def book(
     say = log or print_line
     if compute and not only:
         _compute_stages(cfg, say)
-    report = run_notebooks(cfg, profile=profile, only=only, force=force,
+    report = run_notebooks(cfg, profile=profile, only=only, force=force, timeout=cell_timeout,
                            progress_bar=progress_bar, log=say)
     if not report.ok:
         say(report.failure_report())

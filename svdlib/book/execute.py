@@ -133,7 +133,7 @@ def run_notebooks(
     cwd : str or Path, optional
         The kernels' working directory (default ``notebook_dir``, as for jupyter-book).
     kernel_name, timeout : str, float
-        The Jupyter kernel; seconds a single cell may run (default: no limit).
+        The Jupyter kernel; a cell's time limit (see :meth:`NotebookRun.cell_timeout`).
     progress_bar, log : bool, callable, optional
         Show papermill's per-cell progress bar; receives progress lines (default: print).
     jobs : int, optional
@@ -209,7 +209,8 @@ def _prepare(batch: _Batch, run: NotebookRun, prefix: str, svdlib_hash: str,
         batch.say(f"{prefix}: up to date")
         return RunResult(run, source, "skipped", 0.0, output, parameters)
     job = NotebookJob(run, source, batch.output_dir, parameters, stamp, str(batch.cwd),
-                      batch.kernel_name, batch.timeout, batch.progress_bar)
+                      batch.kernel_name, run.cell_timeout(batch.cfg.profile, batch.timeout),
+                      batch.progress_bar)
     return _Pending(index, prefix, job, recorded_seconds(output) or run.expected)
 
 

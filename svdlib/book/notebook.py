@@ -49,7 +49,7 @@ class NotebookJob:
     kernel_name : str
         The Jupyter kernel.
     timeout : float or None
-        Seconds a single cell may run.
+        Seconds a single cell may run (None: no limit); past it the notebook runs once more.
     progress_bar : bool
         Show papermill's per-cell progress bar (kernel stderr is then not filtered).
     environment : dict
@@ -74,7 +74,9 @@ def execute_job(job: NotebookJob) -> tuple[RunError | None, float]:
 
     The notebook runs into a temporary file that is renamed into place on success, with the
     stamp in its metadata; a failure leaves the executed notebook as ``<output>.failed.ipynb``
-    and no temporary file.
+    and no temporary file. A cell that runs past ``job.timeout`` stops the run; the notebook
+    then runs once more in a fresh kernel (a kernel that never answered a cell's request,
+    seen now and then, is not a failure of the notebook), and a second timeout fails it.
 
     Parameters
     ----------
@@ -84,8 +86,24 @@ def execute_job(job: NotebookJob) -> tuple[RunError | None, float]:
     Returns
     -------
     (RunError or None, float)
-        The failure (None on success) and the seconds the execution took.
+        The failure (None on success) and the seconds the executions took.
     """
+    error, seconds = _execute_once(job)
+    if error is None or error.ename != "CellTimeoutError":
+        return error, seconds
+    cell = f"cell {error.cell_index}" if error.cell_index is not None else "a cell"
+    print(f"{job.run.name}: {cell} ran past its {job.timeout:g} s limit; running the notebook "
+          f"once more in a fresh kernel", file=sys.stderr, flush=True)
+    error, again = _execute_once(job)
+    if error is not None and error.ename == "CellTimeoutError":
+        error.evalue = (f"a cell ran past its {job.timeout:g} s limit twice (set a longer "
+                        f"one with `svd book --cell-timeout SECONDS`, 0 for none): "
+                        f"{error.evalue}")
+    return error, seconds + again
+
+
+def _execute_once(job: NotebookJob) -> tuple[RunError | None, float]:
+    """One execution of :func:`execute_job`."""
     from papermill import execute_notebook
     from papermill.exceptions import PapermillExecutionError
 

@@ -17,6 +17,14 @@ from svdlib.experiments.config.settings import Config
 INJECTED_TAG = "injected-parameters"
 
 
+#: Profiles whose run times :attr:`NotebookRun.expected` describes; only there a cell gets a
+#: time limit by default, ``CELL_TIMEOUT_FACTOR`` times the expected run, at least
+#: ``CELL_TIMEOUT_FLOOR`` seconds.
+TIMED_PROFILES = ("tiny", "quick")
+CELL_TIMEOUT_FACTOR = 5.0
+CELL_TIMEOUT_FLOOR = 300.0
+
+
 @dataclass(frozen=True)
 class NotebookRun:
     """One papermill execution of a parameterized notebook.
@@ -56,6 +64,37 @@ class NotebookRun:
     def name(self) -> str:
         """The output's name (``output``, or ``notebook`` when that is empty)."""
         return self.output or self.notebook
+
+    def cell_timeout(self, profile: str, given: float | None = None) -> float | None:
+        """Seconds one cell of this run may run before the notebook is run once more.
+
+        Parameters
+        ----------
+        profile : str
+            The configuration's profile.
+        given : float, optional
+            The user's limit (``svd book --cell-timeout``); 0 means none.
+
+        Returns
+        -------
+        float or None
+            ``given``, else on the profiles :attr:`expected` describes (quick, tiny)
+            ``max(300, 5 · expected)`` seconds, else None (no limit: larger profiles' cells
+            may run for hours).
+
+        Examples
+        --------
+        >>> run = NotebookRun("explorer", expected=40.0)
+        >>> run.cell_timeout("quick"), run.cell_timeout("paper"), run.cell_timeout("quick", 0)
+        (300.0, None, None)
+        >>> NotebookRun("pretrained_vad", expected=90.0).cell_timeout("quick")
+        450.0
+        """
+        if given is not None:
+            return float(given) if given > 0 else None
+        if profile not in TIMED_PROFILES:
+            return None
+        return max(CELL_TIMEOUT_FLOOR, CELL_TIMEOUT_FACTOR * self.expected)
 
     def describe(self, source: str | Path | None = None) -> str:
         """A short human-readable description: the notebook and the section parameters."""

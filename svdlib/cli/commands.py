@@ -188,6 +188,10 @@ def cmd_book(args: argparse.Namespace, cfg: Config, store: Store) -> int:
     from svdlib.book.build import book
 
     del store
+    if args.cell_timeout is not None and not args.cell_timeout >= 0:
+        raise SvdError(f"--cell-timeout must be 0 (no limit) or a number of seconds, got "
+                       f"{args.cell_timeout:g}")
     return book(cfg, profile=args.profile, only=args.only, force=args.force,
                 build=not args.no_build, keep_going=args.keep_going,
-                progress_bar=args.cell_progress, compute=not args.no_compute)
+                progress_bar=args.cell_progress, compute=not args.no_compute,
+                cell_timeout=args.cell_timeout)

@@ -129,6 +129,10 @@ def _book_commands(sub: argparse._SubParsersAction) -> None:
                         "allow; 1: one after the other)")
     p.add_argument("--cell-progress", action="store_true",
                    help="show papermill's per-cell progress bar (notebooks then run one at a time)")
+    p.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a cell running longer stops its notebook, which then runs once more "
+                        "(default on the quick and tiny profiles: 5 times the notebook's "
+                        "expected time, at least 300 s; none on others; 0: no limit)")
     p.set_defaults(handler=commands.cmd_book)
 
     p = sub.add_parser("run", help="run every stage in order (skipping finished ones)")

@@ -42,7 +42,7 @@ from svdlib.explain.arrays import (
     make_baseline,
     to_numpy,
 )
-from svdlib.explain.segmentations.base import PointwiseSegmentation
+from svdlib.explain.segmentations.pointwise import PointwiseSegmentation
 
 __all__ = ["BASELINES", "ArrayLike", "Segmentation", "compose", "equal_borders",
            "make_baseline", "to_numpy"]

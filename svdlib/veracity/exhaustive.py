@@ -165,7 +165,7 @@ def _evaluate(original: np.ndarray, adversarial: np.ndarray, selection: np.ndarr
         for start in range(0, total, batch_size):
             pair, sub = np.divmod(np.arange(start, min(start + batch_size, total)), n_sel)
             outputs = predict_outputs(predict, segmentation.keep(
-                original[pair], adversarial[pair], selection[sub]))
+                original, adversarial, selection[sub], pairs=pair))
             if len(outputs) != len(pair):
                 raise ValueError(f"predict gave {len(outputs)} outputs for {len(pair)} excerpts")
             flags[pair, sub] = np.asarray(decide(outputs, pair), dtype=bool).reshape(-1)

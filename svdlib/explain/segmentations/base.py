@@ -40,7 +40,8 @@ import numpy as np
 import torch
 
 from svdlib.explain.arrays import ArrayLike, to_numpy
-from svdlib.explain.segmentations.runs import pair_runs
+from svdlib.explain.segmentations.pair_rows import keep_inputs, rows_by_pair
+from svdlib.explain.segmentations.parts_cache import PartsCache
 
 #: Rows :meth:`BaseSegmentation.keep` and :meth:`BaseSegmentation.energy` transform at once
 #: (bounds their memory; the results do not depend on it).
@@ -218,45 +219,70 @@ class BaseSegmentation(abc.ABC):
         """``P_S(δ)`` of one δ for many selections: ``Σ_c s_c · P_{c}(δ)``.
 
         The view is linear and a selection's mask is the sum of its segments' masks, so δ's
-        part in every segment is computed once (``n_components`` projections) and each
-        selection is a weighted sum of the parts: for S selections a matrix product instead of
-        S round trips through the view (for an STFT view, S inverse STFTs).
+        part in every segment is computed once (:meth:`_segment_parts`) and each selection is
+        a weighted sum of the parts: for S selections a matrix product instead of S round trips
+        through the view (for an STFT view, S inverse STFTs).
         """
-        eye = torch.eye(self.n_components, dtype=delta.dtype, device=delta.device)
-        parts = self.from_view(self.to_view(delta) * self.masks(eye, device=delta.device,
-                                                                dtype=delta.dtype))
-        return (sel.to(delta.dtype) @ parts.reshape(self.n_components, -1)).reshape(
-            len(sel), *self.shape)
+        parts = self._segment_parts(delta)
+        return (sel.to(delta.dtype) @ parts).reshape(len(sel), *self.shape)
 
-    def keep(self, original: np.ndarray, adversarial: np.ndarray,
-             selection: ArrayLike) -> np.ndarray:
+    def _segment_parts(self, delta: torch.Tensor) -> torch.Tensor:
+        """δ's part in every segment, ``(n_components, numel)``, for one δ ``(1, *shape)``.
+
+        Kept in a :class:`~svdlib.explain.segmentations.parts_cache.PartsCache` (a δ that
+        requires grad is never kept): the same δ is split many times.
+        """
+        cache = self.__dict__.setdefault("_parts_cache", PartsCache())
+        parts = cache.get(delta)
+        if parts is None:
+            unit = torch.eye(self.n_components, dtype=delta.dtype, device=delta.device)
+            masks = self.masks(unit, device=delta.device, dtype=delta.dtype)
+            parts = self.from_view(self.to_view(delta) * masks).reshape(self.n_components, -1)
+            if not delta.requires_grad:
+                cache.put(delta, parts)
+        return parts
+
+    def keep(self, original: np.ndarray, adversarial: np.ndarray, selection: ArrayLike,
+             pairs: ArrayLike | None = None) -> np.ndarray:
         """``original + P_S(adversarial − original)`` per row, float32 ``(N, *shape)``.
 
         Parameters
         ----------
         original, adversarial : np.ndarray
-            ``(N, *shape)`` the pairs (or rows that repeat pairs).
+            ``(P, *shape)`` the pairs.
         selection : array or tensor
             ``(N, n_components)``: which segments of each row's δ are kept.
+        pairs : array of int, optional
+            ``(N,)``: row ``i`` keeps the δ of pair ``pairs[i]`` (default: row ``i`` is pair
+            ``i``, ``N == P``). The exhaustive search keeps one pair in many subsets this way,
+            without repeating the pair's arrays.
 
         Returns
         -------
         np.ndarray
             The partial adversaries (computed in float64, returned as float32).
         """
-        base = torch.from_numpy(np.asarray(original, dtype=np.float64))
-        delta = torch.from_numpy(np.asarray(adversarial, dtype=np.float64)) - base
-        sel = np.asarray(to_numpy(selection))
-        out = np.empty(base.shape, dtype=np.float32)      # float64 sums, rounded on writing
-        for start, stop, repeated in pair_runs(base, delta):
-            if repeated:                  # one pair, many selections (the exhaustive search)
-                for i in range(start, stop, 16 * CHUNK):
-                    j = min(i + 16 * CHUNK, stop)
-                    out[i:j] = (base[start:start + 1]
-                                + self.project(delta[start:start + 1], sel[i:j])).numpy()
-            else:
-                out[start:stop] = (base[start:stop]
-                                   + self.project(delta[start:stop], sel[start:stop])).numpy()
+        original, adversarial, sel, pairs = keep_inputs(self, original, adversarial,
+                                                        selection, pairs)
+        out = np.empty((len(pairs), *self.shape), dtype=np.float32)  # float64 sums, rounded
+        cache = self.__dict__.setdefault("_parts_cache", PartsCache())
+        few = []
+        for rows in rows_by_pair(pairs):
+            base = torch.from_numpy(original[pairs[rows[:1]]].astype(np.float64))
+            delta = torch.from_numpy(adversarial[pairs[rows[:1]]].astype(np.float64)) - base
+            if len(rows) <= self.n_components and cache.get(delta) is None:
+                few.append(rows)               # a few rows and no parts yet: one trip each
+                continue
+            for i in range(0, len(rows), CHUNK):  # δ's parts once, each row a sum of parts
+                chunk = rows[i:i + CHUNK]
+                kept = self._combine_parts(delta, torch.from_numpy(sel[chunk]))
+                out[chunk] = kept.add_(base).numpy()
+        rest = np.concatenate(few) if few else np.zeros(0, dtype=np.int64)
+        for i in range(0, len(rest), CHUNK):
+            chunk = rest[i:i + CHUNK]
+            base = torch.from_numpy(original[pairs[chunk]].astype(np.float64))
+            delta = torch.from_numpy(adversarial[pairs[chunk]].astype(np.float64)) - base
+            out[chunk] = self.project(delta, torch.from_numpy(sel[chunk])).add_(base).numpy()
         return out
 
     def compose(self, excerpt: ArrayLike, baseline: ArrayLike | float, selection: ArrayLike,
@@ -283,7 +309,7 @@ class BaseSegmentation(abc.ABC):
         x = torch.as_tensor(excerpt, device=sel.device)
         x = x if x.is_floating_point() else x.float()
         b = torch.as_tensor(baseline, device=sel.device, dtype=x.dtype)
-        return b + self.project((x - b)[None], sel)
+        return self.project((x - b)[None], sel).add_(b)     # b + P_S(x − b), in place
 
     def parts(self, delta: ArrayLike) -> np.ndarray:
         """The part of δ in every segment: ``(..., n_components, *shape)`` float64.
@@ -293,8 +319,8 @@ class BaseSegmentation(abc.ABC):
         d = torch.from_numpy(np.asarray(to_numpy(delta), dtype=np.float64))
         lead = d.shape[:d.dim() - len(self.shape)]
         rows = d.reshape(-1, *self.shape)
-        eye = np.eye(self.n_components, dtype=bool)
-        out = [self.project(row[None], eye) for row in rows]
+        out = [self._segment_parts(row[None]).reshape(self.n_components, *self.shape)
+               for row in rows]
         stacked = torch.stack(out) if out else torch.zeros(0, self.n_components, *self.shape)
         return stacked.reshape(*lead, self.n_components, *self.shape).numpy()
 
@@ -325,75 +351,14 @@ class BaseSegmentation(abc.ABC):
         """``(N, *view_shape)`` attribution maps summed inside every segment: ``(N, n)``."""
         m = np.asarray(maps, dtype=np.float64)
         self._check_trailing(m.shape, "attribution maps", self.view_shape)
-        flat = m.reshape(len(m), -1)
+        flat = m.reshape(len(m), math.prod(self.view_shape))       # no pairs: (0, cells)
         n = self.n_components
         ids = self.view_labels().reshape(-1)[None] + n * np.arange(len(m))[:, None]
-        return np.bincount(ids.reshape(-1), weights=flat.reshape(-1),
-                           minlength=n * len(m)).reshape(len(m), n)
+        sums = np.bincount(ids.reshape(-1), weights=flat.reshape(-1), minlength=n * len(m))
+        return sums.astype(np.float64, copy=False).reshape(len(m), n)   # int64 when empty
 
     def _check_trailing(self, shape: tuple[int, ...], what: str,
                         own: tuple[int, ...] | None = None) -> None:
         own = self.shape if own is None else own
         if tuple(shape[len(shape) - len(own):]) != own or len(shape) < len(own):
             raise ValueError(f"{what} shape {shape} does not end with {own}")
-
-
-class PointwiseSegmentation(BaseSegmentation):
-    """A segmentation whose segments are sets of the excerpt's own cells (identity view).
-
-    ``P_S`` is the product with the 0/1 mask of S, so keeping δ in S is computed exactly as
-    ``where(mask, adversarial, original)`` and a perturbed input as
-    ``where(mask, excerpt, baseline)``; a segment's energy is the sum of δ² over its cells.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from svdlib import LabelSegmentation
-    >>> seg = LabelSegmentation([[0, 0, 1], [2, 2, 1]])   # three segments of a 2 × 3 excerpt
-    >>> seg.pointwise, seg.mask_of([1]).tolist()
-    (True, [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
-    """
-
-    pointwise: ClassVar[bool] = True
-
-    def cell_ids(self) -> np.ndarray:
-        """The segment id of every cell of the excerpt (:meth:`view_labels`)."""
-        return np.array(self.view_labels())
-
-    def keep(self, original: np.ndarray, adversarial: np.ndarray,
-             selection: ArrayLike) -> np.ndarray:
-        """``where(mask, adversarial, original)`` per row, float32 (see the base class)."""
-        masks = self.masks_np(selection, dtype=bool)
-        return np.where(masks, np.asarray(adversarial), np.asarray(original)).astype(np.float32)
-
-    def compose(self, excerpt: ArrayLike, baseline: ArrayLike | float, selection: ArrayLike,
-                device: torch.device | str | None = None) -> torch.Tensor:
-        """``where(mask, excerpt, baseline)`` per selection (see the base class)."""
-        masks = self.masks(selection, device=device, dtype=torch.bool)
-        x = torch.as_tensor(excerpt, device=masks.device)
-        b = torch.as_tensor(baseline, device=masks.device, dtype=x.dtype)
-        return torch.where(masks, x, b)
-
-    def parts(self, delta: ArrayLike) -> np.ndarray:
-        """δ times each segment's mask: ``(..., n_components, *shape)`` float64."""
-        d = np.asarray(to_numpy(delta), dtype=np.float64)
-        masks = self.masks_np(np.eye(self.n_components), dtype=np.float64)
-        return np.expand_dims(d, d.ndim - len(self.shape)) * masks
-
-    def energy(self, perturbation: ArrayLike) -> np.ndarray:
-        """The sum of δ² over every segment's cells: ``(..., n_components)`` float64."""
-        p = np.asarray(to_numpy(perturbation), dtype=np.float64)
-        self._check_trailing(p.shape, "perturbation")
-        lead = p.shape[:p.ndim - len(self.shape)]
-        rows = math.prod(lead)
-        return self.segment_sums((p * p).reshape(rows, *self.shape)).reshape(
-            *lead, self.n_components)
-
-    def segment_values(self, maps: np.ndarray) -> np.ndarray:
-        """The value at the first cell of every segment, ``(N, n)`` float64.
-
-        For maps that are constant per segment (captum's with a ``feature_mask``).
-        """
-        flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
-        first = np.unique(self.view_labels().reshape(-1), return_index=True)[1]
-        return flat[:, first]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from svdlib.explain.arrays import check_borders, equal_borders
-from svdlib.explain.segmentations.base import PointwiseSegmentation
+from svdlib.explain.segmentations.pointwise import PointwiseSegmentation
 
 
 class LabelSegmentation(PointwiseSegmentation):
