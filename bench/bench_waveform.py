@@ -39,7 +39,8 @@ For the STFT view the library's own work is splitting each δ (or each excerpt, 
 inputs) into its parts per segment through the inverse STFT and summing the kept parts: the
 parts are computed once per δ and kept (``svdlib.explain.segmentations.parts_cache``), and the
 exhaustive search passes each row's pair to ``keep`` instead of repeating the pair's arrays;
-that took the STFT ratio from 1.235× to about 1.08×. Compare on a quiet machine, and with
+that took the STFT ratio from 1.235× to 1.156× (2026-12-05, ``--excerpts 4 --repeats 3
+--threads 1``; the time segments 1.118×). Compare on a quiet machine, and with
 ``--threads 1``; the replay varies by ±10 % from run to run on a shared VM, hence the repeats.
 ``--profile OUT`` also writes a cProfile of one benchmark run per segmentation (``OUT.<seg>``)
 and prints its 25 largest cumulative entries. ``--json OUT`` writes the table as JSON.
