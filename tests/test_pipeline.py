@@ -300,17 +300,17 @@ def test_a_cell_past_its_limit_runs_the_notebook_once_more(books, tmp_path, capf
                    f"pathlib.Path({str(marker)!r}).touch()\n"
                    "if first:\n    time.sleep(60)", 'print("through")')
     started = time.monotonic()
-    report = books["run"](runs=[NotebookRun("stall")], timeout=8, jobs=1)
+    report = books["run"](runs=[NotebookRun("stall")], timeout=3, jobs=1)
     assert statuses(report) == ["ran"] and time.monotonic() - started < 50
     assert "through" in stdout_of(books["out"] / "stall.ipynb")
-    assert "stall: a cell ran past its 8 s limit; running the notebook once more" \
+    assert "stall: a cell ran past its 3 s limit; running the notebook once more" \
         in capfd.readouterr().err
     # a cell that always runs too long fails the run after the second try, saying so
     write_notebook(books["notebooks"] / "slow.ipynb", "import time\ntime.sleep(60)")
-    report = books["run"](runs=[NotebookRun("slow")], timeout=4, jobs=1)
+    report = books["run"](runs=[NotebookRun("slow")], timeout=2, jobs=1)
     assert statuses(report) == ["failed"]
     failure = report.failures[0].error
-    assert failure.ename == "CellTimeoutError" and "past its 4 s limit twice" in failure.evalue
+    assert failure.ename == "CellTimeoutError" and "past its 2 s limit twice" in failure.evalue
     assert "--cell-timeout" in failure.evalue
 
 
